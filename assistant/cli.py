@@ -1,0 +1,222 @@
+"""The `assistant` command: ingest, search, settings (and ask, serve, eval).
+
+Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the work
+ran but something failed (a file could not be read), 2 a usage, settings or
+service error (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pydantic import ValidationError  # noqa: E402
+
+from assistant.settings import Settings  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+class CliError(RuntimeError):
+    """A problem to report in one line, exit status 2."""
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _tqdm_progress(total: int, label: str) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="bit", file=sys.stderr, disable=None, leave=False)
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        if bar.n >= total:
+            bar.close()
+
+    return tick
+
+
+# --- settings -----------------------------------------------------------------
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    view = settings.public_view()
+    if args.json:
+        _print_json(view)
+        return EXIT_OK
+    width = max(len(k) for k in view)
+    for key, value in view.items():
+        print(f"{key.ljust(width)}  {value}")
+    print("\nSett verdier med miljøvariabler ASSISTANT_<NAVN> eller i en .env-fil.")
+    return EXIT_OK
+
+
+# --- ingest -------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from assistant.runtime import Runtime
+    from ingest.pipeline import sync_corpus
+
+    if args.corpus:
+        settings = settings.model_copy(update={"corpus_dir": Path(args.corpus)})
+    rt = Runtime.from_settings(settings)
+    report = sync_corpus(
+        settings,
+        rt.embedder,
+        rt.store,
+        dry_run=args.dry_run,
+        rebuild=args.rebuild,
+        progress=None if args.json else _tqdm_progress,
+    )
+    if args.json:
+        _print_json(report.model_dump())
+    else:
+        verb = "Ville endret" if report.dry_run else "Indeksert"
+        print(f"{verb}: {report.corpus}")
+        print(
+            f"  filer: {report.files_seen} sett, {len(report.files_added)} nye, {len(report.files_updated)} endret, "
+            f"{len(report.files_removed)} fjernet, {report.files_unchanged} uendret"
+        )
+        print(
+            f"  biter: {report.chunks_added} lagt til, {report.chunks_removed} fjernet, "
+            f"{report.chunks_unchanged} uendret, {report.chunks_total} i indeksen"
+        )
+        for issue in report.failed:
+            print(f"  FEIL  {issue.source}: {issue.reason}")
+        for issue in report.warnings:
+            print(f"  MERK  {issue.source}: {issue.reason}")
+        for issue in report.ignored:
+            print(f"  hoppet over  {issue.source}: {issue.reason}")
+        print(f"  tid: {report.seconds:.1f} s")
+        if report.failed:
+            print("Noen filer ble ikke indeksert; resten av indeksen er uendret. Rett filene og kjør igjen.")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# --- search -------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.runtime import Runtime
+
+    rt = Runtime.from_settings(settings)
+    kinds = tuple(args.kind or ())
+    hits = rt.retriever.search(args.query, k=args.k, kinds=kinds, mode=args.mode)
+    if args.json:
+        _print_json(
+            {
+                "query": args.query,
+                "hits": [
+                    {
+                        "rank": h.rank,
+                        "score": round(h.score, 6),
+                        "dense": None if h.dense is None else round(h.dense, 4),
+                        "lexical": None if h.lexical is None else round(h.lexical, 4),
+                        "id": h.chunk.id,
+                        "source": h.chunk.meta.source,
+                        "title": h.chunk.meta.title,
+                        "kind": h.chunk.meta.kind,
+                        "page": h.chunk.page,
+                        "section": h.chunk.section,
+                        "text": h.chunk.text,
+                    }
+                    for h in hits
+                ],
+            }
+        )
+        return EXIT_OK
+    if not hits:
+        print("Fant ingenting relevant i materialet for dette spørsmålet.")
+        return EXIT_OK
+    for h in hits:
+        where = h.chunk.locator() or "—"
+        dense = "" if h.dense is None else f" likhet {h.dense:.3f}"
+        print(f"{h.rank}. {h.chunk.meta.title}  [{h.chunk.meta.kind}] {where}")
+        print(f"   {h.chunk.meta.source}  (score {h.score:.4f}{dense})")
+        snippet = " ".join(h.chunk.text.split())
+        print(textwrap.indent(textwrap.fill(snippet[:320] + ("…" if len(snippet) > 320 else ""), 96), "   "))
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description=(
+            "Refleksjonsassistent for Bærekraftig strategisk byledelse. "
+            "Indekser programmaterialet, søk i det, still spørsmål og start chatten."
+        ),
+        epilog="Innstillinger: ASSISTANT_*-miljøvariabler eller .env (se `assistant settings`).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="KOMMANDO")
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=description)
+        p.add_argument("--json", action="store_true", help="skriv maskinlesbar JSON til stdout")
+        return p
+
+    add("settings", "vis gjeldende innstillinger", "Vis innstillingene som gjelder, med hemmeligheter maskert.")
+
+    p = add(
+        "ingest",
+        "indekser korpuset (synkroniser)",
+        "Synkroniser korpusmappen inn i indeksen: nye og endrede filer legges inn, slettede fjernes, "
+        "uendrede hoppes over. Filer som ikke kan leses rapporteres med grunn, og resten fullføres. "
+        "Avslutter med 1 hvis en fil feilet.",
+    )
+    p.add_argument("--corpus", help="mappe å indeksere (standard: ASSISTANT_CORPUS_DIR)")
+    p.add_argument("--dry-run", action="store_true", help="vis hva som ville endret seg, uten å skrive")
+    p.add_argument("--rebuild", action="store_true", help="slett indeksen og bygg den på nytt (f.eks. ny embedder)")
+
+    p = add("search", "søk i materialet", "Hybrid søk (semantisk + nøkkelord) i det indekserte materialet.")
+    p.add_argument("query", help="spørsmålet eller søkeordene, på bokmål eller engelsk")
+    p.add_argument("--k", type=int, default=None, help="antall treff (standard: ASSISTANT_TOP_K)")
+    p.add_argument("--kind", action="append", help="bare denne dokumenttypen (kan gjentas): programme, leadership, question")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="søkemetode")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "settings": cmd_settings,
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Ugyldige innstillinger:\n{exc}", file=sys.stderr)
+        return EXIT_ERROR
+    from assistant.embeddings import EmbeddingError
+    from assistant.store import StoreError
+
+    try:
+        return COMMANDS[args.command](args, settings)
+    except (StoreError, EmbeddingError, CliError) as exc:
+        if getattr(args, "json", False):
+            _print_json({"error": str(exc), "type": type(exc).__name__})
+        else:
+            print(f"Feil: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Avbrutt.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

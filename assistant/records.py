@@ -1,0 +1,104 @@
+"""Typed records that cross module boundaries.
+
+documents -> chunks -> hits -> citations -> answers. Everything the CLI prints
+with --json is one of these, dumped by pydantic.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REFLECTION_STAGES: tuple[str, ...] = (
+    "where_are_we",
+    "where_to",
+    "how_to_get_there",
+    "what_it_asks_of_me",
+    "next_step",
+)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DocumentMeta(Record):
+    """What a file says about itself (front matter, or defaults from its folder)."""
+
+    source: str  # path relative to the corpus folder, with forward slashes
+    title: str
+    kind: str
+    language: str = "nb"
+    tags: tuple[str, ...] = ()
+    gathering: tuple[int, ...] = ()
+    stage: tuple[str, ...] = ()
+    summary: str = ""
+
+
+class Section(Record):
+    """A piece of a document with one locator: a Markdown section or a PDF page."""
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+
+
+class Chunk(Record):
+    id: str
+    text: str
+    meta: DocumentMeta
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+    position: int = 0
+    content_hash: str
+    file_hash: str
+
+    @property
+    def section(self) -> str:
+        return " > ".join(self.heading_path)
+
+    def locator(self, lang: str = "nb") -> str:
+        """Human label for where the chunk sits: page or section."""
+        if self.page is not None:
+            return f"{'side' if lang == 'nb' else 'page'} {self.page}"
+        return self.section
+
+
+class Hit(Record):
+    chunk: Chunk
+    score: float = Field(description="Fused score; higher is better.")
+    dense: float | None = Field(None, description="Cosine similarity to the query, when known.")
+    lexical: float | None = Field(None, description="BM25 score, when the chunk matched lexically.")
+    rank: int = 0
+
+
+class Citation(Record):
+    number: int
+    source: str
+    title: str
+    kind: str
+    locator: str
+    page: int | None = None
+    section: str = ""
+    passage: str
+
+
+class Timings(Record):
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class Answer(Record):
+    question: str
+    mode: str
+    language: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    backend: str = "extractive"
+    removed_citations: tuple[int, ...] = ()
+    sentences: int = 0
+    cited_sentences: int = 0
+    reflection_questions: tuple[str, ...] = ()
+    timings: Timings = Timings()
+    retrieved: tuple[str, ...] = Field((), description="Ids of the chunks that were retrieved.")

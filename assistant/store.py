@@ -1,0 +1,279 @@
+"""The vector store: Chroma behind a small adapter.
+
+Embedded `PersistentClient` under the data directory by default; `HttpClient`
+when `chroma_host` is set. We always pass our own vectors (no Chroma embedding
+function), and the collection's metadata records which embedding model built
+it, so a query with another model fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.records import Chunk, DocumentMeta
+from assistant.settings import Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or used; the message says what to do."""
+
+
+class ModelMismatchError(StoreError):
+    """The index was built with another embedding model."""
+
+
+@dataclass(frozen=True)
+class DenseMatch:
+    id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    file_key: str
+    ids: frozenset[str]
+
+
+def _join(values: Iterable[object]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _split(value: object) -> tuple[str, ...]:
+    return tuple(v for v in str(value or "").split(",") if v)
+
+
+def chunk_to_metadata(chunk: Chunk, file_key: str) -> dict[str, str | int | float | bool]:
+    meta = chunk.meta
+    out: dict[str, str | int | float | bool] = {
+        "source": meta.source,
+        "title": meta.title,
+        "kind": meta.kind,
+        "language": meta.language,
+        "tags": _join(meta.tags),
+        "gathering": _join(meta.gathering),
+        "stage": _join(meta.stage),
+        "summary": meta.summary,
+        "heading_path": json.dumps(list(chunk.heading_path), ensure_ascii=False),
+        "section": chunk.section,
+        "position": chunk.position,
+        "content_hash": chunk.content_hash,
+        "file_hash": chunk.file_hash,
+        "file_key": file_key,
+    }
+    if chunk.page is not None:
+        out["page"] = chunk.page
+    return out
+
+
+def chunk_from_record(chunk_id: str, text: str, md: dict) -> Chunk:
+    meta = DocumentMeta(
+        source=md["source"],
+        title=md.get("title", md["source"]),
+        kind=md.get("kind", "other"),
+        language=md.get("language", "nb"),
+        tags=_split(md.get("tags")),
+        gathering=tuple(int(g) for g in _split(md.get("gathering"))),
+        stage=_split(md.get("stage")),
+        summary=md.get("summary", ""),
+    )
+    return Chunk(
+        id=chunk_id,
+        text=text,
+        meta=meta,
+        heading_path=tuple(json.loads(md.get("heading_path") or "[]")),
+        page=md.get("page"),
+        position=int(md.get("position", 0)),
+        content_hash=md.get("content_hash", ""),
+        file_hash=md.get("file_hash", ""),
+    )
+
+
+class ChromaStore:
+    """One collection of chunks with their vectors."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client = None
+        self._collection = None
+
+    # -- connection ----------------------------------------------------------
+    def _connect(self):
+        if self._client is not None:
+            return self._client
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        s = self.settings
+        try:
+            if s.uses_chroma_server:
+                self._client = chromadb.HttpClient(
+                    host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, settings=chroma_settings
+                )
+                self._client.heartbeat()
+            else:
+                s.chroma_dir.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(s.chroma_dir), settings=chroma_settings)
+        except Exception as exc:  # noqa: BLE001 - chromadb raises many types for one cause
+            self._client = None
+            raise StoreError(self._unreachable_message(exc)) from exc
+        return self._client
+
+    def _unreachable_message(self, exc: Exception) -> str:
+        s = self.settings
+        if s.uses_chroma_server:
+            return (
+                f"Fant ikke Chroma-tjeneren på {s.chroma_host}:{s.chroma_port} ({type(exc).__name__}). "
+                f"Start den (chroma run --path DIR --host {s.chroma_host} --port {s.chroma_port}) "
+                "eller fjern ASSISTANT_CHROMA_HOST for å bruke den innebygde lagringen."
+            )
+        return f"Kunne ikke åpne indeksen i {s.chroma_dir}: {exc}"
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if self.settings.uses_chroma_server and _looks_like_connection_error(exc):
+                self._client = None
+                self._collection = None
+                raise StoreError(self._unreachable_message(exc)) from exc
+            raise
+
+    def open(self, model_id: str, dim: int, *, create: bool) -> None:
+        """Open (or create) the collection and check it was built with `model_id`."""
+        client = self._connect()
+        name = self.settings.collection
+        if create:
+            col = self._call(
+                client.get_or_create_collection,
+                name,
+                embedding_function=None,
+                metadata={"embedding_model": model_id, "dim": dim, "revision": 0},
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        else:
+            try:
+                col = self._call(client.get_collection, name, embedding_function=None)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NotFoundError's type moved between releases
+                raise StoreError(
+                    f"Indeksen «{name}» finnes ikke ennå. Kjør `assistant ingest` først."
+                ) from exc
+        built_with = (col.metadata or {}).get("embedding_model")
+        if built_with and built_with != model_id:
+            raise ModelMismatchError(
+                f"Indeksen «{name}» ble bygget med {built_with}, men innstillingene bruker {model_id}. "
+                "Bygg indeksen på nytt: `assistant ingest --rebuild`."
+            )
+        self._collection = col
+
+    @property
+    def collection(self):
+        if self._collection is None:
+            raise StoreError("The store is not open; call open() first.")
+        return self._collection
+
+    def drop(self) -> None:
+        client = self._connect()
+        try:
+            self._call(client.delete_collection, self.settings.collection)
+        except StoreError:
+            raise
+        except Exception:  # noqa: BLE001 - nothing to drop
+            pass
+        self._collection = None
+
+    # -- reading ---------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._call(self.collection.count))
+
+    def revision(self) -> int:
+        col = self._call(self._connect().get_collection, self.settings.collection, embedding_function=None)
+        return int((col.metadata or {}).get("revision", 0))
+
+    def indexed_files(self) -> dict[str, IndexedFile]:
+        """source -> what is indexed for it."""
+        got = self._call(self.collection.get, include=["metadatas"])
+        keys: dict[str, set[str]] = {}
+        ids: dict[str, set[str]] = {}
+        for chunk_id, md in zip(got["ids"], got["metadatas"] or []):
+            source = md.get("source", "")
+            keys.setdefault(source, set()).add(md.get("file_key", ""))
+            ids.setdefault(source, set()).add(chunk_id)
+        # A file whose chunks carry two keys was caught mid-write: report no key, so it is redone.
+        return {
+            src: IndexedFile(next(iter(keys[src])) if len(keys[src]) == 1 else "", frozenset(ids[src]))
+            for src in ids
+        }
+
+    def all_chunks(self) -> list[Chunk]:
+        got = self._call(self.collection.get, include=["documents", "metadatas"])
+        return [
+            chunk_from_record(i, d, m)
+            for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])
+        ]
+
+    def query(self, vector: np.ndarray, n: int, kinds: tuple[str, ...] = ()) -> list[DenseMatch]:
+        total = self.count()
+        if total == 0:
+            return []
+        where = {"kind": {"$in": list(kinds)}} if kinds else None
+        res = self._call(
+            self.collection.query,
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(n, total),
+            where=where,
+            include=["distances"],
+        )
+        ids = res["ids"][0]
+        distances = res["distances"][0]
+        return [DenseMatch(i, 1.0 - float(d)) for i, d in zip(ids, distances)]
+
+    # -- writing ---------------------------------------------------------------
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray, file_key: str) -> None:
+        if not chunks:
+            return
+        self._call(
+            self.collection.upsert,
+            ids=[c.id for c in chunks],
+            embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
+            documents=[c.text for c in chunks],
+            metadatas=[chunk_to_metadata(c, file_key) for c in chunks],
+        )
+
+    def update_metadata(self, chunks: list[Chunk], file_key: str) -> None:
+        """Refresh metadata (position, file key) of chunks whose vectors are kept."""
+        if chunks:
+            self._call(
+                self.collection.update,
+                ids=[c.id for c in chunks],
+                metadatas=[chunk_to_metadata(c, file_key) for c in chunks],
+            )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), 1000):
+            self._call(self.collection.delete, ids=ids[start : start + 1000])
+
+    def bump_revision(self) -> int:
+        col = self.collection
+        md = dict(col.metadata or {})
+        md["revision"] = int(md.get("revision", 0)) + 1
+        md.pop("hnsw:space", None)
+        self._call(col.modify, metadata=md)
+        return md["revision"]
+
+
+def _looks_like_connection_error(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(w in text for w in ("connect", "refused", "timeout", "unreachable", "could not connect"))

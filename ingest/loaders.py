@@ -1,0 +1,264 @@
+"""Find and read corpus files into (DocumentMeta, sections).
+
+Markdown (with YAML front matter), plain text and PDF (one section per page,
+so citations carry page numbers). Each problem raises `LoadError` whose text is
+a one-line reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from assistant.records import REFLECTION_STAGES, DocumentMeta, Section
+from assistant.settings import Settings
+from ingest.pdf import PdfError, extract_pdf
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {".txt"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | PDF_SUFFIXES
+
+FOLDER_KINDS = {"programme": "programme", "leadership": "leadership", "questions": "question", "question": "question"}
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_FENCE = re.compile(r"^(```|~~~)")
+
+
+class LoadError(ValueError):
+    """The file cannot be indexed; str() is the reason."""
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    source: str  # relative to the corpus folder, forward slashes
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+def discover(corpus_dir: Path) -> tuple[list[FoundFile], list[Skipped], list[Skipped]]:
+    """Walk the corpus. Returns (files to read, problems, ignored).
+
+    Hidden entries and names starting with "_" are ignored (sources for
+    generated files live in `_pdf_src/`), as is the corpus's own README.md.
+    Links that lead outside the corpus are refused.
+    """
+    root = corpus_dir.resolve()
+    found: list[FoundFile] = []
+    problems: list[Skipped] = []
+    ignored: list[Skipped] = []
+    if not root.is_dir():
+        raise LoadError(f"fant ikke korpusmappen {corpus_dir}")
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        kept_dirs = []
+        for d in sorted(dirnames):
+            if d.startswith((".", "_")):
+                continue
+            full = here / d
+            if full.is_symlink():
+                rel = full.relative_to(root).as_posix()
+                if not _inside(full.resolve(), root):
+                    problems.append(Skipped(rel, "lenke som peker ut av korpusmappen; hoppet over"))
+                    continue
+                ignored.append(Skipped(rel, "mappelenke; følges ikke"))
+                continue
+            kept_dirs.append(d)
+        dirnames[:] = kept_dirs
+        for name in sorted(filenames):
+            if name.startswith((".", "_")):
+                continue
+            full = here / name
+            rel = full.relative_to(root).as_posix()
+            if rel.lower() == "readme.md":
+                continue
+            if full.is_symlink() and not _inside(full.resolve(), root):
+                problems.append(Skipped(rel, "lenke som peker ut av korpusmappen; hoppet over"))
+                continue
+            if full.suffix.lower() not in SUPPORTED_SUFFIXES:
+                ignored.append(Skipped(rel, f"filtypen {full.suffix or '(ingen)'} støttes ikke (bruk .md, .txt eller .pdf)"))
+                continue
+            found.append(FoundFile(full, rel))
+    return found, problems, ignored
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def check_size(path: Path, settings: Settings) -> int:
+    size = path.stat().st_size
+    if size == 0:
+        raise LoadError("tom fil (0 byte)")
+    limit = settings.max_file_mb * 1024 * 1024
+    if size > limit:
+        raise LoadError(f"filen er {size / 1024 / 1024:.1f} MB, over grensen på {settings.max_file_mb:g} MB")
+    return size
+
+
+def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMeta, list[Section], list[str]]:
+    """Parse one file's bytes. Returns meta, sections and warnings."""
+    suffix = found.path.suffix.lower()
+    warnings: list[str] = []
+    if suffix in PDF_SUFFIXES:
+        if not data.startswith(b"%PDF"):
+            raise LoadError("ikke en PDF (mangler %PDF-signatur)")
+        try:
+            pdf = extract_pdf(found.path, settings.pdf_timeout_s)
+        except PdfError as exc:
+            raise LoadError(str(exc)) from exc
+        sections = [Section(text=_clean(t), page=i) for i, t in enumerate(pdf.pages, start=1) if _clean(t)]
+        if not sections:
+            raise LoadError("PDF-en har ingen uttrekkbar tekst (skannet bilde?)")
+        meta = _meta({}, found, default_title=pdf.title or _title_from_name(found.path))
+        return meta, sections, warnings
+
+    text = _decode(data, warnings)
+    if suffix in MARKDOWN_SUFFIXES:
+        front, body = _split_front_matter(text)
+        sections = markdown_sections(body)
+        title = front.get("title") or _first_h1(body) or _title_from_name(found.path)
+        meta = _meta(front, found, default_title=str(title))
+        # The document title heading is not part of section paths.
+        sections = [
+            Section(text=s.text, heading_path=s.heading_path[1:] if s.heading_path[:1] == (meta.title,) else s.heading_path)
+            for s in sections
+        ]
+    else:
+        sections = [Section(text=p) for p in [_clean(text)] if p]
+        meta = _meta({}, found, default_title=_title_from_name(found.path))
+    if not any(s.text.strip() for s in sections):
+        raise LoadError("filen har ingen tekst å indeksere")
+    return meta, sections, warnings
+
+
+def _decode(data: bytes, warnings: list[str]) -> str:
+    head = data[:8192]
+    if b"\x00" in head:
+        raise LoadError("binærfil (inneholder NUL-byte), ikke tekst")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+        warnings.append("ikke UTF-8; lest som Windows-1252 (lagre filen som UTF-8 for sikkerhets skyld)")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text[:8192]) // 100):
+        raise LoadError("binærfil (mange kontrolltegn), ikke tekst")
+    return text
+
+
+def _split_front_matter(text: str) -> tuple[dict, str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        front = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (linje {line + 2})" if line is not None else ""
+        raise LoadError(f"ugyldig YAML i front matter{where}") from exc
+    if not isinstance(front, dict):
+        raise LoadError("front matter må være en YAML-ordbok (nøkkel: verdi)")
+    return front, text[match.end() :]
+
+
+def markdown_sections(body: str) -> list[Section]:
+    """Split Markdown at headings; each section keeps its heading path."""
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    buf: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        text = _clean("\n".join(buf))
+        if text:
+            sections.append(Section(text=text, heading_path=tuple(h for _, h in path)))
+        buf.clear()
+
+    for line in body.splitlines():
+        if _FENCE.match(line.strip()):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADING.match(line)
+        if match:
+            flush()
+            level = len(match.group(1))
+            while path and path[-1][0] >= level:
+                path.pop()
+            path.append((level, _strip_inline(match.group(2))))
+        else:
+            buf.append(line)
+    flush()
+    return sections
+
+
+def _meta(front: dict, found: FoundFile, default_title: str) -> DocumentMeta:
+    folder = found.source.split("/", 1)[0] if "/" in found.source else ""
+    kind = str(front.get("kind") or FOLDER_KINDS.get(folder, folder or "other")).strip().lower()
+    language = str(front.get("language") or "nb").strip().lower()
+    if language in ("no", "nob", "norsk", "bokmål", "bokmal"):
+        language = "nb"
+    stages = tuple(str(s) for s in _as_list(front.get("stage")) if str(s) in REFLECTION_STAGES)
+    gathering: list[int] = []
+    for g in _as_list(front.get("gathering")):
+        try:
+            gathering.append(int(g))
+        except (TypeError, ValueError):
+            continue
+    return DocumentMeta(
+        source=found.source,
+        title=str(front.get("title") or default_title).strip(),
+        kind=kind,
+        language=language,
+        tags=tuple(str(t).strip().lower() for t in _as_list(front.get("tags")) if str(t).strip()),
+        gathering=tuple(gathering),
+        stage=stages,
+        summary=str(front.get("summary") or "").strip(),
+    )
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [value]
+
+
+def _first_h1(body: str) -> str | None:
+    for line in body.splitlines():
+        match = _HEADING.match(line)
+        if match and len(match.group(1)) == 1:
+            return _strip_inline(match.group(2))
+    return None
+
+
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+def _strip_inline(text: str) -> str:
+    return re.sub(r"[*_`]", "", text).strip()
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()

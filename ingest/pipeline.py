@@ -1,0 +1,200 @@
+"""Ingest as a sync: make the index match the corpus folder.
+
+Steps: discover files -> skip those whose bytes (and chunking settings) are
+unchanged -> parse and chunk the rest -> embed only chunks the index lacks ->
+write per file (new chunks, then metadata of kept chunks, then removals) ->
+remove files that disappeared. Running it twice changes nothing. A file that
+fails to parse keeps whatever it had in the index; other files are untouched.
+
+Writes for one file happen in an order that makes an interrupted run safe: a
+file left with chunks from two versions carries two file keys, and the next
+run treats it as changed and converges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, Field
+
+from assistant.embeddings import Embedder
+from assistant.lexical import passage_text
+from assistant.records import Chunk
+from assistant.settings import Settings
+from assistant.store import ChromaStore, StoreError
+from ingest.chunking import chunk_sections, sha256
+from ingest.loaders import FoundFile, LoadError, check_size, discover, load
+
+Progress = Callable[[int], None]
+
+
+class FileIssue(BaseModel):
+    source: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    corpus: str
+    dry_run: bool = False
+    files_seen: int = 0
+    files_added: list[str] = Field(default_factory=list)
+    files_updated: list[str] = Field(default_factory=list)
+    files_removed: list[str] = Field(default_factory=list)
+    files_unchanged: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_unchanged: int = 0
+    chunks_total: int = 0
+    failed: list[FileIssue] = Field(default_factory=list)
+    ignored: list[FileIssue] = Field(default_factory=list)
+    warnings: list[FileIssue] = Field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.files_added or self.files_updated or self.files_removed)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class IngestLockedError(StoreError):
+    """Another ingest holds the embedded store."""
+
+
+@contextmanager
+def writer_lock(settings: Settings):
+    """One writer per embedded store (a Chroma server serialises writes itself)."""
+    if settings.uses_chroma_server:
+        yield
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.data_dir / "ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IngestLockedError(
+            f"En annen indeksering skriver allerede til {settings.chroma_dir}. "
+            "Vent til den er ferdig og prøv igjen (eller bruk en Chroma-tjener for flere skrivere)."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def file_key(data: bytes, settings: Settings) -> str:
+    return sha256(data + settings.chunking_fingerprint().encode())[:32]
+
+
+def sync_corpus(
+    settings: Settings,
+    embedder: Embedder,
+    store: ChromaStore,
+    *,
+    corpus_dir: Path | None = None,
+    dry_run: bool = False,
+    rebuild: bool = False,
+    progress: Callable[[int, str], Progress] | None = None,
+) -> IngestReport:
+    """Sync `corpus_dir` (default: settings.corpus_dir) into the store."""
+    started = time.perf_counter()
+    corpus_dir = corpus_dir or settings.corpus_dir
+    report = IngestReport(corpus=str(corpus_dir), dry_run=dry_run)
+    with writer_lock(settings):
+        if rebuild and not dry_run:
+            store.drop()
+        store.open(embedder.model_id, embedder.dim, create=True)
+        indexed = {} if (rebuild and dry_run) else store.indexed_files()
+        try:
+            found, problems, ignored = discover(corpus_dir)
+        except LoadError as exc:
+            raise StoreError(str(exc)) from exc
+        report.failed.extend(FileIssue(source=p.source, reason=p.reason) for p in problems)
+        report.ignored.extend(FileIssue(source=p.source, reason=p.reason) for p in ignored)
+        report.files_seen = len(found)
+
+        fingerprint = settings.chunking_fingerprint()
+        plans: list[tuple[FoundFile, str, list[Chunk]]] = []
+        keep_sources: set[str] = {p.source for p in problems}
+        for item in found:
+            keep_sources.add(item.source)
+            try:
+                check_size(item.path, settings)
+                data = item.path.read_bytes()
+            except LoadError as exc:
+                report.failed.append(FileIssue(source=item.source, reason=str(exc)))
+                continue
+            except OSError as exc:
+                report.failed.append(FileIssue(source=item.source, reason=f"kunne ikke leses: {exc.strerror}"))
+                continue
+            key = file_key(data, settings)
+            current = indexed.get(item.source)
+            if current is not None and current.file_key == key:
+                report.files_unchanged += 1
+                report.chunks_unchanged += len(current.ids)
+                continue
+            try:
+                meta, sections, warnings = load(item, data, settings)
+            except LoadError as exc:
+                report.failed.append(FileIssue(source=item.source, reason=str(exc)))
+                continue
+            report.warnings.extend(FileIssue(source=item.source, reason=w) for w in warnings)
+            chunks = chunk_sections(
+                meta,
+                sections,
+                file_hash=sha256(data)[:32],
+                fingerprint=fingerprint,
+                count=embedder.count_tokens,
+                target_tokens=settings.chunk_target_tokens,
+                max_tokens=settings.chunk_max_tokens,
+            )
+            plans.append((item, key, chunks))
+
+        removed_sources = sorted(set(indexed) - keep_sources)
+        to_embed = sum(
+            len([c for c in chunks if c.id not in (indexed.get(item.source).ids if item.source in indexed else ())])
+            for item, _, chunks in plans
+        )
+        tick = progress(to_embed, "Embedder") if (progress and to_embed and not dry_run) else None
+
+        for item, key, chunks in plans:
+            old_ids = indexed[item.source].ids if item.source in indexed else frozenset()
+            new = [c for c in chunks if c.id not in old_ids]
+            kept = [c for c in chunks if c.id in old_ids]
+            gone = old_ids - {c.id for c in chunks}
+            (report.files_updated if item.source in indexed else report.files_added).append(item.source)
+            report.chunks_added += len(new)
+            report.chunks_unchanged += len(kept)
+            report.chunks_removed += len(gone)
+            if dry_run:
+                continue
+            for start in range(0, len(new), settings.embedding_batch_size):
+                batch = new[start : start + settings.embedding_batch_size]
+                vectors = embedder.embed_passages([passage_text(c) for c in batch])
+                store.upsert(batch, vectors, key)
+                if tick:
+                    tick(len(batch))
+            if kept:
+                store.update_metadata(kept, key)
+            store.delete(gone)
+
+        for source in removed_sources:
+            report.files_removed.append(source)
+            report.chunks_removed += len(indexed[source].ids)
+            if not dry_run:
+                store.delete(indexed[source].ids)
+
+        if not dry_run:
+            if report.changed or rebuild:
+                store.bump_revision()
+            report.chunks_total = store.count()
+        else:
+            report.chunks_total = sum(len(f.ids) for f in indexed.values()) + report.chunks_added - report.chunks_removed
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

@@ -1,0 +1,155 @@
+"""Shared fixtures: settings in a temp data dir, a deterministic fake embedder,
+and helpers that write small corpora. Real components have their own
+integration tests; fakes are only for the logic around them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.settings import REPO_ROOT, Settings  # noqa: E402
+from assistant.text import stems  # noqa: E402
+
+
+class FakeEmbedder:
+    """Bag of stemmed words hashed into 256 dimensions: similar words, similar vectors."""
+
+    model_id = "fake/hash-256"
+    dim = 256
+
+    def __init__(self) -> None:
+        self.passages_embedded = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for token in stems(text) or ["\u2205"]:
+            v[int(hashlib.md5(token.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return v / np.linalg.norm(v)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vec(t) for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.passages_embedded += len(texts)
+        return np.stack([self._vec(t) for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        corpus_dir=corpus,
+        relevance_floor=0.0,
+        chunk_target_tokens=120,
+        chunk_max_tokens=200,
+    )
+
+
+def write_doc(corpus: Path, rel: str, title: str, body: str, **front: object) -> Path:
+    path = corpus / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["---", f'title: "{title}"']
+    for key, value in front.items():
+        lines.append(f"{key}: {value}")
+    lines.append("---")
+    path.write_text("\n".join(lines) + "\n" + textwrap.dedent(body).strip() + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_corpus(settings: Settings) -> Path:
+    c = settings.corpus_dir
+    write_doc(
+        c,
+        "programme/piloten.md",
+        "Om piloten",
+        """
+        # Om piloten
+        ## Kommunene
+        Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten med fire til fem ledere hver.
+        ## Samlingene
+        Piloten hadde fem dagssamlinger over litt mer enn ett år.
+        """,
+        kind="programme",
+        language="nb",
+    )
+    write_doc(
+        c,
+        "leadership/regenerativ.md",
+        "Regenerativ ledelse",
+        """
+        # Regenerativ ledelse
+        Regenerativ ledelse ser organisasjonen og byen som levende systemer.
+        ## Fra uttak til fornyelse
+        Ledere går fra en praksis som tar ut verdier til en praksis som fornyer natur og fellesskap.
+        """,
+    )
+    write_doc(
+        c,
+        "questions/refleksjon.md",
+        "Refleksjon",
+        """
+        # Refleksjon
+        ## Situasjonen
+        - Hva kjennetegner byen din i dag?
+        - Hvilken rolle har du i byutviklingen?
+        """,
+        kind="question",
+        stage="[where_are_we]",
+    )
+    return c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory) -> Settings:
+    """The bundled corpus, indexed once per test session with the real default embedder."""
+    from assistant.runtime import Runtime
+    from ingest.pipeline import sync_corpus
+
+    data = tmp_path_factory.mktemp("bundled")
+    settings = Settings(_env_file=None, data_dir=data)
+    rt = Runtime.from_settings(settings)
+    report = sync_corpus(settings, rt.embedder, rt.store)
+    assert report.ok, report.failed
+    return settings
+
+
+@pytest.fixture(scope="session")
+def bundled_runtime(bundled_settings):
+    from assistant.runtime import Runtime
+
+    rt = Runtime.from_settings(bundled_settings)
+    rt.retriever.warm_up()
+    return rt

@@ -1,0 +1,63 @@
+"""Retrieval: fusion logic (unit) and quality on the bundled corpus (integration, real embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.retrieval import Retriever, weighted_rrf
+from assistant.store import ChromaStore
+from evals.retrieval import load_retrieval_set, score_retrieval
+from ingest.pipeline import sync_corpus
+
+
+def test_weighted_rrf_orders_by_weighted_ranks():
+    fused = weighted_rrf(["a", "b", "c"], ["c", "d"], k=60, dense_weight=0.8)
+    # c is found by both lists and overtakes the dense winner; d (lexical only) is last.
+    assert sorted(fused, key=fused.get, reverse=True) == ["c", "a", "b", "d"]
+    assert weighted_rrf(["a"], ["b"], k=60, dense_weight=1.0)["b"] == 0.0
+
+
+def test_kind_filter_and_floor(settings, small_corpus, fake_embedder):
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    hits = retriever.search("Hvilke kommuner deltok i piloten?", k=3)
+    assert hits[0].chunk.meta.source == "programme/piloten.md"
+    assert "Horten" in hits[0].chunk.text
+    only_questions = retriever.search("byen din rolle", k=5, kinds=("question",))
+    assert only_questions and {h.chunk.meta.kind for h in only_questions} == {"question"}
+    strict = Retriever(settings.model_copy(update={"relevance_floor": 0.99}), ChromaStore(settings), fake_embedder)
+    assert strict.search("pannekaker med blåbær", k=3) == []
+
+
+def test_retriever_sees_a_new_ingest_without_restart(settings, small_corpus, fake_embedder):
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    retriever.REFRESH_EVERY_S = 0.0
+    assert not retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")
+    (small_corpus / "programme/ny.md").write_text("# Ny\nSirkulærøkonomi handler om kretsløp.", encoding="utf-8")
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    assert retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")[0].chunk.meta.source == "programme/ny.md"
+
+
+def test_retrieval_set_is_valid_and_points_at_real_documents(repo_root):
+    cases = load_retrieval_set()
+    assert len(cases) >= 30
+    assert {c.language for c in cases} == {"nb", "en"}
+    for case in cases:
+        for source in case.expected:
+            assert (repo_root / "corpus" / source).exists() or source.endswith(".pdf"), source
+
+
+@pytest.mark.integration
+def test_hybrid_retrieval_quality_on_bundled_corpus(bundled_runtime):
+    cases = load_retrieval_set()
+    scores = score_retrieval(bundled_runtime.retriever, cases, mode="hybrid")
+    assert scores.hit_at_5 >= 0.9, scores
+    english = [c for c in cases if c.language == "en"]
+    assert score_retrieval(bundled_runtime.retriever, english, mode="hybrid").hit_at_5 >= 0.8
+
+
+@pytest.mark.integration
+def test_search_floor_drops_unrelated_questions(bundled_runtime):
+    assert bundled_runtime.retriever.search("What is the capital of Australia?") == []
+    assert bundled_runtime.retriever.search("Hvilke kommuner deltok i piloten?")
