@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pydantic import ValidationError  # noqa: E402
 
+from assistant.records import REFLECTION_STAGES  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -146,6 +147,58 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# --- ask ----------------------------------------------------------------------
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.answer import AnswerEngine
+    from assistant.llm import LLMError, build_chat_model
+    from assistant.records import Answer
+    from assistant.runtime import Runtime
+    from assistant.safety import InputRejected, clean_user_text
+
+    overrides = {
+        key: value
+        for key, value in {
+            "llm_backend": args.backend,
+            "llm_model": args.model,
+            "llm_base_url": args.base_url,
+            "llm_gguf_path": args.gguf,
+        }.items()
+        if value is not None
+    }
+    if overrides:
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    try:
+        question = clean_user_text(args.question)
+    except InputRejected as exc:
+        raise CliError(str(exc)) from exc
+    rt = Runtime.from_settings(settings)
+    try:
+        chat_model = build_chat_model(settings)
+    except LLMError as exc:
+        raise CliError(str(exc)) from exc
+    engine = AnswerEngine(settings, rt.retriever, rt.embedder, chat_model)
+    kinds = tuple(args.kind or ())
+    answer: Answer | None = None
+    streamed = False
+    for item in engine.stream(question, mode=args.mode, kinds=kinds, stage=args.stage):
+        if isinstance(item, Answer):
+            answer = item
+        elif chat_model is not None and not args.json:
+            sys.stderr.write(item)  # live tokens; the checked answer follows on stdout
+            sys.stderr.flush()
+            streamed = True
+    assert answer is not None
+    if streamed:
+        sys.stderr.write("\n\n")
+    if args.json:
+        _print_json(answer.model_dump(mode="json"))
+    elif answer.error:
+        print(f"Feil: {answer.error}", file=sys.stderr)
+    else:
+        print(answer.text)
+    return EXIT_ERROR if answer.error else EXIT_OK
+
+
 # --- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -181,6 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="antall treff (standard: ASSISTANT_TOP_K)")
     p.add_argument("--kind", action="append", help="bare denne dokumenttypen (kan gjentas): programme, leadership, question")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="søkemetode")
+
+    p = add(
+        "ask",
+        "still et spørsmål og få et kildebelagt svar",
+        "Svar fra materialet med nummererte kilder. Finnes ikke svaret i materialet, sier assistenten det "
+        "(uten å spørre en språkmodell). Standard er uttrekk uten språkmodell; --backend openai bruker en "
+        "OpenAI-kompatibel tjener (vLLM, Ollama, llama.cpp server).",
+    )
+    p.add_argument("question", help="spørsmålet, på bokmål eller engelsk")
+    p.add_argument("--mode", choices=["qa", "reflect"], default="qa", help="qa: direkte svar; reflect: veiledet refleksjon")
+    p.add_argument("--stage", choices=list(REFLECTION_STAGES), help="refleksjonsfase (med --mode reflect)")
+    p.add_argument("--kind", action="append", help="bare denne dokumenttypen (kan gjentas)")
+    p.add_argument("--backend", choices=["extractive", "openai", "llamacpp"], help="overstyr ASSISTANT_LLM_BACKEND")
+    p.add_argument("--model", help="overstyr ASSISTANT_LLM_MODEL")
+    p.add_argument("--base-url", help="overstyr ASSISTANT_LLM_BASE_URL")
+    p.add_argument("--gguf", help="overstyr ASSISTANT_LLM_GGUF_PATH")
     return parser
 
 
@@ -188,6 +257,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "settings": cmd_settings,
     "ingest": cmd_ingest,
     "search": cmd_search,
+    "ask": cmd_ask,
 }
 
 

@@ -8,6 +8,8 @@ second for thousands of chunks.
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 
 import bm25s
 import numpy as np
@@ -29,10 +31,22 @@ class LexicalIndex:
         self.ids = [c.id for c in chunks]
         self._kinds = np.array([c.meta.kind for c in chunks], dtype=object)
         self._bm25 = None
+        self._df: Counter[str] = Counter()
+        self._n = len(chunks)
         if chunks:
             corpus = [stems(passage_text(c)) or ["\u2205"] for c in chunks]
+            for tokens in corpus:
+                self._df.update(set(tokens))
             self._bm25 = bm25s.BM25()
             self._bm25.index(corpus, show_progress=False)
+
+    def document_frequency(self, stem: str) -> int:
+        return self._df.get(stem, 0)
+
+    def idf(self, stem: str) -> float:
+        """Inverse document frequency; a stem the corpus never uses weighs the most."""
+        df = self._df.get(stem, 0)
+        return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, n: int, kinds: tuple[str, ...] = ()) -> list[tuple[str, float]]:
         if self._bm25 is None:

@@ -100,5 +100,6 @@ class Answer(Record):
     sentences: int = 0
     cited_sentences: int = 0
     reflection_questions: tuple[str, ...] = ()
+    error: str | None = Field(None, description="Set when the model backend failed; text says what to do.")
     timings: Timings = Timings()
     retrieved: tuple[str, ...] = Field((), description="Ids of the chunks that were retrieved.")

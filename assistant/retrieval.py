@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Literal
+
+import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.lexical import LexicalIndex
@@ -47,6 +50,7 @@ class Retriever:
         self._revision: int | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def warm_up(self) -> None:
         with self._lock:
@@ -78,6 +82,24 @@ class Retriever:
         self._refresh_if_stale()
         return self._chunks
 
+    def idf(self, stem: str) -> float:
+        self._refresh_if_stale()
+        return self._lexical.idf(stem) if self._lexical is not None else 1.0
+
+    def document_frequency(self, stem: str) -> int:
+        self._refresh_if_stale()
+        return self._lexical.document_frequency(stem) if self._lexical is not None else 0
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, cached: the engine asks for it more than once per question."""
+        vector = self._query_cache.get(query)
+        if vector is None:
+            vector = self.embedder.embed_queries([query])[0]
+            self._query_cache[query] = vector
+            if len(self._query_cache) > 512:
+                self._query_cache.popitem(last=False)
+        return vector
+
     def search(
         self,
         query: str,
@@ -94,7 +116,7 @@ class Retriever:
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
-            vector = self.embedder.embed_queries([query])[0]
+            vector = self.query_vector(query)
             dense = [(m.id, m.similarity) for m in self.store.query(vector, n, kinds)]
         if mode in ("hybrid", "lexical") and self._lexical is not None:
             lexical = self._lexical.search(query, n, kinds)

@@ -72,6 +72,25 @@ class Settings(BaseSettings):
         0.78, ge=0.0, le=1.0, description="Hits with dense similarity below this and no lexical match are dropped."
     )
 
+    # --- answering -----------------------------------------------------------
+    answer_chunks: int = Field(5, ge=1, le=20, description="Chunks an answer draws on.")
+    answer_max_sentences: int = Field(4, ge=1, le=12, description="Sentences in an extractive answer.")
+    answer_max_sentences_embedded: int = Field(10, ge=1, le=100, description="Candidate sentences scored with the embedder.")
+    # Refusal: measured on evals/retrieval (in scope) and out-of-scope questions; see docs/answers.md.
+    answer_min_similarity: float = Field(
+        0.80, ge=0.0, le=1.0, description="Below this best-sentence similarity the material does not answer."
+    )
+    answer_confident_similarity: float = Field(
+        0.85, ge=0.0, le=1.0, description="Above this, unknown words in the question do not cause a refusal (bokmål)."
+    )
+    answer_max_unknown_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Refuse below the confident similarity when this share of the question's words never occurs in the corpus."
+    )
+    answer_confident_similarity_en: float = Field(0.82, ge=0.0, le=1.0, description="The same for English questions.")
+    answer_max_unknown_share_en: float = Field(
+        0.6, ge=0.0, le=1.0, description="The same for English questions (a mostly bokmål corpus lacks many English words)."
+    )
+
     # --- answering (language models) ---------------------------------------
     llm_backend: LLMBackend = Field("extractive", description="extractive (no model), openai, or llamacpp.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")

@@ -108,9 +108,25 @@ def split_sentences(text: str) -> list[str]:
         if all(re.match(r"^([-*+]|\d+[.)]|\|)\s*", ln) for ln in lines):
             out.extend(lines)
             continue
-        joined = " ".join(lines)
-        out.extend(_split_prose(joined))
+        # A short line without end punctuation before more text is a heading (PDF pages have no '#').
+        units: list[str] = []
+        for ln in lines:
+            if units and _is_heading_line(units[-1]):
+                out.append(units.pop())
+            units.append(ln)
+        if len(units) > 1 and _is_heading_line(units[0]):
+            out.append(units.pop(0))
+        out.extend(_split_prose(" ".join(units)))
     return [s for s in out if s]
+
+
+def _is_heading_line(line: str) -> bool:
+    return len(line.split()) <= 16 and not line.rstrip().endswith((".", "!", "?", ":", ",", ";", "…"))
+
+
+def strip_emphasis(text: str) -> str:
+    """Markdown bold/italic markers off, so a sentence cut from a bold run reads cleanly."""
+    return re.sub(r"(\*\*|__)", "", text)
 
 
 def _split_prose(text: str) -> list[str]:

@@ -1,0 +1,489 @@
+"""The answer engine: retrieved passages -> a grounded, cited answer.
+
+One entry point for the CLI, the chat app and the evals:
+`AnswerEngine.stream(question, ...)` yields text deltas and finally the
+`Answer` record; `AnswerEngine.answer(...)` returns just the record.
+
+Grounding rules, for every backend:
+- If the material does not support an answer (see `_supported`), say so in the
+  user's language, name the nearest topics, and call no model.
+- The default backend is extractive: it composes the answer from the
+  best-supported sentences of the retrieved chunks, each followed by [n].
+- A model's answer is checked afterwards: citations of sources that were not
+  given are removed and reported; output is made text-safe (no HTML, images or
+  foreign links) and stripped of any system-prompt text.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.embeddings import Embedder
+from assistant.llm import ChatMessage, ChatModel, LLMError
+from assistant.prompts import render, render_sources
+from assistant.records import Answer, Chunk, Citation, Hit, Timings
+from assistant.retrieval import Retriever
+from assistant.safety import safe_markdown, urls_in
+from assistant.settings import Settings
+from assistant.text import guess_language, split_sentences, stems, strip_emphasis
+
+STAGE_LABELS = {
+    "nb": {
+        "where_are_we": "Hvor er vi?",
+        "where_to": "Hvor skal vi?",
+        "how_to_get_there": "Hvordan kommer vi dit?",
+        "what_it_asks_of_me": "Hva krever det av meg som leder?",
+        "next_step": "Mitt neste steg",
+    },
+    "en": {
+        "where_are_we": "Where are we?",
+        "where_to": "Where are we going?",
+        "how_to_get_there": "How do we get there?",
+        "what_it_asks_of_me": "What does it ask of me as a leader?",
+        "next_step": "My next step",
+    },
+}
+
+TEXT = {
+    "nb": {
+        "lead": "Dette sier programmaterialet:",
+        "sources": "Kilder",
+        "refuse": "Jeg finner ikke noe om dette i programmaterialet, så jeg svarer ikke på det for ikke å gjette.",
+        "nearest": "Materialet handler blant annet om: {titles}.",
+        "try": "Prøv gjerne å spørre om piloten, regenerativ og transformativ ledelse, strategisk byledelse eller drøftingsspørsmålene.",
+        "questions": "Spørsmål å reflektere over:",
+        "mirror": "Du skriver: «{phrase}»",
+        "insight": "Fra materialet:",
+        "no_insight": "Jeg fant ikke noe i materialet som treffer akkurat dette, men spørsmålet under kan hjelpe deg videre.",
+        "next": "Neste spørsmål ({stage}):",
+        "language": "bokmål",
+    },
+    "en": {
+        "lead": "This is what the programme material says (Norwegian sources are quoted in the original):",
+        "sources": "Sources",
+        "refuse": "I cannot find this in the programme material, so I will not answer it rather than guess.",
+        "nearest": "The material covers, among other things: {titles}.",
+        "try": "Try asking about the pilot, regenerative and transformative leadership, strategic city leadership or the discussion questions.",
+        "questions": "Questions to reflect on:",
+        "mirror": "You write: “{phrase}”",
+        "insight": "From the material:",
+        "no_insight": "I found nothing in the material that matches this directly, but the question below may help you further.",
+        "next": "Next question ({stage}):",
+        "language": "English",
+    },
+}
+
+_CITE = re.compile(r"\[(\d{1,3})\]")
+# Sentences about the text itself ("Dette dokumentet beskriver …") are no answer.
+_META = re.compile(r"^(dette dokumentet|denne teksten|teksten under|dokumentet|this document|this text|the text below)\b", re.I)
+_FOLLOW_UP = re.compile(r"^(og|men|hva med|hvorfor|hvordan|hvem|and|but|what about|why|how|who)\b", re.I)
+
+
+@dataclass
+class Candidate:
+    text: str
+    hit_index: int
+    order: int
+    lexical: float
+    similarity: float = 0.0
+    score: float = 0.0
+    tokens: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well the material supports an answer: the signals the refusal rule combines."""
+
+    best_similarity: float  # best sentence vs the question (e5 cosine)
+    unknown_share: float  # share of the question's content words the corpus never uses
+    language: str
+
+    def answerable(self, settings: Settings) -> bool:
+        if self.best_similarity < settings.answer_min_similarity:
+            return False
+        if self.language == "en":
+            confident, max_unknown = settings.answer_confident_similarity_en, settings.answer_max_unknown_share_en
+        else:
+            confident, max_unknown = settings.answer_confident_similarity, settings.answer_max_unknown_share
+        return not (self.unknown_share >= max_unknown and self.best_similarity < confident)
+
+
+class AnswerEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever,
+        embedder: Embedder,
+        chat_model: ChatModel | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.embedder = embedder
+        self.chat_model = chat_model
+        self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- public -------------------------------------------------------------------
+    def answer(self, question: str, **kwargs) -> Answer:
+        final = None
+        for item in self.stream(question, **kwargs):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        mode: str = "qa",
+        history: Sequence[ChatMessage] = (),
+        kinds: tuple[str, ...] = (),
+        stage: str | None = None,
+        language: str | None = None,
+        asked: Sequence[str] = (),
+    ) -> Iterator[str | Answer]:
+        started = time.perf_counter()
+        lang = language or guess_language(question, default=_history_language(history))
+        lang = lang if lang in TEXT else "nb"
+        query = self._retrieval_query(question, history, lang)
+        t0 = time.perf_counter()
+        insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
+        hits = self.retriever.search(query, k=self.settings.answer_chunks, kinds=insight_kinds)
+        candidates, support = self._candidates(query, hits, lang)
+        retrieval_ms = (time.perf_counter() - t0) * 1000
+        answerable = bool(hits) and support.answerable(self.settings)
+
+        if mode == "reflect":
+            yield from self._reflect(question, lang, hits if answerable else [], candidates, stage, asked, started, retrieval_ms, history)
+            return
+        if not answerable:
+            text = self._refusal_text(query, lang)
+            yield text
+            yield Answer(
+                question=question, mode=mode, language=lang, text=text, refused=True, backend="none",
+                timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
+            )
+            return
+        if self.chat_model is None:
+            yield from self._extractive(question, mode, lang, hits, candidates, started, retrieval_ms)
+        else:
+            yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
+
+    def reflection_questions(
+        self, text: str, *, stage: str | None = None, n: int = 2, asked: Sequence[str] = ()
+    ) -> list[tuple[str, Chunk]]:
+        """Bullet questions from the question documents that fit `text` (and the stage)."""
+        hits = self.retriever.search(text, k=12, kinds=("question",), apply_floor=False)
+        if stage:
+            staged = [h for h in hits if stage in h.chunk.meta.stage]
+            if not staged:
+                staged = [
+                    Hit(chunk=c, score=0.0, rank=0)
+                    for c in self.retriever.chunks.values()
+                    if stage in c.meta.stage
+                ]
+            hits = staged
+        seen = {a.strip().casefold() for a in asked}
+        pool: list[tuple[str, Chunk]] = []
+        for h in hits:
+            for line in h.chunk.text.splitlines():
+                q = line.strip().lstrip("-*+ ").strip()
+                if q.endswith("?") and len(q.split()) >= 4 and q.casefold() not in seen:
+                    pool.append((q, h.chunk))
+        if not pool:
+            return []
+        sims = self._similarities(text, [q for q, _ in pool])
+        query_stems = set(stems(text))
+        scored = sorted(
+            range(len(pool)),
+            key=lambda i: -(sims[i] + 0.05 * len(query_stems & set(stems(pool[i][0])))),
+        )
+        out: list[tuple[str, Chunk]] = []
+        for i in scored:
+            if all(pool[i][0] != q for q, _ in out):
+                out.append(pool[i])
+            if len(out) >= n:
+                break
+        return out
+
+    # -- retrieval query ------------------------------------------------------------
+    def _retrieval_query(self, question: str, history: Sequence[ChatMessage], lang: str) -> str:
+        previous = [m.content for m in history if m.role == "user"]
+        if not previous:
+            return question
+        if self.chat_model is not None:
+            convo = "\n".join(f"{m.role}: {m.content[:500]}" for m in list(history)[-6:])
+            prompt = render(self.settings.prompts_dir, "condense", lang, history=convo, question=question)
+            try:
+                rewritten = "".join(self.chat_model.stream([ChatMessage("user", prompt)])).strip()
+                if 3 <= len(rewritten) <= 400:
+                    return rewritten.splitlines()[0]
+            except LLMError:
+                pass
+        # Without a model: a short or follow-up question borrows the previous question's words.
+        if len(stems(question)) < 6 or _FOLLOW_UP.match(question.strip()):
+            return f"{previous[-1]} {question}"
+        return question
+
+    # -- sentence scoring -------------------------------------------------------------
+    def _candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Candidate], Support]:
+        query_stems = set(stems(query))
+        unknown = sum(1 for s in query_stems if self.retriever.document_frequency(s) == 0)
+        unknown_share = unknown / len(query_stems) if query_stems else 0.0
+        if not hits:
+            return [], Support(0.0, unknown_share, lang)
+        weights = {s: self.retriever.idf(s) for s in query_stems}
+        total = sum(weights.values()) or 1.0
+        cands: list[Candidate] = []
+        for hi, hit in enumerate(hits):
+            for order, sentence in enumerate(split_sentences(hit.chunk.text)):
+                clean = strip_emphasis(sentence).strip()
+                if len(clean.split()) < 4 or _META.match(clean) or not clean.rstrip().endswith((".", "!", "?", ")", "»", '"')):
+                    continue
+                tokens = set(stems(clean))
+                lexical = sum(w for s, w in weights.items() if s in tokens) / total
+                cands.append(Candidate(clean, hi, order, lexical, tokens=tokens))
+        if not cands:
+            return [], Support(0.0, unknown_share, lang)
+        # Embed the most promising sentences only: chunk rank and word overlap pre-select them.
+        pre = sorted(cands, key=lambda c: (-(c.lexical + 0.5 / (1 + c.hit_index))))[: self.settings.answer_max_sentences_embedded]
+        sims = self._similarities(query, [c.text for c in pre])
+        for c, sim in zip(pre, sims):
+            c.similarity = float(sim)
+        for c in cands:
+            prior = 1.0 / (1 + c.hit_index)
+            sim_norm = min(1.0, max(0.0, (c.similarity - 0.75) / 0.17))
+            c.score = 0.55 * sim_norm + 0.35 * c.lexical + 0.10 * prior
+        return cands, Support(max(c.similarity for c in cands), unknown_share, lang)
+
+    def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        q = self.retriever.query_vector(query)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_cache]
+        if missing:
+            vectors = self.embedder.embed_passages(missing)
+            for t, v in zip(missing, vectors):
+                self._sentence_cache[t] = v
+                if len(self._sentence_cache) > 20_000:
+                    self._sentence_cache.popitem(last=False)
+        matrix = np.stack([self._sentence_cache[t] for t in texts])
+        return matrix @ q
+
+    def _select(self, cands: list[Candidate], limit: int) -> list[Candidate]:
+        ranked = sorted(cands, key=lambda c: -c.score)
+        if not ranked:
+            return []
+        floor = ranked[0].score * 0.6
+        chosen: list[Candidate] = []
+        for c in ranked:
+            if c.score < floor or len(chosen) >= limit:
+                break
+            if any(_jaccard(c.tokens, o.tokens) > 0.5 for o in chosen):
+                continue
+            chosen.append(c)
+        return chosen
+
+    # -- extractive backend --------------------------------------------------------------
+    def _extractive(self, question, mode, lang, hits, cands, started, retrieval_ms) -> Iterator[str | Answer]:
+        t = TEXT[lang]
+        chosen = self._select(cands, self.settings.answer_max_sentences)
+        # Group by source; sources in order of their best sentence, sentences in source order.
+        groups: OrderedDict[int, list[Candidate]] = OrderedDict()
+        for c in sorted(chosen, key=lambda c: -c.score):
+            groups.setdefault(c.hit_index, []).append(c)
+        citations: list[Citation] = []
+        paragraphs: list[str] = []
+        for number, (hit_index, group) in enumerate(groups.items(), start=1):
+            chunk = hits[hit_index].chunk
+            citations.append(_citation(number, chunk, lang))
+            lines = []
+            for c in sorted(group, key=lambda c: c.order):
+                lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
+            paragraphs.append(_join_lines(lines))
+        body = "\n\n".join(paragraphs)
+        text = f"{t['lead']}\n\n{body}\n\n{_source_list(citations, lang)}"
+        text = safe_markdown(text, urls_in([h.chunk.text for h in hits]))
+        yield text
+        yield Answer(
+            question=question, mode=mode, language=lang, text=text, citations=tuple(citations),
+            backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
+            timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
+        )
+
+    # -- reflection ------------------------------------------------------------------------
+    def _reflect(self, question, lang, hits, cands, stage, asked, started, retrieval_ms, history) -> Iterator[str | Answer]:
+        t = TEXT[lang]
+        stage_key = stage or "where_are_we"
+        next_questions = self.reflection_questions(question, stage=stage_key, n=2, asked=asked)
+        if self.chat_model is not None and hits:
+            hint = next_questions[0][0] if next_questions else ""
+            yield from self._generate(question, "reflect", lang, hits, started, retrieval_ms, STAGE_LABELS[lang][stage_key], hint,
+                                      questions=tuple(q for q, _ in next_questions[:1]))
+            return
+        parts = [t["mirror"].format(phrase=_key_phrase(question))]
+        citations: list[Citation] = []
+        chosen = self._select(cands, 2) if hits else []
+        if chosen:
+            lines = []
+            for c in sorted(chosen, key=lambda c: -c.score):
+                chunk = hits[c.hit_index].chunk
+                number = next((x.number for x in citations if x.source == chunk.meta.source and x.passage == chunk.text), None)
+                if number is None:
+                    number = len(citations) + 1
+                    citations.append(_citation(number, chunk, lang))
+                lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
+            parts.append(f"{t['insight']}\n\n" + _join_lines(lines))
+        else:
+            parts.append(t["no_insight"])
+        asked_now: list[str] = []
+        if next_questions:
+            q, chunk = next_questions[0]
+            number = len(citations) + 1
+            citations.append(_citation(number, chunk, lang))
+            asked_now.append(q)
+            parts.append(f"**{t['next'].format(stage=STAGE_LABELS[lang][stage_key])}** {q} [{number}]")
+        text = "\n\n".join(parts)
+        if citations:
+            text += "\n\n" + _source_list(citations, lang)
+        text = safe_markdown(text)
+        yield text
+        yield Answer(
+            question=question, mode="reflect", language=lang, text=text, citations=tuple(citations),
+            backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
+            reflection_questions=tuple(asked_now), timings=_timings(started, retrieval_ms),
+            retrieved=tuple(h.chunk.id for h in hits),
+        )
+
+    # -- model backend ----------------------------------------------------------------------
+    def _generate(self, question, mode, lang, hits, started, retrieval_ms, stage_label, next_question, questions=()) -> Iterator[str | Answer]:
+        assert self.chat_model is not None
+        sources = [(i, h.chunk.meta.title, h.chunk.locator(lang), h.chunk.text) for i, h in enumerate(hits, start=1)]
+        source_block = render_sources(sources, lang)
+        system = render(self.settings.prompts_dir, "system", lang, language=TEXT[lang]["language"])
+        if mode == "reflect":
+            user = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources=source_block,
+                          question=question, next_question=next_question or "-")
+        else:
+            user = render(self.settings.prompts_dir, "answer", lang, sources=source_block, question=question)
+        t0 = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            for delta in self.chat_model.stream([ChatMessage("system", system), ChatMessage("user", user)]):
+                pieces.append(delta)
+                yield delta
+        except LLMError as exc:
+            yield Answer(
+                question=question, mode=mode, language=lang, text=str(exc), backend=self.chat_model.name,
+                error=str(exc), timings=_timings(started, retrieval_ms, t0), retrieved=tuple(h.chunk.id for h in hits),
+            )
+            return
+        raw = "".join(pieces)
+        text, used, removed = check_citations(raw, len(hits))
+        text = strip_prompt_leak(text, system)
+        text = safe_markdown(text, urls_in([h.chunk.text for h in hits]))
+        citations = [_citation(n, hits[n - 1].chunk, lang) for n in sorted(used)]
+        sentences = [s for s in split_sentences(_CITE.sub("", text)) if len(s.split()) >= 3]
+        cited = [s for s in split_sentences(text) if _CITE.search(s)]
+        final = text.strip()
+        if citations:
+            final += "\n\n" + _source_list(citations, lang)
+        yield Answer(
+            question=question, mode=mode, language=lang, text=final, citations=tuple(citations),
+            backend=self.chat_model.name, removed_citations=tuple(removed), sentences=len(sentences),
+            cited_sentences=len(cited), reflection_questions=tuple(questions),
+            timings=_timings(started, retrieval_ms, t0), retrieved=tuple(h.chunk.id for h in hits),
+        )
+
+    # -- refusal ------------------------------------------------------------------------------
+    def _refusal_text(self, query: str, lang: str) -> str:
+        t = TEXT[lang]
+        near = self.retriever.search(query, k=8, apply_floor=False)
+        titles = list(dict.fromkeys(h.chunk.meta.title for h in near if h.chunk.meta.kind != "question"))[:3]
+        text = t["refuse"]
+        if titles:
+            text += " " + t["nearest"].format(titles="; ".join(f"«{x}»" for x in titles))
+        return f"{text} {t['try']}"
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def check_citations(text: str, n_sources: int) -> tuple[str, set[int], list[int]]:
+    """Remove citations of sources that were not given. Returns text, used numbers, removed numbers."""
+    used: set[int] = set()
+    removed: list[int] = []
+
+    def repl(m: re.Match) -> str:
+        n = int(m.group(1))
+        if 1 <= n <= n_sources:
+            used.add(n)
+            return m.group(0)
+        removed.append(n)
+        return ""
+
+    return _CITE.sub(repl, text), used, removed
+
+
+def strip_prompt_leak(text: str, system_prompt: str) -> str:
+    """Drop any line of the system prompt that the model repeated."""
+    for line in system_prompt.splitlines():
+        line = line.strip()
+        if len(line) >= 30 and line in text:
+            text = text.replace(line, "")
+    return text
+
+
+def _citation(number: int, chunk: Chunk, lang: str) -> Citation:
+    return Citation(
+        number=number, source=chunk.meta.source, title=chunk.meta.title, kind=chunk.meta.kind,
+        locator=chunk.locator(lang), page=chunk.page, section=chunk.section, passage=chunk.text,
+    )
+
+
+def _source_list(citations: list[Citation], lang: str) -> str:
+    lines = [f"**{TEXT[lang]['sources']}:**"]
+    for c in citations:
+        where = f", {c.locator}" if c.locator else ""
+        lines.append(f"[{c.number}] {c.title}{where} ({c.source})")
+    return "\n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
+
+
+def _as_markdown_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text
+
+
+def _join_lines(lines: list[str]) -> str:
+    """Bullet sentences stay a list; prose sentences form a paragraph."""
+    if all(line.startswith(("- ", "* ", "+ ")) for line in lines):
+        return "\n".join(lines)
+    return " ".join(line.lstrip("-*+ ") for line in lines)
+
+
+def _key_phrase(text: str, max_words: int = 30) -> str:
+    first = split_sentences(text)[:1] or [text]
+    words = first[0].split()
+    phrase = " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
+    return phrase.rstrip(".")
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _history_language(history: Sequence[ChatMessage]) -> str:
+    for m in reversed(list(history)):
+        if m.role == "user":
+            return guess_language(m.content)
+    return "nb"
+
+
+def _timings(started: float, retrieval_ms: float, generation_started: float | None = None) -> Timings:
+    now = time.perf_counter()
+    generation = (now - generation_started) * 1000 if generation_started else 0.0
+    return Timings(retrieval_ms=round(retrieval_ms, 1), generation_ms=round(generation, 1), total_ms=round((now - started) * 1000, 1))

@@ -1,0 +1,55 @@
+"""Prompts are files: `prompts/<name>.<lang>.txt`, rendered strictly.
+
+Placeholders are `$name` (string.Template). A missing variable raises
+PromptError, and so does an unused one, so a template and its caller cannot
+drift apart silently. Retrieved text goes in as delimited data (`render_sources`).
+"""
+
+from __future__ import annotations
+
+import html
+import string
+from functools import lru_cache
+from pathlib import Path
+
+PROMPT_NAMES = ("system", "answer", "condense", "reflect")
+LANGUAGES = ("nb", "en")
+
+
+class PromptError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=64)
+def _load(folder: str, name: str, lang: str) -> string.Template:
+    path = Path(folder) / f"{name}.{lang}.txt"
+    if not path.exists():
+        raise PromptError(f"prompt file missing: {path}")
+    return string.Template(path.read_text(encoding="utf-8"))
+
+
+def template_variables(template: string.Template) -> set[str]:
+    return {m.group("named") or m.group("braced") for m in template.pattern.finditer(template.template)} - {None}
+
+
+def render(folder: Path, name: str, lang: str, **variables: str) -> str:
+    lang = lang if lang in LANGUAGES else "nb"
+    template = _load(str(folder), name, lang)
+    wanted = template_variables(template)
+    missing = wanted - set(variables)
+    extra = set(variables) - wanted
+    if missing or extra:
+        raise PromptError(f"{name}.{lang}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    return template.substitute(variables)
+
+
+def render_sources(sources: list[tuple[int, str, str, str]], lang: str) -> str:
+    """(number, title, locator, text) -> delimited blocks. Markup in the text is escaped."""
+    tag = "kilde" if lang == "nb" else "source"
+    blocks = []
+    for number, title, locator, text in sources:
+        attrs = f'nr="{number}" tittel="{html.escape(title)}"' if lang == "nb" else f'nr="{number}" title="{html.escape(title)}"'
+        if locator:
+            attrs += f' {"sted" if lang == "nb" else "where"}="{html.escape(locator)}"'
+        blocks.append(f"<{tag} {attrs}>\n{html.escape(text, quote=False)}\n</{tag}>")
+    return "\n".join(blocks)
