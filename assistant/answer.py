@@ -101,7 +101,7 @@ class Support:
     """How well the material supports an answer: the signals the refusal rule combines."""
 
     best_similarity: float  # best sentence vs the question (e5 cosine)
-    unknown_share: float  # share of the question's content words the corpus never uses
+    unknown_share: float  # IDF-weighted share of the question's content words the corpus never uses
     language: str
 
     def answerable(self, settings: Settings) -> bool:
@@ -234,12 +234,12 @@ class AnswerEngine:
     # -- sentence scoring -------------------------------------------------------------
     def _candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Candidate], Support]:
         query_stems = set(stems(query))
-        unknown = sum(1 for s in query_stems if self.retriever.document_frequency(s) == 0)
-        unknown_share = unknown / len(query_stems) if query_stems else 0.0
-        if not hits:
-            return [], Support(0.0, unknown_share, lang)
         weights = {s: self.retriever.idf(s) for s in query_stems}
         total = sum(weights.values()) or 1.0
+        # IDF-weighted: one rare word the corpus never uses ("fårikål") outweighs common known ones.
+        unknown_share = sum(w for s, w in weights.items() if self.retriever.document_frequency(s) == 0) / total
+        if not hits:
+            return [], Support(0.0, unknown_share, lang)
         cands: list[Candidate] = []
         for hi, hit in enumerate(hits):
             for order, sentence in enumerate(split_sentences(hit.chunk.text)):

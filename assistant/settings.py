@@ -84,11 +84,11 @@ class Settings(BaseSettings):
         0.85, ge=0.0, le=1.0, description="Above this, unknown words in the question do not cause a refusal (bokmål)."
     )
     answer_max_unknown_share: float = Field(
-        0.5, ge=0.0, le=1.0, description="Refuse below the confident similarity when this share of the question's words never occurs in the corpus."
+        0.4, ge=0.0, le=1.0, description="Refuse below the confident similarity when this (IDF-weighted) share of the question's words never occurs in the corpus."
     )
     answer_confident_similarity_en: float = Field(0.82, ge=0.0, le=1.0, description="The same for English questions.")
     answer_max_unknown_share_en: float = Field(
-        0.6, ge=0.0, le=1.0, description="The same for English questions (a mostly bokmål corpus lacks many English words)."
+        0.5, ge=0.0, le=1.0, description="The same for English questions (a mostly bokmål corpus lacks many English words)."
     )
 
     # --- answering (language models) ---------------------------------------

@@ -1,0 +1,221 @@
+"""The answer engine: unit tests with fakes, and the default backend on the bundled corpus."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import AnswerEngine, check_citations, strip_prompt_leak
+from assistant.llm import ChatMessage, LLMError
+from assistant.prompts import PromptError, render, render_sources
+from assistant.retrieval import Retriever
+from assistant.safety import InputRejected, clean_user_text, safe_markdown
+from assistant.store import ChromaStore
+from evals.cases import load_cases
+from ingest.pipeline import sync_corpus
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+class FakeChatModel:
+    """Plays a model: replies from a queue, records every call."""
+
+    name = "fake:model"
+
+    def __init__(self, *replies: str, error: str | None = None) -> None:
+        self.replies = list(replies)
+        self.error = error
+        self.calls: list[list[ChatMessage]] = []
+
+    def stream(self, messages):
+        self.calls.append(list(messages))
+        if self.error:
+            raise LLMError(self.error)
+        reply = self.replies.pop(0) if self.replies else "Ingen svar."
+        for i in range(0, len(reply), 7):
+            yield reply[i : i + 7]
+
+
+@pytest.fixture
+def engine_parts(settings, small_corpus, fake_embedder):
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    sync_corpus(s, fake_embedder, ChromaStore(s))
+    return s, Retriever(s, ChromaStore(s), fake_embedder), fake_embedder
+
+
+def test_extractive_answer_cites_the_source(engine_parts):
+    s, retriever, embedder = engine_parts
+    answer = AnswerEngine(s, retriever, embedder).answer("Hvilke kommuner deltok i piloten?")
+    assert not answer.refused and answer.backend == "extractive"
+    assert "Horten, Larvik, Porsgrunn og Tønsberg" in answer.text
+    assert re.search(r"Tønsberg[^\n]*\[1\]", answer.text)
+    assert answer.citations[0].source == "programme/piloten.md"
+    assert answer.citations[0].locator == "Kommunene"
+    assert "Kilder" in answer.text and answer.cited_sentences == answer.sentences > 0
+
+
+def test_refusal_calls_no_model_and_speaks_the_question_language(engine_parts):
+    s, retriever, embedder = engine_parts
+    strict = s.model_copy(update={"answer_min_similarity": 0.999})
+    model = FakeChatModel("skal ikke brukes")
+    engine = AnswerEngine(strict, retriever, embedder, model)
+    nb = engine.answer("Hva er hovedstaden i Frankrike?")
+    assert nb.refused and "finner ikke" in nb.text and model.calls == []
+    en = engine.answer("What is the capital of France?")
+    assert en.refused and en.language == "en" and "cannot find" in en.text and model.calls == []
+
+
+def test_model_answer_is_checked_and_made_safe(engine_parts):
+    s, retriever, embedder = engine_parts
+    system = render(s.prompts_dir, "system", "nb", language="bokmål")
+    leaked = system.splitlines()[3]
+    reply = (
+        "Horten, Larvik, Porsgrunn og Tønsberg deltok [1]. Piloten hadde tolv byer [7]. "
+        f"{leaked} ![bilde](http://evil.example/x.png) <script>alert(1)</script> Se [her](http://evil.example)."
+    )
+    model = FakeChatModel(reply)
+    answer = AnswerEngine(s, retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
+    assert answer.removed_citations == (7,)
+    assert "[7]" not in answer.text and "[1]" in answer.text
+    assert "evil.example" not in answer.text and "<script>" not in answer.text
+    assert leaked not in answer.text
+    assert [c.number for c in answer.citations] == [1]
+    assert answer.cited_sentences == 1 and answer.sentences >= 2
+    sent = model.calls[0]
+    assert sent[0].role == "system" and "instrukser" in sent[0].content
+    assert '<kilde nr="1"' in sent[1].content and "Hvilke kommuner deltok i piloten?" in sent[1].content
+
+
+def test_model_failure_becomes_a_clear_error(engine_parts):
+    s, retriever, embedder = engine_parts
+    model = FakeChatModel(error="Språkmodellen svarer ikke.")
+    answer = AnswerEngine(s, retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
+    assert answer.error == "Språkmodellen svarer ikke." and not answer.citations
+
+
+def test_follow_up_uses_the_conversation(engine_parts):
+    s, retriever, embedder = engine_parts
+    history = [ChatMessage("user", "Hvor mange samlinger hadde piloten?"), ChatMessage("assistant", "Fem.")]
+    engine = AnswerEngine(s, retriever, embedder)
+    assert engine._retrieval_query("Og hvem deltok?", history, "nb") == "Hvor mange samlinger hadde piloten? Og hvem deltok?"
+    model = FakeChatModel("Hvilke kommuner deltok i piloten")
+    with_model = AnswerEngine(s, retriever, embedder, model)
+    assert with_model._retrieval_query("Og hvem deltok?", history, "nb") == "Hvilke kommuner deltok i piloten"
+    assert "Hvor mange samlinger" in model.calls[0][0].content
+
+
+def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
+    s, retriever, embedder = engine_parts
+    answer = AnswerEngine(s, retriever, embedder).answer(
+        "Byen min vokser, og jeg lurer på min rolle i byutviklingen.", mode="reflect", stage="where_are_we"
+    )
+    assert answer.text.startswith("Du skriver: «Byen min vokser")
+    assert answer.reflection_questions and answer.reflection_questions[0].endswith("?")
+    assert answer.reflection_questions[0] in {"Hva kjennetegner byen din i dag?", "Hvilken rolle har du i byutviklingen?"}
+    assert any(c.source == "questions/refleksjon.md" for c in answer.citations)
+
+
+def test_check_citations_and_prompt_leak():
+    text, used, removed = check_citations("A [1]. B [2]. C [9].", 2)
+    assert used == {1, 2} and removed == [9] and "[9]" not in text
+    assert strip_prompt_leak("Svar. Du er en hemmelig assistent med mange regler.", "Du er en hemmelig assistent med mange regler.") == "Svar. "
+
+
+def test_safe_markdown_keeps_source_links_only():
+    allowed = {"https://www.ks.no/prosjekt"}
+    out = safe_markdown("[KS](https://www.ks.no/prosjekt) og [x](http://evil.example) <img src=x onerror=alert(1)>", allowed)
+    assert "[KS](https://www.ks.no/prosjekt)" in out and "evil.example" not in out and "<img" not in out
+    assert "javascript" not in safe_markdown("[klikk](javascript:alert(1)) javascript:alert(2)")
+
+
+def test_user_text_limits():
+    assert clean_user_text("  Hei\x00\x07 der\n") == "Hei der"
+    with pytest.raises(InputRejected, match="grensen"):
+        clean_user_text("x" * 5000)
+    with pytest.raises(InputRejected, match="tom"):
+        clean_user_text("\x00 ")
+
+
+def test_prompts_render_strictly(settings):
+    with pytest.raises(PromptError, match="missing"):
+        render(settings.prompts_dir, "answer", "nb", question="Hei")
+    with pytest.raises(PromptError, match="unexpected"):
+        render(settings.prompts_dir, "answer", "nb", question="Hei", sources="x", extra="y")
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+def test_prompt_golden_files(settings, lang):
+    sources = render_sources([(1, "Om piloten", "Kommunene", "Horten <b>og</b> Larvik deltok.")], lang)
+    rendered = {
+        "system": render(settings.prompts_dir, "system", lang, language="bokmål" if lang == "nb" else "English"),
+        "answer": render(settings.prompts_dir, "answer", lang, sources=sources, question="Hvem deltok?"),
+        "condense": render(settings.prompts_dir, "condense", lang, history="user: Hei", question="Og så?"),
+        "reflect": render(
+            settings.prompts_dir, "reflect", lang, stage="Hvor er vi?", sources=sources, question="Byen vokser.",
+            next_question="Hva kjennetegner byen din?",
+        ),
+    }
+    for name, text in rendered.items():
+        golden = GOLDEN / f"{name}.{lang}.txt"
+        assert text == golden.read_text(encoding="utf-8"), f"{golden} differs; review and regenerate"
+    assert "&lt;b&gt;" in rendered["answer"]  # source markup is data, escaped
+
+
+# --- the default backend on the bundled corpus ------------------------------------------------
+
+
+def _contains(text: str, fact: str) -> bool:
+    norm = lambda s: re.sub(r"\s+", " ", s.casefold().replace("–", "-"))  # noqa: E731
+    return norm(fact) in norm(text)
+
+
+@pytest.fixture(scope="module")
+def bundled_engine(bundled_runtime):
+    return AnswerEngine(bundled_runtime.settings, bundled_runtime.retriever, bundled_runtime.embedder)
+
+
+@pytest.mark.integration
+def test_fact_questions_answered_with_fact_and_citation(bundled_engine):
+    passed = {"nb": 0, "en": 0}
+    for case in load_cases():
+        if case.type != "fact" or case.history:
+            continue
+        answer = bundled_engine.answer(case.question)
+        cited = {c.source for c in answer.citations}
+        has_fact = sum(_contains(answer.text, f) for f in case.facts) >= max(1, len(case.facts) // 2)
+        if not answer.refused and has_fact and cited & set(case.documents):
+            passed[case.language] += 1
+    assert passed["nb"] + passed["en"] >= 30, passed
+    assert passed["en"] >= 8, passed
+
+
+@pytest.mark.integration
+def test_out_of_scope_questions_are_refused(bundled_engine):
+    must_refuse = [
+        "Kan du gi meg en oppskrift på fårikål?",
+        "Hva er hovedstaden i Australia?",
+        "Hva er kursen på euro mot norske kroner i dag?",
+        "Who won the 2022 football World Cup?",
+        "What is the capital of Canada?",
+        "Hvem vant Eliteserien i fotball i fjor?",
+    ]
+    for question in must_refuse:
+        answer = bundled_engine.answer(question)
+        assert answer.refused, question
+        assert answer.backend == "none"
+
+
+@pytest.mark.integration
+def test_english_question_gets_english_framing(bundled_engine):
+    answer = bundled_engine.answer("Which towns took part in the pilot?")
+    assert answer.language == "en" and answer.text.startswith("This is what the programme material says")
+    assert all(t in answer.text for t in ("Horten", "Larvik", "Porsgrunn", "Tønsberg"))
+
+
+@pytest.mark.integration
+def test_pdf_answers_cite_the_page(bundled_engine):
+    answer = bundled_engine.answer("Hva sier læringspunktet om teoretiske modeller for omstilling?")
+    pdf = [c for c in answer.citations if c.source.endswith(".pdf")]
+    assert pdf and pdf[0].page is not None and pdf[0].locator == f"side {pdf[0].page}"
