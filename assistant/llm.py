@@ -334,8 +334,8 @@ class LlamaCppChatModel:
                 )
             except Exception as exc:  # noqa: BLE001 - any load failure, with the path
                 raise LLMError(
-                    f"Kunne ikke laste modellfilen {self.path} ({_one_line(_root_cause(exc), 150)}). "
-                    f"Sjekk at det er en gyldig GGUF-fil, {_FALLBACK_HINT}."
+                    f"Kunne ikke laste modellfilen {self.path}. Sjekk at ASSISTANT_LLM_GGUF_PATH peker på en "
+                    f"gyldig GGUF-fil og at maskinen har nok minne, {_FALLBACK_HINT}."
                 ) from exc
             return self._model
 
