@@ -342,7 +342,13 @@ class LlamaCppChatModel:
     def stream(self, messages: list[ChatMessage]) -> Iterator[str]:
         model = self._chat_model()
         lc_messages = _to_langchain(messages)
-        with self._run_lock:
+        # Wait at most the timeout for another answer to finish (or for an abandoned
+        # stream to be closed) rather than blocking forever.
+        if not self._run_lock.acquire(timeout=float(self.settings.llm_timeout_s)):
+            raise LLMError(
+                f"Modellen {self.path.name} er opptatt med et annet svar. Vent litt og prøv igjen, {_FALLBACK_HINT}."
+            )
+        try:
             source = model.stream(lc_messages)
             try:
                 for chunk in source:
@@ -364,3 +370,5 @@ class LlamaCppChatModel:
                 ) from exc
             finally:
                 source.close()
+        finally:
+            self._run_lock.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -120,30 +121,40 @@ def _sse(text: str) -> bytes:
 
 @pytest.fixture
 def stalling_server():
-    """Loopback server: `/v1/chat/completions` sends a streaming header and then either stalls
-    (`mode = "stall"`) or sends one token every 0.3 s forever (`mode = "trickle"`)."""
+    """Loopback server: `/v1/chat/completions` sends a streaming header and then stalls
+    (`mode = "stall"`), sends one token every 0.3 s forever (`"trickle"`), or sends one token
+    and drops the connection in the middle of the chunked body (`"drop"`)."""
     release = threading.Event()
     state = {"mode": "stall", "requests": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # chunked streaming, like uvicorn
+
         def log_message(self, *args):  # keep test output clean
             pass
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state["requests"] += 1
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             self.wfile.flush()
             try:
                 if state["mode"] == "stall":
                     release.wait(30)
-                else:
+                elif state["mode"] == "trickle":
                     while not release.wait(0.3):
-                        self.wfile.write(_sse("mjau "))
-                        self.wfile.flush()
+                        self._chunk(_sse("mjau "))
+                else:
+                    self._chunk(_sse("mjau "))
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
             except OSError:  # the client gave up and closed the connection
                 pass
 
@@ -301,3 +312,18 @@ def test_build_chat_model_and_configuration_errors(tmp_path):
     broken = build_chat_model(Settings(**base, llm_backend="llamacpp", llm_gguf_path=not_gguf))
     with pytest.raises(LLMError, match="tull.gguf"):
         list(broken.stream(PROMPT))
+
+
+@pytest.mark.integration
+def test_connection_dropped_mid_stream_is_an_llm_error(stalling_server, tmp_path):
+    url, state = stalling_server
+    state["mode"] = "drop"
+    model = build_chat_model(_openai_settings(tmp_path, url, llm_timeout_s=5))
+    received: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(LLMError, match="brutt midt i svaret") as info:
+        for delta in model.stream(PROMPT):
+            received.append(delta)
+    assert time.monotonic() - started < 3
+    assert received == ["mjau "]
+    assert url in str(info.value)
