@@ -176,11 +176,23 @@ class AnswerEngine:
             yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
 
     def reflection_questions(
-        self, text: str, *, stage: str | None = None, n: int = 2, asked: Sequence[str] = ()
+        self,
+        text: str,
+        *,
+        stage: str | None = None,
+        n: int = 2,
+        asked: Sequence[str] = (),
+        discussion: bool = False,
     ) -> list[tuple[str, Chunk]]:
-        """Bullet questions from the question documents that fit `text` (and the stage)."""
+        """Bullet questions from the question documents that fit `text`.
+
+        With `stage`, only that reflection stage's questions; with `discussion`, only the
+        discussion questions (question documents that belong to no reflection stage).
+        """
         hits = self.retriever.search(text, k=12, kinds=("question",), apply_floor=False)
-        if stage:
+        if discussion:
+            hits = [h for h in hits if not h.chunk.meta.stage]
+        elif stage:
             staged = [h for h in hits if stage in h.chunk.meta.stage]
             if not staged:
                 staged = [

@@ -199,6 +199,38 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_ERROR if answer.error else EXIT_OK
 
 
+# --- serve and users -------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.ui import serve
+
+    updates = {k: v for k, v in {"host": args.host, "port": args.port, "language": args.language}.items() if v}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    mode = "innlogging påkrevd" if (settings.users_file or settings.users) else "lokal modus, én bruker uten innlogging"
+    print(f"Starter på http://{settings.host}:{settings.port}  ({mode}). Stopp med Ctrl+C.", file=sys.stderr)
+    serve(settings)
+    return EXIT_OK
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    from pathlib import Path
+
+    from assistant.auth import AuthError, add_user
+
+    path = Path(args.file) if args.file else (settings.users_file or settings.data_dir / "users.json")
+    password = os.environ.get("ASSISTANT_NEW_PASSWORD") or getpass.getpass(f"Passord for {args.name}: ")
+    try:
+        add_user(path, args.name, args.role, password)
+    except AuthError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json({"user": args.name, "role": args.role, "users_file": str(path)})
+    else:
+        print(f"Lagret {args.name} ({args.role}) i {path}. Start med ASSISTANT_USERS_FILE={path} assistant serve")
+    return EXIT_OK
+
+
 # --- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -250,6 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="overstyr ASSISTANT_LLM_MODEL")
     p.add_argument("--base-url", help="overstyr ASSISTANT_LLM_BASE_URL")
     p.add_argument("--gguf", help="overstyr ASSISTANT_LLM_GGUF_PATH")
+
+    p = add(
+        "serve",
+        "start chatten i nettleseren",
+        "Start appen (Gradio) lokalt. Uten brukerfil kjører den i lokal modus for én bruker; med "
+        "ASSISTANT_USERS_FILE krever alle sider innlogging.",
+    )
+    p.add_argument("--host", help="adresse (standard 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (standard 7860)")
+    p.add_argument("--language", choices=["nb", "en"], help="språk i grensesnittet ved start")
+
+    p = add("user", "legg til eller endre en bruker", "Legg til en bruker med rolle i brukerfilen (passordet lagres som hash).")
+    p.add_argument("name", help="brukernavn")
+    p.add_argument("--role", choices=["participant", "facilitator"], default="participant", help="rolle")
+    p.add_argument("--file", help="brukerfil (standard ASSISTANT_USERS_FILE eller <data_dir>/users.json)")
     return parser
 
 
@@ -258,6 +305,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ingest": cmd_ingest,
     "search": cmd_search,
     "ask": cmd_ask,
+    "serve": cmd_serve,
+    "user": cmd_user,
 }
 
 

@@ -77,6 +77,10 @@ class Retriever:
             if self.store.revision() != self._revision:
                 self._reload()
 
+    def invalidate(self) -> None:
+        """Check the store's revision at the next search (after this process wrote to it)."""
+        self._checked_at = float("-inf")
+
     @property
     def chunks(self) -> dict[str, Chunk]:
         self._refresh_if_stale()

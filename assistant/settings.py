@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, le=8192, description="Most tokens the model may generate.")
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
 
+    # --- the app ---------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")
+    users_file: Path | None = Field(None, description="JSON users file; unset (and no ASSISTANT_USERS) = single-user local mode.")
+    users: str | None = Field(None, description="The users file's JSON, given inline instead of a file.")
+    max_message_chars: int = Field(4000, ge=100, le=100_000, description="Longest chat message accepted.")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest document a facilitator can upload.")
+    queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get a 'busy' message.")
+    concurrency: int = Field(4, ge=1, le=64, description="Answers computed at the same time.")
+    language: Literal["nb", "en"] = Field("nb", description="Interface language at start.")
+
     @model_validator(mode="after")
     def _check_chunks(self) -> "Settings":
         if self.chunk_target_tokens > self.chunk_max_tokens:
@@ -112,6 +123,14 @@ class Settings(BaseSettings):
     @property
     def chroma_dir(self) -> Path:
         return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.sqlite3"
 
     @property
     def uses_chroma_server(self) -> bool:
@@ -135,7 +154,9 @@ class Settings(BaseSettings):
         out: dict[str, object] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr):
+            if name == "users" and value:
+                out[name] = "********"
+            elif isinstance(value, SecretStr):
                 out[name] = "********" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 out[name] = str(value)

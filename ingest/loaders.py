@@ -23,6 +23,9 @@ TEXT_SUFFIXES = {".txt"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | PDF_SUFFIXES
 
+# Facilitators' uploads are indexed under this prefix, beside the bundled corpus.
+UPLOAD_PREFIX = "opplastet/"
+
 FOLDER_KINDS = {"programme": "programme", "leadership": "leadership", "questions": "question", "question": "question"}
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
@@ -206,7 +209,8 @@ def markdown_sections(body: str) -> list[Section]:
 
 
 def _meta(front: dict, found: FoundFile, default_title: str) -> DocumentMeta:
-    folder = found.source.split("/", 1)[0] if "/" in found.source else ""
+    rel = found.source.removeprefix(UPLOAD_PREFIX)
+    folder = rel.split("/", 1)[0] if "/" in rel else ""
     kind = str(front.get("kind") or FOLDER_KINDS.get(folder, folder or "other")).strip().lower()
     language = str(front.get("language") or "nb").strip().lower()
     if language in ("no", "nob", "norsk", "bokmål", "bokmal"):

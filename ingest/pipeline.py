@@ -27,7 +27,7 @@ from assistant.records import Chunk
 from assistant.settings import Settings
 from assistant.store import ChromaStore, StoreError
 from ingest.chunking import chunk_sections, sha256
-from ingest.loaders import FoundFile, LoadError, check_size, discover, load
+from ingest.loaders import UPLOAD_PREFIX, FoundFile, LoadError, check_size, discover, load
 
 Progress = Callable[[int], None]
 
@@ -88,6 +88,12 @@ def writer_lock(settings: Settings):
         lock.release()
 
 
+def _belongs(source: str, prefix: str) -> bool:
+    if prefix:
+        return source.startswith(prefix)
+    return not source.startswith(UPLOAD_PREFIX)
+
+
 def file_key(data: bytes, settings: Settings) -> str:
     return sha256(data + settings.chunking_fingerprint().encode())[:32]
 
@@ -101,8 +107,14 @@ def sync_corpus(
     dry_run: bool = False,
     rebuild: bool = False,
     progress: Callable[[int, str], Progress] | None = None,
+    source_prefix: str = "",
 ) -> IngestReport:
-    """Sync `corpus_dir` (default: settings.corpus_dir) into the store."""
+    """Sync `corpus_dir` (default: settings.corpus_dir) into the store.
+
+    Sources are named `<source_prefix><path in corpus_dir>`; only indexed sources with
+    that prefix belong to this sync (the bundled corpus has none, facilitators' uploads
+    have UPLOAD_PREFIX), so syncing one never removes the other's documents.
+    """
     started = time.perf_counter()
     corpus_dir = corpus_dir or settings.corpus_dir
     report = IngestReport(corpus=str(corpus_dir), dry_run=dry_run)
@@ -111,10 +123,17 @@ def sync_corpus(
             store.drop()
         store.open(embedder.model_id, embedder.dim, create=True)
         indexed = {} if (rebuild and dry_run) else store.indexed_files()
+        indexed = {src: f for src, f in indexed.items() if _belongs(src, source_prefix)}
+        if source_prefix and not corpus_dir.exists():
+            corpus_dir.mkdir(parents=True, exist_ok=True)
         try:
             found, problems, ignored = discover(corpus_dir)
         except LoadError as exc:
             raise StoreError(str(exc)) from exc
+        if source_prefix:
+            found = [FoundFile(f.path, source_prefix + f.source) for f in found]
+            problems = [type(p)(source_prefix + p.source, p.reason) for p in problems]
+            ignored = [type(p)(source_prefix + p.source, p.reason) for p in ignored]
         report.failed.extend(FileIssue(source=p.source, reason=p.reason) for p in problems)
         report.ignored.extend(FileIssue(source=p.source, reason=p.reason) for p in ignored)
         report.files_seen = len(found)

@@ -1,0 +1,98 @@
+"""Users and roles for sign-in. Passwords are stored as scrypt hashes, never in clear.
+
+The users file is JSON: {"users": {"kari": {"role": "participant", "password": "scrypt$…"}}}.
+`assistant user add NAME --role participant|facilitator` writes it. The same JSON
+can come from the ASSISTANT_USERS environment variable instead.
+Without either, the app runs in single-user local mode (shown as such in the UI).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Role = Literal["participant", "facilitator"]
+LOCAL_USER = "lokal"
+_NAME = re.compile(r"^[a-zA-Z0-9._@-]{2,64}$")
+_N, _R, _P = 2**14, 8, 1
+
+
+class AuthError(ValueError):
+    pass
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    if len(password) < 8:
+        raise AuthError("Passordet må ha minst 8 tegn.")
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return "scrypt${}${}${}${}${}".format(_N, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+        return hmac.compare_digest(got, base64.b64decode(digest))
+    except (ValueError, TypeError):
+        return False
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+
+
+class UserStore:
+    def __init__(self, users: dict[str, dict]) -> None:
+        self._users = users
+
+    @classmethod
+    def load(cls, path: Path | None, env_json: str | None = None) -> "UserStore | None":
+        """None means single-user local mode."""
+        if env_json:
+            data = json.loads(env_json)
+        elif path is not None and path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            return None
+        users = data.get("users", {})
+        for name, entry in users.items():
+            if entry.get("role") not in ("participant", "facilitator") or not str(entry.get("password", "")).startswith("scrypt$"):
+                raise AuthError(f"Brukeren {name!r} mangler gyldig rolle eller passord-hash i brukerfilen.")
+        return cls(users)
+
+    def check(self, name: str, password: str) -> bool:
+        entry = self._users.get(name)
+        if entry is None:
+            verify_password(password, hash_password("dummy-password", salt=b"0" * 16))  # same time either way
+            return False
+        return verify_password(password, entry["password"])
+
+    def role(self, name: str) -> Role:
+        entry = self._users.get(name)
+        if entry is None:
+            raise AuthError(f"Ukjent bruker {name!r}")
+        return entry["role"]
+
+
+def add_user(path: Path, name: str, role: Role, password: str) -> None:
+    if not _NAME.match(name):
+        raise AuthError("Brukernavn: 2–64 tegn, bokstaver, tall og . _ @ -")
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"users": {}}
+    data.setdefault("users", {})[name] = {"role": role, "password": hash_password(password)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)

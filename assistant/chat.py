@@ -1,0 +1,292 @@
+"""Chat handlers as plain functions, independent of Gradio.
+
+`ChatService` owns the conversation flow for participants (guided reflection
+and questions), facilitators (questions, gathering preparation, uploads) and
+the private journal. The UI only calls these methods and renders what they
+return, so everything here is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from assistant.answer import STAGE_LABELS, AnswerEngine
+from assistant.journal import Conversation, Journal
+from assistant.llm import ChatMessage
+from assistant.records import REFLECTION_STAGES, Answer, Citation
+from assistant.reflection import Move, ReflectionState, summarize
+from assistant.runtime import Runtime
+from assistant.safety import InputRejected, clean_user_text
+from assistant.settings import Settings
+from ingest.loaders import UPLOAD_PREFIX
+
+UPLOAD_SUFFIXES = (".pdf", ".md", ".txt")
+UPLOAD_KINDS = ("programme", "leadership", "question")
+_SAFE_NAME = re.compile(r"[^a-zA-Z0-9._-]+")
+
+OPENING = {
+    "nb": "Velkommen til refleksjonen. Vi går gjennom fem faser, ett spørsmål om gangen: hvor står dere, hvor skal dere, "
+    "hvordan kommer dere dit, hva krever det av deg som leder, og ditt neste steg. Du kan bli i en fase, hoppe over "
+    "eller gå tilbake når du vil.",
+    "en": "Welcome to the reflection. We go through five stages, one question at a time: where you are, where you are "
+    "going, how you get there, what it asks of you as a leader, and your next step. You can stay on a stage, skip or go "
+    "back at any time.",
+}
+
+
+class Forbidden(PermissionError):
+    """The user's role does not allow this."""
+
+
+class ChatTurn(BaseModel):
+    """What the UI shows after (part of) a turn."""
+
+    conversation_id: str
+    text: str
+    done: bool = False
+    answer: Answer | None = None
+    stage: str | None = None
+    error: str | None = None
+
+
+class ChatService:
+    def __init__(self, settings: Settings, runtime: Runtime, engine: AnswerEngine, journal: Journal) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.engine = engine
+        self.journal = journal
+
+    # -- conversations ---------------------------------------------------------------
+    def start(self, user: str, mode: str, lang: str = "nb", title: str | None = None) -> ChatTurn:
+        """A new conversation. A reflection opens with the first stage's question."""
+        if mode != "reflect":
+            cid = self.journal.create(user, mode=mode, title=title or _default_title(mode, lang))
+            return ChatTurn(conversation_id=cid, text="", done=True)
+        cid = self.journal.create(user, mode="reflect", title=title or _default_title(mode, lang), stage=REFLECTION_STAGES[0])
+        text, citations = self._stage_question(REFLECTION_STAGES[0], lang, context="", asked=())
+        text = f"{OPENING[lang]}\n\n{text}"
+        self.journal.add_message(user, cid, "assistant", text, citations, stage=REFLECTION_STAGES[0])
+        return ChatTurn(conversation_id=cid, text=text, done=True, stage=REFLECTION_STAGES[0])
+
+    def send(
+        self,
+        user: str,
+        conversation_id: str,
+        message: str,
+        *,
+        lang: str = "nb",
+        kinds: tuple[str, ...] = (),
+        move: Move = "advance",
+    ) -> Iterator[ChatTurn]:
+        """One turn: stream partial text, then the final turn with the answer record."""
+        try:
+            message = clean_user_text(message, self.settings.max_message_chars)
+        except InputRejected as exc:
+            yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc))
+            return
+        conv = self.journal.get(user, conversation_id)
+        history = [ChatMessage(m.role, m.content) for m in conv.messages if m.role in ("user", "assistant")][-8:]
+        self.journal.add_message(user, conversation_id, "user", message, stage=conv.stage)
+        if conv.mode == "reflect":
+            state = self._state(conv).moved(move)
+            stream = self.engine.stream(
+                message, mode="reflect", history=history, stage=state.stage, language=lang, asked=state.asked, kinds=kinds
+            )
+        else:
+            state = None
+            stream = self.engine.stream(message, mode="qa", history=history, language=lang, kinds=kinds)
+        shown = ""
+        for item in stream:
+            if isinstance(item, Answer):
+                if item.error:
+                    yield ChatTurn(conversation_id=conversation_id, text=item.error, done=True, answer=item, error=item.error)
+                    return
+                stage = state.stage if state else None
+                self.journal.add_message(user, conversation_id, "assistant", item.text, list(item.citations), stage=stage)
+                if state is not None:
+                    self.journal.update(user, conversation_id, stage=state.stage)
+                if conv.title.startswith(("Ny samtale", "New conversation", "Refleksjon ", "Reflection ")) and len(conv.messages) <= 2:
+                    self.journal.update(user, conversation_id, title=_title_from(message))
+                yield ChatTurn(conversation_id=conversation_id, text=item.text, done=True, answer=item, stage=stage)
+                if state is not None and state.finished and move != "stay" and _answered_final_stage(conv):
+                    yield self.finish(user, conversation_id, lang)
+                return
+            shown += item
+            yield ChatTurn(conversation_id=conversation_id, text=shown)
+
+    def jump(self, user: str, conversation_id: str, move: Move, lang: str = "nb") -> ChatTurn:
+        """Skip ahead or go back without answering: ask the new stage's question now."""
+        conv = self.journal.get(user, conversation_id)
+        if conv.mode != "reflect":
+            return ChatTurn(conversation_id=conversation_id, text="", done=True)
+        state = self._state(conv).moved(move)
+        context = " ".join(m.content for m in conv.messages if m.role == "user")[-600:]
+        text, citations = self._stage_question(state.stage, lang, context=context, asked=state.asked)
+        self.journal.add_message(user, conversation_id, "assistant", text, citations, stage=state.stage)
+        self.journal.update(user, conversation_id, stage=state.stage)
+        return ChatTurn(conversation_id=conversation_id, text=text, done=True, stage=state.stage)
+
+    def finish(self, user: str, conversation_id: str, lang: str = "nb") -> ChatTurn:
+        """Write the summary into the journal and show it."""
+        conv = self.journal.get(user, conversation_id)
+        summary = summarize(conv, lang)
+        self.journal.update(user, conversation_id, summary=summary)
+        self.journal.add_message(user, conversation_id, "assistant", summary, stage=conv.stage)
+        return ChatTurn(conversation_id=conversation_id, text=summary, done=True, stage=conv.stage)
+
+    def _state(self, conv: Conversation) -> ReflectionState:
+        stage = conv.stage or REFLECTION_STAGES[0]
+        asked = [q for m in conv.messages if m.role == "assistant" for q in _questions_in(m.content)]
+        return ReflectionState(stage_index=REFLECTION_STAGES.index(stage), asked=asked)
+
+    def _stage_question(self, stage: str, lang: str, *, context: str, asked) -> tuple[str, list[Citation]]:
+        seed = context or STAGE_LABELS["nb"][stage]
+        picked = self.engine.reflection_questions(seed, stage=stage, n=1, asked=asked)
+        label = STAGE_LABELS[lang][stage]
+        if not picked:
+            return f"**{label}**", []
+        question, chunk = picked[0]
+        from assistant.answer import _citation
+
+        citation = _citation(1, chunk, lang)
+        src = "Kilde" if lang == "nb" else "Source"
+        return f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})", [citation]
+
+    # -- journal -------------------------------------------------------------------------
+    def conversations(self, user: str) -> list[Conversation]:
+        return self.journal.list(user)
+
+    def conversation(self, user: str, conversation_id: str) -> Conversation:
+        return self.journal.get(user, conversation_id)
+
+    def rename(self, user: str, conversation_id: str, title: str) -> None:
+        self.journal.update(user, conversation_id, title=clean_user_text(title, 120))
+
+    def delete(self, user: str, conversation_id: str) -> None:
+        self.journal.delete(user, conversation_id)
+
+    def export(self, user: str, conversation_id: str, lang: str = "nb") -> str:
+        return self.journal.export_markdown(user, conversation_id, lang)
+
+    # -- facilitators ----------------------------------------------------------------------
+    def prepare_gathering(self, role: str, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:
+        if role != "facilitator":
+            raise Forbidden("Bare fasilitatorer kan forberede samlinger.")
+        theme = clean_user_text(theme, 300)
+        t = _PREP[lang]
+        hits = self.runtime.retriever.search(theme, k=8, kinds=("programme", "leadership"), apply_floor=False)
+        if gathering:
+            hits = sorted(hits, key=lambda h: gathering not in h.chunk.meta.gathering)
+        out = [f"# {t['title'].format(theme=theme)}", ""]
+        if gathering:
+            out += [t["gathering"].format(n=gathering), ""]
+        out += [f"## {t['material']}", ""]
+        seen: set[str] = set()
+        for h in hits:
+            key = f"{h.chunk.meta.source}#{h.chunk.section}"
+            if key in seen:
+                continue
+            seen.add(key)
+            where = h.chunk.locator(lang)
+            snippet = " ".join(h.chunk.text.split())[:260]
+            out.append(f"- **{h.chunk.meta.title}**{', ' + where if where else ''} ({h.chunk.meta.source}): {snippet}…")
+            if len(seen) >= 6:
+                break
+        out += ["", f"## {t['discussion']}", ""]
+        for q, chunk in self.engine.reflection_questions(theme, n=5, discussion=True):
+            out.append(f"- {q} ({chunk.meta.title})")
+        out += ["", f"## {t['reflection']}", ""]
+        for stage in REFLECTION_STAGES:
+            for q, chunk in self.engine.reflection_questions(theme, stage=stage, n=1):
+                out.append(f"- *{STAGE_LABELS[lang][stage]}* {q} ({chunk.meta.source})")
+        return "\n".join(out) + "\n"
+
+    def upload(self, role: str, files: list[Path], kind: str = "programme"):
+        """Copy documents into the upload area and index them. Returns the ingest report."""
+        from ingest.pipeline import sync_corpus
+
+        if role != "facilitator":
+            raise Forbidden("Bare fasilitatorer kan laste opp dokumenter.")
+        if kind not in UPLOAD_KINDS:
+            raise InputRejected(f"Ukjent dokumenttype {kind!r}.")
+        target = self.settings.uploads_dir / kind
+        target.mkdir(parents=True, exist_ok=True)
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        problems: list[str] = []
+        for path in files:
+            path = Path(path)
+            name = safe_filename(path.name)
+            if not name.lower().endswith(UPLOAD_SUFFIXES):
+                problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown eller tekst)")
+                continue
+            if path.stat().st_size > limit:
+                problems.append(f"{path.name}: større enn {self.settings.max_upload_mb:g} MB")
+                continue
+            dest = (target / name).resolve()
+            if dest.parent != target.resolve():
+                problems.append(f"{path.name}: ugyldig filnavn")
+                continue
+            shutil.copyfile(path, dest)
+        report = sync_corpus(
+            self.settings,
+            self.runtime.embedder,
+            self.runtime.store,
+            corpus_dir=self.settings.uploads_dir,
+            source_prefix=UPLOAD_PREFIX,
+        )
+        self.runtime.retriever.invalidate()
+        return report, problems
+
+
+_PREP = {
+    "nb": {
+        "title": "Forberedelse av samling: {theme}",
+        "gathering": "Materiale som er foreslått for samling {n}, står først.",
+        "material": "Relevant materiale",
+        "discussion": "Drøftingsspørsmål",
+        "reflection": "Refleksjonsspørsmål til deltakerne, én per fase",
+    },
+    "en": {
+        "title": "Preparing a gathering: {theme}",
+        "gathering": "Material suggested for gathering {n} comes first.",
+        "material": "Relevant material",
+        "discussion": "Discussion questions",
+        "reflection": "Reflection questions for participants, one per stage",
+    },
+}
+
+
+def safe_filename(name: str) -> str:
+    """Base name only, safe characters, no leading dots: path traversal cannot survive this."""
+    base = Path(name.replace("\\", "/")).name
+    base = _SAFE_NAME.sub("-", base).lstrip(".-") or "dokument"
+    return base[:120]
+
+
+def _default_title(mode: str, lang: str) -> str:
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%d.%m.%Y %H:%M")
+    if mode == "reflect":
+        return f"{'Refleksjon' if lang == 'nb' else 'Reflection'} {stamp}"
+    return f"{'Ny samtale' if lang == 'nb' else 'New conversation'} {stamp}"
+
+
+def _title_from(message: str) -> str:
+    words = message.split()
+    return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+
+
+def _questions_in(text: str) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(r"\*\*[^*]+\*\*\s*([^\[\n]+\?)", text)]
+
+
+def _answered_final_stage(conv: Conversation) -> bool:
+    """True when the message just sent answers a question of the last stage."""
+    last_assistant = next((m for m in reversed(conv.messages) if m.role == "assistant"), None)
+    return bool(last_assistant and last_assistant.stage == REFLECTION_STAGES[-1])

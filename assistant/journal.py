@@ -1,0 +1,179 @@
+"""The private journal: every conversation, per user, in SQLite under the data directory.
+
+Every method takes the user and every query filters on it, so one user's
+conversations can never be read, renamed or deleted through another user's
+session. Journal content is never logged and never indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from assistant.records import Citation
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    title TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    stage TEXT,
+    summary TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_user ON conversations(user, updated);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    citations TEXT NOT NULL DEFAULT '[]',
+    stage TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+"""
+
+
+class NotFound(LookupError):
+    """No such conversation for this user (it may belong to someone else)."""
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+    citations: list[Citation] = []
+    stage: str | None = None
+    created: float
+
+
+class Conversation(BaseModel):
+    id: str
+    user: str
+    title: str
+    mode: str
+    stage: str | None = None
+    summary: str | None = None
+    created: float
+    updated: float
+    messages: list[Message] = []
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        with self._lock:
+            db = sqlite3.connect(self.path, timeout=10)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA secure_delete = ON")  # deleted reflections are overwritten on disk
+            try:
+                yield db
+                db.commit()
+            finally:
+                db.close()
+
+    # -- conversations -----------------------------------------------------------
+    def create(self, user: str, *, mode: str, title: str, stage: str | None = None) -> str:
+        now = time.time()
+        cid = uuid.uuid4().hex
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO conversations (id, user, title, mode, stage, created, updated) VALUES (?,?,?,?,?,?,?)",
+                (cid, user, title[:120], mode, stage, now, now),
+            )
+        return cid
+
+    def list(self, user: str) -> list[Conversation]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM conversations WHERE user = ? ORDER BY updated DESC", (user,)
+            ).fetchall()
+        return [Conversation(**dict(r)) for r in rows]
+
+    def get(self, user: str, cid: str) -> Conversation:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone()
+            if row is None:
+                raise NotFound(cid)
+            msgs = db.execute(
+                "SELECT role, content, citations, stage, created FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
+            ).fetchall()
+        conv = Conversation(**dict(row))
+        conv.messages = [
+            Message(
+                role=m["role"],
+                content=m["content"],
+                citations=json.loads(m["citations"]),
+                stage=m["stage"],
+                created=m["created"],
+            )
+            for m in msgs
+        ]
+        return conv
+
+    def add_message(
+        self, user: str, cid: str, role: str, content: str, citations: list[Citation] = (), stage: str | None = None
+    ) -> None:
+        now = time.time()
+        with self._connect() as db:
+            self._owned(db, user, cid)
+            db.execute(
+                "INSERT INTO messages (conversation_id, role, content, citations, stage, created) VALUES (?,?,?,?,?,?)",
+                (cid, role, content, json.dumps([c.model_dump() for c in citations], ensure_ascii=False), stage, now),
+            )
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
+
+    def update(self, user: str, cid: str, *, title: str | None = None, stage: str | None = None, summary: str | None = None) -> None:
+        with self._connect() as db:
+            self._owned(db, user, cid)
+            if title is not None:
+                db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip()[:120] or "Uten tittel", cid))
+            if stage is not None:
+                db.execute("UPDATE conversations SET stage = ? WHERE id = ?", (stage, cid))
+            if summary is not None:
+                db.execute("UPDATE conversations SET summary = ?, updated = ? WHERE id = ?", (summary, time.time(), cid))
+
+    def delete(self, user: str, cid: str) -> None:
+        with self._connect() as db:
+            self._owned(db, user, cid)
+            db.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
+            db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+
+    @staticmethod
+    def _owned(db: sqlite3.Connection, user: str, cid: str) -> None:
+        if db.execute("SELECT 1 FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone() is None:
+            raise NotFound(cid)
+
+    # -- export -------------------------------------------------------------------
+    def export_markdown(self, user: str, cid: str, lang: str = "nb") -> str:
+        conv = self.get(user, cid)
+        labels = {
+            "nb": {"user": "Du", "assistant": "Assistenten", "summary": "Oppsummering", "sources": "Kilder"},
+            "en": {"user": "You", "assistant": "Assistant", "summary": "Summary", "sources": "Sources"},
+        }[lang if lang == "en" else "nb"]
+        when = datetime.fromtimestamp(conv.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        out = [f"# {conv.title}", "", f"*{when} · {conv.mode}*", ""]
+        for m in conv.messages:
+            who = labels.get(m.role, m.role)
+            out += [f"**{who}:**", "", m.content.strip(), ""]
+        if conv.summary:
+            out += [f"## {labels['summary']}", "", conv.summary.strip(), ""]
+        return "\n".join(out)

@@ -1,0 +1,434 @@
+"""The Gradio app: `build_app(settings, service, users)` returns the Blocks; `serve` launches it.
+
+This module imports gradio, so only `assistant serve` imports it.
+
+Handlers are thin: they find the signed-in user, call `ChatService`, and render
+what it returns. No framework object is rebuilt inside a handler.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.auth import LOCAL_USER, UserStore
+from assistant.chat import UPLOAD_KINDS, ChatService, Forbidden
+from assistant.i18n import tr
+from assistant.journal import NotFound
+from assistant.records import REFLECTION_STAGES, Citation
+from assistant.safety import InputRejected
+from assistant.settings import Settings
+
+CSS = """
+.sources details { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
+.sources summary { cursor: pointer; font-weight: 600; }
+.sources summary:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
+  outline: 3px solid #1a56db; outline-offset: 2px; }
+.sources .where { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 4px 0; }
+.sources blockquote { white-space: pre-wrap; margin: 6px 0 0 0; }
+"""
+
+
+def sources_html(citations: list[Citation] | tuple[Citation, ...], lang: str) -> str:
+    """Each citation expands to its passage. Everything from documents is escaped."""
+    if not citations:
+        return f'<div class="sources"><p>{html.escape(tr(lang, "sources_empty"))}</p></div>'
+    parts = ['<div class="sources">']
+    for c in citations:
+        where = f" — {html.escape(c.locator)}" if c.locator else ""
+        parts.append(
+            f"<details><summary>[{c.number}] {html.escape(c.title)}{where}</summary>"
+            f'<p class="where">{html.escape(c.source)}</p>'
+            f"<blockquote>{html.escape(c.passage)}</blockquote></details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _user(request, users: UserStore | None) -> tuple[str, str]:
+    """(user name, role) of the request; local mode is one facilitator-capable user."""
+    if users is None:
+        return LOCAL_USER, "facilitator"
+    name = getattr(request, "username", None)
+    if not name:
+        raise PermissionError("Ikke innlogget.")
+    return name, users.role(name)
+
+
+def _stage_text(stage: str | None, lang: str) -> str:
+    from assistant.answer import STAGE_LABELS
+
+    if not stage:
+        return ""
+    index = REFLECTION_STAGES.index(stage) + 1
+    return f"**{tr(lang, 'stage')} {index}/5:** {STAGE_LABELS[lang][stage]}"
+
+
+def build_app(settings: Settings, service: ChatService, users: UserStore | None):
+    default_lang = settings.language
+
+    def kind_choices(lang):
+        return [(tr(lang, f"kind_{k}"), k) for k in ("programme", "leadership", "question")]
+
+    def mode_choices(lang):
+        return [(tr(lang, "mode_reflect"), "reflect"), (tr(lang, "mode_qa"), "qa")]
+
+    with gr.Blocks(title=tr(default_lang, "title"), analytics_enabled=False) as demo:
+        lang = gr.State(default_lang)
+        conv_id = gr.State(None)
+        header = gr.Markdown(f"# {tr(default_lang, 'title')}\n{tr(default_lang, 'intro')}")
+        who = gr.Markdown()
+        lang_radio = gr.Radio([("Bokmål", "nb"), ("English", "en")], value=default_lang, label=tr(default_lang, "language"))
+        with gr.Tabs() as tabs:
+            with gr.Tab(tr(default_lang, "tab_chat"), id="chat") as tab_chat:
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label=tr(default_lang, "chatbot"), height=480, elem_id="chat", buttons=["copy"])
+                        message = gr.Textbox(
+                            label=tr(default_lang, "message"),
+                            placeholder=tr(default_lang, "placeholder"),
+                            lines=3,
+                            max_length=settings.max_message_chars,
+                            elem_id="message",
+                        )
+                        with gr.Row():
+                            send = gr.Button(tr(default_lang, "send"), variant="primary", elem_id="send")
+                            new = gr.Button(tr(default_lang, "new"), elem_id="new")
+                        with gr.Row():
+                            stay = gr.Button(tr(default_lang, "stay"), size="sm", elem_id="stay")
+                            skip = gr.Button(tr(default_lang, "skip"), size="sm", elem_id="skip")
+                            back = gr.Button(tr(default_lang, "back"), size="sm", elem_id="back")
+                            finish = gr.Button(tr(default_lang, "summarize"), size="sm", elem_id="finish")
+                    with gr.Column(scale=2):
+                        mode = gr.Radio(mode_choices(default_lang), value="reflect", label=tr(default_lang, "mode"), elem_id="mode")
+                        kinds = gr.CheckboxGroup(kind_choices(default_lang), value=[], label=tr(default_lang, "kinds"))
+                        stage_md = gr.Markdown(elem_id="stage")
+                        sources_heading = gr.Markdown(f"### {tr(default_lang, 'sources')}")
+                        sources = gr.HTML(sources_html([], default_lang), elem_id="sources")
+            with gr.Tab(tr(default_lang, "tab_journal"), id="journal") as tab_journal:
+                journal_list = gr.Dropdown(choices=[], label=tr(default_lang, "journal_list"), elem_id="journal-list")
+                with gr.Row():
+                    open_btn = gr.Button(tr(default_lang, "open"), elem_id="journal-open")
+                    refresh_btn = gr.Button(tr(default_lang, "refresh"), elem_id="journal-refresh")
+                    export_btn = gr.Button(tr(default_lang, "export"), elem_id="journal-export")
+                with gr.Row():
+                    rename_to = gr.Textbox(label=tr(default_lang, "rename_to"), max_length=120)
+                    rename_btn = gr.Button(tr(default_lang, "rename"))
+                with gr.Row():
+                    delete_ok = gr.Checkbox(label=tr(default_lang, "delete_confirm"), value=False)
+                    delete_btn = gr.Button(tr(default_lang, "delete"), variant="stop")
+                journal_status = gr.Markdown()
+                export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False)
+                preview = gr.Markdown(elem_id="journal-preview")
+            with gr.Tab(tr(default_lang, "tab_facilitator"), id="facilitator", visible=False) as tab_fac:
+                gr.Markdown(f"### {tr(default_lang, 'prep_heading')}")
+                with gr.Row():
+                    theme = gr.Textbox(label=tr(default_lang, "prep_theme"), max_length=300, elem_id="prep-theme")
+                    gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "prep_gathering"))
+                prep_btn = gr.Button(tr(default_lang, "prep_button"), variant="primary", elem_id="prep-button")
+                prep_out = gr.Markdown(elem_id="prep-out")
+                prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False)
+                gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
+                upload_files = gr.File(
+                    label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt"],
+                    elem_id="upload-files",
+                )
+                upload_kind = gr.Dropdown(choices=list(UPLOAD_KINDS), value="programme", label=tr(default_lang, "upload_kind"))
+                upload_btn = gr.Button(tr(default_lang, "upload_button"), elem_id="upload-button")
+                upload_out = gr.Markdown(elem_id="upload-out")
+
+        # -- helpers -------------------------------------------------------------------
+        def history_of(user: str, cid: str) -> list[dict]:
+            conv = service.conversation(user, cid)
+            return [{"role": m.role, "content": m.content} for m in conv.messages if m.role in ("user", "assistant")]
+
+        def journal_choices(user: str):
+            return [
+                (f"{c.title} · {datetime.fromtimestamp(c.updated).strftime('%d.%m.%Y %H:%M')}", c.id)
+                for c in service.conversations(user)
+            ]
+
+        # -- load ----------------------------------------------------------------------------
+        def on_load(request: gr.Request):
+            user, role = _user(request, users)
+            greeting = tr(default_lang, "local_mode") if users is None else tr(
+                default_lang, "signed_in", user=user, role=tr(default_lang, f"role_{role}")
+            )
+            default_mode = "qa" if (role == "facilitator" and users is not None) else "reflect"
+            return (
+                greeting,
+                gr.update(visible=role == "facilitator"),
+                gr.update(value=default_mode),
+                gr.update(choices=journal_choices(user), value=None),
+            )
+
+        demo.load(on_load, None, [who, tab_fac, mode, journal_list])
+
+        # -- language ------------------------------------------------------------------------
+        def on_language(new_lang, current_mode, current_kinds):
+            return (
+                new_lang,
+                f"# {tr(new_lang, 'title')}\n{tr(new_lang, 'intro')}",
+                gr.update(label=tr(new_lang, "chatbot")),
+                gr.update(label=tr(new_lang, "message"), placeholder=tr(new_lang, "placeholder")),
+                gr.update(value=tr(new_lang, "send")),
+                gr.update(value=tr(new_lang, "new")),
+                gr.update(value=tr(new_lang, "stay")),
+                gr.update(value=tr(new_lang, "skip")),
+                gr.update(value=tr(new_lang, "back")),
+                gr.update(value=tr(new_lang, "summarize")),
+                gr.update(choices=mode_choices(new_lang), value=current_mode, label=tr(new_lang, "mode")),
+                gr.update(choices=kind_choices(new_lang), value=current_kinds, label=tr(new_lang, "kinds")),
+                f"### {tr(new_lang, 'sources')}",
+                gr.update(label=tr(new_lang, "tab_chat")),
+                gr.update(label=tr(new_lang, "tab_journal")),
+                gr.update(label=tr(new_lang, "tab_facilitator")),
+                gr.update(label=tr(new_lang, "language")),
+            )
+
+        lang_radio.change(
+            on_language,
+            [lang_radio, mode, kinds],
+            [lang, header, chatbot, message, send, new, stay, skip, back, finish, mode, kinds, sources_heading,
+             tab_chat, tab_journal, tab_fac, lang_radio],
+            js="(l, m, k) => { document.documentElement.lang = l; return [l, m, k]; }",
+        )
+
+        # -- chat ------------------------------------------------------------------------------
+        def start_conversation(current_mode, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            turn = service.start(user, current_mode, current_lang)
+            chat = [{"role": "assistant", "content": turn.text}] if turn.text else []
+            return turn.conversation_id, chat, _stage_text(turn.stage, current_lang), sources_html([], current_lang)
+
+        new.click(start_conversation, [mode, lang], [conv_id, chatbot, stage_md, sources])
+        mode.change(start_conversation, [mode, lang], [conv_id, chatbot, stage_md, sources])
+
+        def respond(text, chat, cid, current_mode, current_kinds, current_lang, move, request: gr.Request):
+            user, _ = _user(request, users)
+            chat = list(chat or [])
+            if not (text or "").strip():
+                yield chat, text, gr.update(), gr.update(), cid
+                return
+            if cid is None:
+                turn = service.start(user, current_mode, current_lang)
+                cid = turn.conversation_id
+                if turn.text:
+                    chat.append({"role": "assistant", "content": turn.text})
+            chat.append({"role": "user", "content": text})
+            chat.append({"role": "assistant", "content": "…"})
+            yield chat, "", gr.update(), gr.update(), cid
+            for turn in service.send(user, cid, text, lang=current_lang, kinds=tuple(current_kinds or ()), move=move):
+                if turn.error and not turn.answer:
+                    chat[-2:] = [{"role": "user", "content": text[:200] + ("…" if len(text) > 200 else "")},
+                                 {"role": "assistant", "content": turn.text}]
+                    yield chat, text, gr.update(), gr.update(), cid
+                    return
+                if turn.answer is None and turn.done:  # a summary after the last stage
+                    chat.append({"role": "assistant", "content": turn.text})
+                    yield chat, "", _stage_text(turn.stage, current_lang), gr.update(), cid
+                    continue
+                chat[-1] = {"role": "assistant", "content": turn.text}
+                cites = turn.answer.citations if turn.answer else ()
+                yield chat, "", _stage_text(turn.stage, current_lang), sources_html(cites, current_lang) if turn.done else gr.update(), cid
+
+        send_inputs = [message, chatbot, conv_id, mode, kinds, lang]
+        send_outputs = [chatbot, message, stage_md, sources, conv_id]
+        def send_advance(text, chat, cid, current_mode, current_kinds, current_lang, request: gr.Request):
+            yield from respond(text, chat, cid, current_mode, current_kinds, current_lang, "advance", request)
+
+        send.click(send_advance, send_inputs, send_outputs, concurrency_id="answer")
+        message.submit(send_advance, send_inputs, send_outputs, concurrency_id="answer")
+
+        def jump(chat, cid, current_lang, move, request: gr.Request):
+            user, _ = _user(request, users)
+            if cid is None:
+                return chat, gr.update()
+            turn = service.jump(user, cid, move, current_lang)
+            return list(chat or []) + [{"role": "assistant", "content": turn.text}], _stage_text(turn.stage, current_lang)
+
+        def skip_stage(chat, cid, current_lang, request: gr.Request):
+            return jump(chat, cid, current_lang, "skip", request)
+
+        def back_stage(chat, cid, current_lang, request: gr.Request):
+            return jump(chat, cid, current_lang, "back", request)
+
+        skip.click(skip_stage, [chatbot, conv_id, lang], [chatbot, stage_md])
+        back.click(back_stage, [chatbot, conv_id, lang], [chatbot, stage_md])
+
+        def stay_here(text, chat, cid, current_mode, current_kinds, current_lang, request: gr.Request):
+            yield from respond(text, chat, cid, current_mode, current_kinds, current_lang, "stay", request)
+
+        stay.click(stay_here, send_inputs, send_outputs, concurrency_id="answer")
+
+        def on_finish(chat, cid, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if cid is None:
+                return chat
+            turn = service.finish(user, cid, current_lang)
+            return list(chat or []) + [{"role": "assistant", "content": turn.text}]
+
+        finish.click(on_finish, [chatbot, conv_id, lang], [chatbot])
+
+        # -- journal ---------------------------------------------------------------------------
+        def on_refresh(request: gr.Request):
+            user, _ = _user(request, users)
+            return gr.update(choices=journal_choices(user), value=None), ""
+
+        refresh_btn.click(on_refresh, None, [journal_list, preview])
+        tab_journal.select(on_refresh, None, [journal_list, preview])
+
+        def on_pick(cid, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not cid:
+                return ""
+            try:
+                return service.export(user, cid, current_lang)
+            except NotFound:
+                return tr(current_lang, "not_found")
+
+        journal_list.change(on_pick, [journal_list, lang], [preview])
+
+        def on_open(cid, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not cid:
+                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "choose_first")
+            try:
+                conv = service.conversation(user, cid)
+            except NotFound:
+                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "not_found")
+            return cid, history_of(user, cid), gr.update(value=conv.mode), gr.Tabs(selected="chat"), ""
+
+        open_btn.click(on_open, [journal_list, lang], [conv_id, chatbot, mode, tabs, journal_status])
+
+        def on_rename(cid, title, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not cid:
+                return gr.update(), tr(current_lang, "choose_first")
+            try:
+                service.rename(user, cid, title)
+            except (NotFound, InputRejected) as exc:
+                return gr.update(), str(exc) if isinstance(exc, InputRejected) else tr(current_lang, "not_found")
+            return gr.update(choices=journal_choices(user), value=cid), tr(current_lang, "renamed")
+
+        rename_btn.click(on_rename, [journal_list, rename_to, lang], [journal_list, journal_status])
+
+        def on_delete(cid, confirmed, current_conv, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not cid:
+                return gr.update(), tr(current_lang, "choose_first"), False, current_conv, gr.update(), ""
+            if not confirmed:
+                return gr.update(), tr(current_lang, "confirm_first"), False, current_conv, gr.update(), gr.update()
+            try:
+                service.delete(user, cid)
+            except NotFound:
+                return gr.update(), tr(current_lang, "not_found"), False, current_conv, gr.update(), ""
+            cleared = current_conv == cid
+            return (
+                gr.update(choices=journal_choices(user), value=None),
+                tr(current_lang, "deleted"),
+                False,
+                None if cleared else current_conv,
+                [] if cleared else gr.update(),
+                "",
+            )
+
+        delete_btn.click(on_delete, [journal_list, delete_ok, conv_id, lang],
+                         [journal_list, journal_status, delete_ok, conv_id, chatbot, preview])
+
+        def on_export(cid, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not cid:
+                return None, tr(current_lang, "choose_first")
+            try:
+                text = service.export(user, cid, current_lang)
+            except NotFound:
+                return None, tr(current_lang, "not_found")
+            return _private_file(settings, user, f"refleksjon-{cid[:8]}.md", text), ""
+
+        export_btn.click(on_export, [journal_list, lang], [export_file, journal_status])
+
+        # -- facilitator -------------------------------------------------------------------------
+        def on_prepare(theme_text, number, current_lang, request: gr.Request):
+            user, role = _user(request, users)
+            try:
+                text = service.prepare_gathering(role, theme_text, gathering=int(number) if number else None, lang=current_lang)
+            except Forbidden:
+                return tr(current_lang, "forbidden"), None
+            except InputRejected as exc:
+                return str(exc), None
+            return text, _private_file(settings, user, "samling.md", text)
+
+        prep_btn.click(on_prepare, [theme, gathering, lang], [prep_out, prep_file], concurrency_id="answer")
+
+        def on_upload(files, kind, current_lang, request: gr.Request):
+            _, role = _user(request, users)
+            paths = [Path(f if isinstance(f, str) else f.name) for f in (files or [])]
+            try:
+                report, problems = service.upload(role, paths, kind)
+            except Forbidden:
+                return tr(current_lang, "forbidden")
+            except InputRejected as exc:
+                return str(exc)
+            lines = [tr(current_lang, "upload_report", added=len(report.files_added), updated=len(report.files_updated),
+                        chunks=report.chunks_total)]
+            lines += [f"- {html.escape(p)}" for p in problems]
+            lines += [f"- {html.escape(i.source)}: {html.escape(i.reason)}" for i in report.failed]
+            return "\n".join(lines)
+
+        upload_btn.click(on_upload, [upload_files, upload_kind, lang], [upload_out], concurrency_id="ingest")
+
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    return demo
+
+
+def _private_file(settings: Settings, user: str, name: str, text: str) -> str:
+    """Write an export under the data directory, in a folder per user."""
+    folder = settings.data_dir / "exports" / re.sub(r"[^a-zA-Z0-9_-]", "_", user)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=Path(name).stem + "-", suffix=".md", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def serve(settings: Settings, *, prevent_thread_lock: bool = False):
+    """Build everything from settings and launch on settings.host:settings.port."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio-tmp").resolve()))
+    Path(os.environ["GRADIO_TEMP_DIR"]).mkdir(parents=True, exist_ok=True)
+    from assistant.answer import AnswerEngine
+    from assistant.journal import Journal
+    from assistant.llm import build_chat_model
+    from assistant.runtime import Runtime
+
+    users = UserStore.load(settings.users_file, settings.users)
+    runtime = Runtime.from_settings(settings)
+    runtime.retriever.warm_up()
+    engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
+    service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
+    demo = build_app(settings, service, users)
+    auth = users.check if users is not None else None
+    demo.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=False,
+        auth=auth,
+        auth_message="Logg inn med brukernavn og passord fra fasilitatoren. / Sign in with the user name and password from your facilitator.",
+        max_file_size=f"{int(settings.max_upload_mb)}mb",
+        allowed_paths=[],
+        show_error=False,
+        prevent_thread_lock=prevent_thread_lock,
+        footer_links=[],
+        ssr_mode=False,
+        css=CSS,
+        js="() => { document.documentElement.lang = '" + settings.language + "'; }",
+        quiet=True,
+    )
+    return demo

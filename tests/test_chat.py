@@ -1,0 +1,186 @@
+"""Chat, reflection and journal logic without Gradio (handlers are plain functions)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from assistant.answer import AnswerEngine
+from assistant.chat import ChatService, Forbidden, safe_filename
+from assistant.journal import Journal, NotFound
+from assistant.records import REFLECTION_STAGES
+from assistant.reflection import ReflectionState
+from assistant.runtime import Runtime
+from assistant.store import ChromaStore
+from ingest.pipeline import sync_corpus
+
+from .conftest import write_doc
+
+MARKER = "HEMMELIG-REFLEKSJON-7f3a"
+
+
+@pytest.fixture
+def service(settings, small_corpus, fake_embedder):
+    for stage in REFLECTION_STAGES[1:]:
+        write_doc(
+            small_corpus, f"questions/{stage}.md", f"Spørsmål {stage}",
+            f"# Spørsmål\n## Tema\n- Hva betyr fasen {stage} for byen din og deg som leder?\n- Hvem i byen din bør du snakke med om {stage}?\n",
+            kind="question", stage=f"[{stage}]",
+        )
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+    sync_corpus(s, fake_embedder, runtime.store)
+    engine = AnswerEngine(s, runtime.retriever, fake_embedder)
+    return ChatService(s, runtime, engine, Journal(s.journal_path))
+
+
+def final(turns):
+    turns = list(turns)
+    assert turns[-1].done
+    return turns
+
+
+def test_reflection_walks_all_stages_and_writes_a_summary(service):
+    opening = service.start("kari", "reflect")
+    assert opening.stage == "where_are_we" and opening.text.rstrip().endswith(")")
+    assert "Hvor er vi?" in opening.text and "?" in opening.text
+    cid = opening.conversation_id
+    replies = [
+        f"Byen min vokser raskt og jeg leder planavdelingen. {MARKER}",
+        "Vi vil mot 2050-målet med mindre nedbygging av natur.",
+        "Vi må samarbeide med fylkeskommunen og næringslivet om sentrum.",
+        "Det krever at jeg tåler usikkerhet og leder på tvers.",
+        "Jeg skal invitere næringslivet til et møte om sentrum før neste samling.",
+    ]
+    stages_seen = []
+    for text in replies:
+        turns = final(service.send("kari", cid, text))
+        stages_seen.append(next(t for t in turns if t.answer).stage)
+    assert stages_seen == ["where_to", "how_to_get_there", "what_it_asks_of_me", "next_step", "next_step"]
+    conv = service.conversation("kari", cid)
+    assert conv.summary and "Jeg skal invitere næringslivet" in conv.summary
+    assert "Oppsummering" in conv.summary
+    exported = service.export("kari", cid)
+    assert MARKER in exported and "Oppsummering" in exported
+
+
+def test_stay_skip_and_back(service):
+    cid = service.start("kari", "reflect").conversation_id
+    turns = final(service.send("kari", cid, "Byen min vokser.", move="stay"))
+    assert turns[-1].stage == "where_are_we"
+    assert service.jump("kari", cid, "skip").stage == "where_to"
+    assert service.jump("kari", cid, "skip").stage == "how_to_get_there"
+    assert service.jump("kari", cid, "back").stage == "where_to"
+    assert service.conversation("kari", cid).stage == "where_to"
+
+
+def test_reflection_questions_are_not_repeated(service):
+    cid = service.start("kari", "reflect").conversation_id
+    first = service.conversation("kari", cid).messages[0].content
+    final(service.send("kari", cid, "Byen min vokser.", move="stay"))
+    second = service.conversation("kari", cid).messages[-1].content
+    q1 = [q for q in ("Hva kjennetegner byen din i dag?", "Hvilken rolle har du i byutviklingen?") if q in first]
+    assert q1 and q1[0] not in second
+
+
+def test_qa_conversation_is_saved_with_citations(service):
+    cid = service.start("ola", "qa").conversation_id
+    turns = final(service.send("ola", cid, "Hvilke kommuner deltok i piloten?"))
+    assert "Horten" in turns[-1].text and turns[-1].answer.citations
+    conv = service.conversation("ola", cid)
+    assert [m.role for m in conv.messages] == ["user", "assistant"]
+    assert conv.messages[1].citations[0].source == "programme/piloten.md"
+    assert conv.title.startswith("Hvilke kommuner")
+
+
+def test_users_never_see_each_others_journal(service):
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, f"Privat tanke {MARKER}"))
+    assert service.conversations("ola") == []
+    for action in (
+        lambda: service.conversation("ola", cid),
+        lambda: service.export("ola", cid),
+        lambda: service.rename("ola", cid, "kapret"),
+        lambda: service.delete("ola", cid),
+        lambda: list(service.send("ola", cid, "hei")),
+    ):
+        with pytest.raises(NotFound):
+            action()
+    assert service.conversation("kari", cid).title != "kapret"
+
+
+def test_rename_delete(service):
+    cid = service.start("kari", "qa").conversation_id
+    service.rename("kari", cid, "Min samtale om sentrum")
+    assert service.conversations("kari")[0].title == "Min samtale om sentrum"
+    service.delete("kari", cid)
+    assert service.conversations("kari") == []
+
+
+def test_reflections_never_reach_the_index_or_the_logs(service, caplog):
+    caplog.set_level("DEBUG")
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, f"Dette er privat: {MARKER}"))
+    chunks = service.runtime.store.all_chunks()
+    assert all(MARKER not in c.text for c in chunks)
+    assert MARKER not in caplog.text
+    chroma_files = [p for p in service.settings.chroma_dir.rglob("*") if p.is_file()]
+    assert chroma_files and all(MARKER.encode() not in p.read_bytes() for p in chroma_files)
+
+
+def test_deleted_reflection_leaves_no_trace_in_the_database(service):
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, f"Slett meg {MARKER}"))
+    service.delete("kari", cid)
+    with sqlite3.connect(service.settings.journal_path) as db:
+        db.execute("VACUUM")
+    assert MARKER.encode() not in service.settings.journal_path.read_bytes()
+
+
+def test_too_long_message_is_refused_and_nothing_saved(service):
+    cid = service.start("kari", "qa").conversation_id
+    turns = list(service.send("kari", cid, "x" * (service.settings.max_message_chars + 1)))
+    assert turns[-1].error and "grensen" in turns[-1].text
+    assert service.conversation("kari", cid).messages == []
+
+
+def test_facilitator_only_features(service, tmp_path):
+    with pytest.raises(Forbidden):
+        service.prepare_gathering("participant", "regenerativ ledelse")
+    doc = tmp_path / "notat.md"
+    doc.write_text("# Notat\nSamlingen i Porsgrunn handlet om sirkulærøkonomi og kretsløp.", encoding="utf-8")
+    with pytest.raises(Forbidden):
+        service.upload("participant", [doc])
+    plan = service.prepare_gathering("facilitator", "byens rolle og kommunene i piloten", gathering=1)
+    assert "Relevant materiale" in plan and "Refleksjonsspørsmål" in plan and "programme/piloten.md" in plan
+    report, problems = service.upload("facilitator", [doc])
+    assert problems == [] and report.files_added == ["opplastet/programme/notat.md"]
+    hits = service.runtime.retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")
+    assert hits[0].chunk.meta.source == "opplastet/programme/notat.md" and hits[0].chunk.meta.kind == "programme"
+    # Re-ingesting the bundled corpus must not remove the upload, and vice versa.
+    again = sync_corpus(service.settings, service.runtime.embedder, service.runtime.store)
+    assert again.files_removed == []
+
+
+def test_upload_refuses_bad_names_types_and_sizes(service, tmp_path):
+    exe = tmp_path / "virus.exe"
+    exe.write_bytes(b"MZ")
+    big = tmp_path / "stor.txt"
+    big.write_text("ord " * 10, encoding="utf-8")
+    small_limit = service.settings.model_copy(update={"max_upload_mb": 0.00001})
+    limited = ChatService(small_limit, service.runtime, service.engine, service.journal)
+    _, problems = limited.upload("facilitator", [exe, big])
+    assert any("filtypen" in p for p in problems) and any("MB" in p for p in problems)
+    assert not any(service.settings.uploads_dir.rglob("virus.exe"))
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..\\..\\win.ini") == "win.ini"
+    assert safe_filename(".hidden.md") == "hidden.md"
+
+
+def test_reflection_state_moves():
+    s = ReflectionState(stage_index=0)
+    assert s.moved("back").stage == "where_are_we"
+    assert s.moved("advance").stage == "where_to"
+    assert ReflectionState(stage_index=4).moved("skip").stage == "next_step"
+    assert ReflectionState(stage_index=4).finished
