@@ -256,7 +256,12 @@ class AnswerEngine:
         for hi, hit in enumerate(hits):
             for order, sentence in enumerate(split_sentences(hit.chunk.text)):
                 clean = strip_emphasis(sentence).strip()
-                if len(clean.split()) < 4 or _META.match(clean) or not clean.rstrip().endswith((".", "!", "?", ")", "»", '"')):
+                if (
+                    len(clean.split()) < 4
+                    or _META.match(clean)
+                    or clean[:1].islower()  # a fragment of a sentence cut by layout
+                    or not clean.rstrip().endswith((".", "!", "?", ")", "»", '"'))
+                ):
                     continue
                 tokens = set(stems(clean))
                 lexical = sum(w for s, w in weights.items() if s in tokens) / total

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from assistant.records import Citation
+from assistant.safety import safe_markdown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -173,7 +174,9 @@ class Journal:
         out = [f"# {conv.title}", "", f"*{when} · {conv.mode}*", ""]
         for m in conv.messages:
             who = labels.get(m.role, m.role)
-            out += [f"**{who}:**", "", m.content.strip(), ""]
+            # What the participant typed is shown as text: no HTML, images or links from it.
+            content = safe_markdown(m.content) if m.role == "user" else m.content
+            out += [f"**{who}:**", "", content.strip(), ""]
         if conv.summary:
             out += [f"## {labels['summary']}", "", conv.summary.strip(), ""]
         return "\n".join(out)

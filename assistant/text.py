@@ -108,20 +108,16 @@ def split_sentences(text: str) -> list[str]:
         if all(re.match(r"^([-*+]|\d+[.)]|\|)\s*", ln) for ln in lines):
             out.extend(lines)
             continue
-        # A short line without end punctuation before more text is a heading (PDF pages have no '#').
-        units: list[str] = []
-        for ln in lines:
-            if units and _is_heading_line(units[-1]):
-                out.append(units.pop())
-            units.append(ln)
-        if len(units) > 1 and _is_heading_line(units[0]):
-            out.append(units.pop(0))
-        out.extend(_split_prose(" ".join(units)))
+        # A short first line without end punctuation is a heading (PDF pages have no '#');
+        # later short lines are usually just wrapped text, so they are joined.
+        if len(lines) > 1 and _is_heading_line(lines[0]):
+            out.append(lines.pop(0))
+        out.extend(_split_prose(" ".join(lines)))
     return [s for s in out if s]
 
 
 def _is_heading_line(line: str) -> bool:
-    return len(line.split()) <= 16 and not line.rstrip().endswith((".", "!", "?", ":", ",", ";", "…"))
+    return len(line.split()) <= 12 and line[:1].isupper() and not line.rstrip().endswith((".", "!", "?", ":", ",", ";", "…"))
 
 
 def strip_emphasis(text: str) -> str:

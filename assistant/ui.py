@@ -22,7 +22,7 @@ from assistant.chat import UPLOAD_KINDS, ChatService, Forbidden
 from assistant.i18n import tr
 from assistant.journal import NotFound
 from assistant.records import REFLECTION_STAGES, Citation
-from assistant.safety import InputRejected
+from assistant.safety import InputRejected, safe_markdown
 from assistant.settings import Settings
 
 CSS = """
@@ -100,7 +100,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                         with gr.Row():
                             send = gr.Button(tr(default_lang, "send"), variant="primary", elem_id="send")
                             new = gr.Button(tr(default_lang, "new"), elem_id="new")
-                        with gr.Row():
+                        with gr.Row(visible=True) as reflect_row:
                             stay = gr.Button(tr(default_lang, "stay"), size="sm", elem_id="stay")
                             skip = gr.Button(tr(default_lang, "skip"), size="sm", elem_id="skip")
                             back = gr.Button(tr(default_lang, "back"), size="sm", elem_id="back")
@@ -146,7 +146,11 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
         # -- helpers -------------------------------------------------------------------
         def history_of(user: str, cid: str) -> list[dict]:
             conv = service.conversation(user, cid)
-            return [{"role": m.role, "content": m.content} for m in conv.messages if m.role in ("user", "assistant")]
+            return [
+                {"role": m.role, "content": safe_markdown(m.content) if m.role == "user" else m.content}
+                for m in conv.messages
+                if m.role in ("user", "assistant")
+            ]
 
         def journal_choices(user: str):
             return [
@@ -209,6 +213,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
         new.click(start_conversation, [mode, lang], [conv_id, chatbot, stage_md, sources])
         mode.change(start_conversation, [mode, lang], [conv_id, chatbot, stage_md, sources])
+        mode.change(lambda m: gr.update(visible=m == "reflect"), [mode], [reflect_row])
 
         def respond(text, chat, cid, current_mode, current_kinds, current_lang, move, request: gr.Request):
             user, _ = _user(request, users)
@@ -221,12 +226,12 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 cid = turn.conversation_id
                 if turn.text:
                     chat.append({"role": "assistant", "content": turn.text})
-            chat.append({"role": "user", "content": text})
+            chat.append({"role": "user", "content": safe_markdown(text)})
             chat.append({"role": "assistant", "content": "…"})
             yield chat, "", gr.update(), gr.update(), cid
             for turn in service.send(user, cid, text, lang=current_lang, kinds=tuple(current_kinds or ()), move=move):
                 if turn.error and not turn.answer:
-                    chat[-2:] = [{"role": "user", "content": text[:200] + ("…" if len(text) > 200 else "")},
+                    chat[-2:] = [{"role": "user", "content": safe_markdown(text[:200]) + ("…" if len(text) > 200 else "")},
                                  {"role": "assistant", "content": turn.text}]
                     yield chat, text, gr.update(), gr.update(), cid
                     return

@@ -4,6 +4,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 bash scripts/setup.sh dev || { echo "setup failed"; exit 1; }
+# The browser tests drive Debian's Chromium with Playwright (Playwright cannot download browsers here).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> Installing Chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || { echo "could not install chromium (apt-get)"; exit 1; }
+fi
 .venv/bin/python scripts/build_corpus_pdf.py --check || exit 1
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -1,0 +1,168 @@
+"""The real app in a real browser: headless Chromium (Debian package) driven by Playwright.
+
+Signs in, asks a question, sees a cited answer, expands a source, reflects,
+checks that HTML in a message does not execute, finds the conversation in the
+journal after a reload, and checks that another user sees none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from assistant.auth import hash_password
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+MARKER = "PRIVAT-MARKOR-91c2"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url(bundled_settings, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: scripts/test.sh installs it (apt-get install chromium chromium-driver)")
+    data = tmp_path_factory.mktemp("app") / "data"
+    shutil.copytree(bundled_settings.data_dir, data, ignore=shutil.ignore_patterns("ingest.lock"))
+    users = data / "users.json"
+    users.write_text(json.dumps({"users": {
+        "kari": {"role": "participant", "password": hash_password("kari-passord")},
+        "ola": {"role": "participant", "password": hash_password("ola-passord")},
+    }}), encoding="utf-8")
+    port = free_port()
+    log = open(data / "serve.log", "w")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "ASSISTANT_USERS_FILE": str(users), "ASSISTANT_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"assistant serve exited: {(data / 'serve.log').read_text()}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("assistant serve did not answer within 90 s")
+    yield url, data
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+    assert MARKER not in (data / "serve.log").read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(browser, url, user, password):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_selector("#message textarea", timeout=30000)
+    return context, page
+
+
+def send(page, text):
+    before = page.locator("#chat .message-row, #chat [data-testid='bot']").count()
+    page.fill("#message textarea", text)
+    page.click("#send")
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#message textarea'); return t && t.value === ''; }", timeout=30000
+    )
+    page.wait_for_timeout(400)
+    return before
+
+
+def test_participant_flow(app_url, browser):
+    url, data = app_url
+    context, page = sign_in(browser, url, "kari", "kari-passord")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    assert "kari" in page.inner_text("body")
+    assert not page.get_by_role("tab", name="Fasilitator").is_visible()
+
+    page.get_by_label("Spørsmål og svar").check()
+    send(page, "Hvilke kommuner deltok i piloten?")
+    page.wait_for_selector("#sources details", timeout=30000)
+    chat = page.inner_text("#chat")
+    assert "Tønsberg" in chat and "[1]" in chat
+    page.locator("#sources details summary").first.click()
+    passage = page.locator("#sources details blockquote").first
+    assert passage.is_visible() and len(passage.inner_text()) > 40
+
+    # HTML and script in a message are shown as text, never run.
+    send(page, f"<img src=x onerror=alert(1)><script>alert(2)</script> Hva er regenerativ ledelse? {MARKER}")
+    page.wait_for_timeout(1500)
+    assert dialogs == []
+    assert page.locator("#chat img[src='x']").count() == 0
+
+    # A reflection: the opening question, then a mirrored answer with the next stage.
+    page.get_by_label("Veiledet refleksjon").check()
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Hvor er vi?')", timeout=30000)
+    send(page, f"I Larvik tømmes sentrum, og jeg er usikker på min rolle. {MARKER}")
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Du skriver')", timeout=30000)
+    page.wait_for_function("() => document.querySelector('#stage').innerText.includes('Hvor skal vi?')", timeout=30000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reflection.png"), full_page=True)
+
+    # The journal after a reload.
+    page.reload()
+    page.wait_for_selector("#message textarea", timeout=30000)
+    page.get_by_role("tab", name="Dagbok").click()
+    page.locator("#journal-list input").click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=10000)
+    assert options.count() >= 2
+    options.first.click()
+    page.wait_for_function("() => document.querySelector('#journal-preview').innerText.length > 20", timeout=10000)
+    assert MARKER in page.inner_text("#journal-preview")
+    context.close()
+
+
+def test_other_user_sees_nothing(app_url, browser):
+    url, _ = app_url
+    context, page = sign_in(browser, url, "ola", "ola-passord")
+    page.get_by_role("tab", name="Dagbok").click()
+    page.locator("#journal-list input").click()
+    page.wait_for_timeout(800)
+    assert page.get_by_role("option").count() == 0
+    assert MARKER not in page.content()
+    context.close()
+
+
+def test_wrong_password_is_refused(app_url, browser):
+    url, _ = app_url
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_label("username").fill("kari")
+    page.get_by_label("password").fill("feil-passord")
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_timeout(1500)
+    assert page.locator("#message textarea").count() == 0
+    context.close()
