@@ -2,8 +2,10 @@
 
 - No raw HTML: tags are escaped so they show as text.
 - No images: `![alt](url)` becomes its alt text.
-- No links the sources did not contain: `[text](url)` keeps its text, and bare
-  URLs are removed unless a retrieved source contains that exact URL.
+- No clickable links: `[text](url)` keeps its text. A URL that a retrieved
+  source contains is kept as inline code (visible, checkable, not clickable);
+  any other URL is removed. A hostile document can therefore not make the
+  answer show an image or a link.
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ MAX_MESSAGE_CHARS = 4000
 
 
 def safe_markdown(text: str, allowed_urls: set[str] | frozenset[str] = frozenset()) -> str:
+    kept: list[str] = []
+
+    def keep(url: str) -> str:
+        if url not in allowed_urls:
+            return ""
+        kept.append(url)
+        return f"\x00{len(kept) - 1}\x00"
+
     text = _IMAGE.sub(lambda m: m.group(1), text)
-
-    def link(m: re.Match) -> str:
-        return m.group(0) if m.group(2) in allowed_urls else m.group(1)
-
-    text = _LINK.sub(link, text)
+    text = _LINK.sub(lambda m: m.group(1) + ((" (" + keep(m.group(2)) + ")") if m.group(2) in allowed_urls else ""), text)
     text = _REF_DEF.sub("", text)
-    text = _AUTOLINK.sub(lambda m: m.group(1) if m.group(1) in allowed_urls else "", text)
-    text = _URL.sub(lambda m: m.group(0) if m.group(0) in allowed_urls else "[lenke fjernet]", text)
+    text = _AUTOLINK.sub(lambda m: keep(m.group(1)), text)
+    text = _URL.sub(lambda m: keep(m.group(0)) or "[lenke fjernet]", text)
     text = _TAG.sub(lambda m: "&lt;" + m.group(1) + "&gt;", text)
-    return text
+    return re.sub("\x00(\\d+)\x00", lambda m: f"`{kept[int(m.group(1))]}`", text)
 
 
 def urls_in(texts: list[str]) -> set[str]:

@@ -123,10 +123,15 @@ def test_check_citations_and_prompt_leak():
     assert strip_prompt_leak("Svar. Du er en hemmelig assistent med mange regler.", "Du er en hemmelig assistent med mange regler.") == "Svar. "
 
 
-def test_safe_markdown_keeps_source_links_only():
+def test_safe_markdown_makes_no_clickable_link():
     allowed = {"https://www.ks.no/prosjekt"}
-    out = safe_markdown("[KS](https://www.ks.no/prosjekt) og [x](http://evil.example) <img src=x onerror=alert(1)>", allowed)
-    assert "[KS](https://www.ks.no/prosjekt)" in out and "evil.example" not in out and "<img" not in out
+    out = safe_markdown(
+        "[KS](https://www.ks.no/prosjekt) og [x](http://evil.example) <img src=x onerror=alert(1)> "
+        "Se https://www.ks.no/prosjekt og <https://evil.example/a>",
+        allowed,
+    )
+    assert out.count("`https://www.ks.no/prosjekt`") == 2 and "](" not in out
+    assert "evil.example" not in out and "<img" not in out
     assert "javascript" not in safe_markdown("[klikk](javascript:alert(1)) javascript:alert(2)")
 
 
