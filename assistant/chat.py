@@ -25,7 +25,7 @@ from assistant.safety import InputRejected, clean_user_text
 from assistant.settings import Settings
 from ingest.loaders import UPLOAD_PREFIX
 
-UPLOAD_SUFFIXES = (".pdf", ".md", ".txt")
+UPLOAD_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx")
 UPLOAD_KINDS = ("programme", "leadership", "question")
 _SAFE_NAME = re.compile(r"[^a-zA-Z0-9._-]+")
 
@@ -222,7 +222,7 @@ class ChatService:
             path = Path(path)
             name = safe_filename(path.name)
             if not name.lower().endswith(UPLOAD_SUFFIXES):
-                problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown eller tekst)")
+                problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown, tekst, Word (.docx) eller PowerPoint (.pptx))")
                 continue
             if path.stat().st_size > limit:
                 problems.append(f"{path.name}: større enn {self.settings.max_upload_mb:g} MB")

@@ -126,6 +126,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                         "title": h.chunk.meta.title,
                         "kind": h.chunk.meta.kind,
                         "page": h.chunk.page,
+                        "slide": h.chunk.slide,
                         "section": h.chunk.section,
                         "text": h.chunk.text,
                     }

@@ -35,11 +35,12 @@ class DocumentMeta(Record):
 
 
 class Section(Record):
-    """A piece of a document with one locator: a Markdown section or a PDF page."""
+    """A piece of a document with one locator: a Markdown/Word section, a PDF page or a slide."""
 
     text: str
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    slide: int | None = None
 
 
 class Chunk(Record):
@@ -48,6 +49,7 @@ class Chunk(Record):
     meta: DocumentMeta
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    slide: int | None = None
     position: int = 0
     content_hash: str
     file_hash: str
@@ -57,7 +59,9 @@ class Chunk(Record):
         return " > ".join(self.heading_path)
 
     def locator(self, lang: str = "nb") -> str:
-        """Human label for where the chunk sits: page or section."""
+        """Human label for where the chunk sits: slide, page or section."""
+        if self.slide is not None:
+            return f"{'lysbilde' if lang == 'nb' else 'slide'} {self.slide}"
         if self.page is not None:
             return f"{'side' if lang == 'nb' else 'page'} {self.page}"
         return self.section

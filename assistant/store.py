@@ -69,6 +69,8 @@ def chunk_to_metadata(chunk: Chunk, file_key: str) -> dict[str, str | int | floa
     }
     if chunk.page is not None:
         out["page"] = chunk.page
+    if chunk.slide is not None:
+        out["slide"] = chunk.slide
     return out
 
 
@@ -89,6 +91,7 @@ def chunk_from_record(chunk_id: str, text: str, md: dict) -> Chunk:
         meta=meta,
         heading_path=tuple(json.loads(md.get("heading_path") or "[]")),
         page=md.get("page"),
+        slide=md.get("slide"),
         position=int(md.get("position", 0)),
         content_hash=md.get("content_hash", ""),
         file_hash=md.get("file_hash", ""),

@@ -136,7 +136,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False)
                 gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
                 upload_files = gr.File(
-                    label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt"],
+                    label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
                     elem_id="upload-files",
                 )
                 upload_kind = gr.Dropdown(choices=list(UPLOAD_KINDS), value="programme", label=tr(default_lang, "upload_kind"))

@@ -77,7 +77,7 @@ def chunk_sections(
         for group in groups:
             text = "\n\n".join(group)
             content_hash = sha256(text)
-            locator = json.dumps([list(section.heading_path), section.page], ensure_ascii=False)
+            locator = json.dumps([list(section.heading_path), section.page] + ([section.slide] if section.slide is not None else []), ensure_ascii=False)
             base = sha256("\x1f".join([fingerprint, meta_blob, locator, content_hash]))[:32]
             dup = seen.get(base, 0)
             seen[base] = dup + 1
@@ -89,6 +89,7 @@ def chunk_sections(
                     meta=meta,
                     heading_path=section.heading_path,
                     page=section.page,
+                    slide=section.slide,
                     position=len(chunks),
                     content_hash=content_hash,
                     file_hash=file_hash,

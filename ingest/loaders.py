@@ -1,8 +1,9 @@
 """Find and read corpus files into (DocumentMeta, sections).
 
-Markdown (with YAML front matter), plain text and PDF (one section per page,
-so citations carry page numbers). Each problem raises `LoadError` whose text is
-a one-line reason a person can act on.
+Markdown (with YAML front matter), plain text, PDF (one section per page,
+so citations carry page numbers), PowerPoint (one section per slide, cited as
+"lysbilde N") and Word (one section per heading). Each problem raises
+`LoadError` whose text is a one-line reason a person can act on.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import yaml
 
 from assistant.records import REFLECTION_STAGES, DocumentMeta, Section
 from assistant.settings import Settings
+from assistant.text import guess_language
+from ingest.office import OfficeError, extract_office
 from ingest.pdf import PdfError, extract_pdf
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | PDF_SUFFIXES
+OFFICE_SUFFIXES = {".pptx": "pptx", ".docx": "docx"}
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | PDF_SUFFIXES | set(OFFICE_SUFFIXES)
 
 # Facilitators' uploads are indexed under this prefix, beside the bundled corpus.
 UPLOAD_PREFIX = "opplastet/"
@@ -89,7 +93,7 @@ def discover(corpus_dir: Path) -> tuple[list[FoundFile], list[Skipped], list[Ski
                 problems.append(Skipped(rel, "lenke som peker ut av korpusmappen; hoppet over"))
                 continue
             if full.suffix.lower() not in SUPPORTED_SUFFIXES:
-                ignored.append(Skipped(rel, f"filtypen {full.suffix or '(ingen)'} støttes ikke (bruk .md, .txt eller .pdf)"))
+                ignored.append(Skipped(rel, f"filtypen {full.suffix or '(ingen)'} støttes ikke (bruk .md, .txt, .pdf, .docx eller .pptx)"))
                 continue
             found.append(FoundFile(full, rel))
     return found, problems, ignored
@@ -129,6 +133,9 @@ def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMet
             raise LoadError("PDF-en har ingen uttrekkbar tekst (skannet bilde?)")
         meta = _meta({}, found, default_title=pdf.title or _title_from_name(found.path))
         return meta, sections, warnings
+    if suffix in OFFICE_SUFFIXES:
+        meta, sections = _load_office(found, data, OFFICE_SUFFIXES[suffix])
+        return meta, sections, warnings
 
     text = _decode(data, warnings)
     if suffix in MARKDOWN_SUFFIXES:
@@ -147,6 +154,44 @@ def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMet
     if not any(s.text.strip() for s in sections):
         raise LoadError("filen har ingen tekst å indeksere")
     return meta, sections, warnings
+
+
+def _load_office(found: FoundFile, data: bytes, kind: str) -> tuple[DocumentMeta, list[Section]]:
+    """PowerPoint: a section per slide, the slide title as its path. Word: a section per heading."""
+    try:
+        office = extract_office(data, kind)
+    except OfficeError as exc:
+        raise LoadError(str(exc)) from exc
+    sections = [
+        Section(text=_clean(s.text), heading_path=s.heading_path, slide=s.slide) for s in office.sections if _clean(s.text)
+    ]
+    if not sections:
+        raise LoadError("presentasjonen har ingen tekst å indeksere" if kind == "pptx" else "dokumentet har ingen tekst å indeksere")
+    sample = "\n".join(s.text for s in sections)[:20000]
+    front = {
+        "title": office.title or office.first_heading or _title_from_name(found.path),
+        "language": _office_language(office.language) or guess_language(sample),
+        "tags": list(office.keywords),
+        "summary": office.subject,
+    }
+    meta = _meta(front, found, default_title=front["title"])
+    if kind == "docx":
+        # As in Markdown: the document title (Title style or first H1) is not part of section paths.
+        sections = [
+            s.model_copy(update={"heading_path": s.heading_path[1:]}) if s.heading_path[:1] == (meta.title,) else s
+            for s in sections
+        ]
+    return meta, sections
+
+
+def _office_language(tag: str) -> str:
+    """Core-properties language ("nb-NO", "en-US", ...) to "nb"/"en"; "" when unknown."""
+    tag = tag.strip().lower()
+    if tag.startswith(("nb", "no", "nn")):
+        return "nb"
+    if tag.startswith("en"):
+        return "en"
+    return ""
 
 
 def _decode(data: bytes, warnings: list[str]) -> str:

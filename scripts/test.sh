@@ -12,6 +12,7 @@ if [ ! -x /usr/bin/chromium ]; then
     || { echo "could not install chromium (apt-get)"; exit 1; }
 fi
 .venv/bin/python scripts/build_corpus_pdf.py --check || exit 1
+.venv/bin/python scripts/build_corpus_pptx.py --check || exit 1
 .venv/bin/python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

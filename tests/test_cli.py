@@ -101,6 +101,6 @@ def test_bundled_corpus_ingests_cleanly(bundled_settings):
     expected = {
         p.relative_to(corpus).as_posix()
         for p in corpus.rglob("*")
-        if p.suffix in (".md", ".pdf") and not p.relative_to(corpus).as_posix().startswith("_") and p.name != "README.md"
+        if p.suffix in (".md", ".pdf", ".pptx", ".docx") and not p.relative_to(corpus).as_posix().startswith("_") and p.name != "README.md"
     }
     assert sources == expected

@@ -68,12 +68,12 @@ def test_unreadable_text(settings, data, reason):
 
 def test_discover_skips_hidden_underscore_and_readme(settings):
     corpus = settings.corpus_dir
-    for rel in ["README.md", ".hidden.md", "_src/a.md", "programme/a.md", "programme/b.docx"]:
+    for rel in ["README.md", ".hidden.md", "_src/a.md", "programme/a.md", "programme/b.odt"]:
         (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
         (corpus / rel).write_text("x", encoding="utf-8")
     files, problems, ignored = discover(corpus)
     assert [f.source for f in files] == ["programme/a.md"]
-    assert [i.source for i in ignored] == ["programme/b.docx"]
+    assert [i.source for i in ignored] == ["programme/b.odt"]
     assert problems == []
 
 
