@@ -153,3 +153,49 @@ def bundled_runtime(bundled_settings):
     rt = Runtime.from_settings(bundled_settings)
     rt.retriever.warm_up()
     return rt
+
+
+def start_app(data_dir: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 90):
+    """Start `assistant serve` on a free port; returns (process, url). The caller stops it."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    log = open(data_dir / "serve.log", "w")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_PORT": str(port), **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"assistant serve did not start: {(data_dir / 'serve.log').read_text()[-3000:]}")
+
+
+def stop_app(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except Exception:  # noqa: BLE001
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def indexed_data_copy(bundled_settings, tmp_path_factory):
+    """A fresh copy of the bundled index for a server process (one writer per store)."""
+    import shutil
+
+    def make(name: str) -> Path:
+        data = tmp_path_factory.mktemp(name) / "data"
+        shutil.copytree(bundled_settings.data_dir, data, ignore=shutil.ignore_patterns("ingest.lock", "*.log"))
+        return data
+
+    return make

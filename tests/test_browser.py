@@ -8,19 +8,13 @@ journal after a reload, and checks that another user sees none of it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from assistant.auth import hash_password
 
-from .conftest import free_port
+from .conftest import start_app, stop_app
 
 pytestmark = pytest.mark.integration
 
@@ -32,37 +26,18 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def app_url(bundled_settings, tmp_path_factory):
+def app_url(indexed_data_copy):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: scripts/test.sh installs it (apt-get install chromium chromium-driver)")
-    data = tmp_path_factory.mktemp("app") / "data"
-    shutil.copytree(bundled_settings.data_dir, data, ignore=shutil.ignore_patterns("ingest.lock"))
+    data = indexed_data_copy("app")
     users = data / "users.json"
     users.write_text(json.dumps({"users": {
         "kari": {"role": "participant", "password": hash_password("kari-passord")},
         "ola": {"role": "participant", "password": hash_password("ola-passord")},
     }}), encoding="utf-8")
-    port = free_port()
-    log = open(data / "serve.log", "w")
-    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "ASSISTANT_USERS_FILE": str(users), "ASSISTANT_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"assistant serve exited: {(data / 'serve.log').read_text()}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("assistant serve did not answer within 90 s")
+    proc, url = start_app(data, {"ASSISTANT_USERS_FILE": str(users)})
     yield url, data
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    stop_app(proc)
     assert MARKER not in (data / "serve.log").read_text(encoding="utf-8", errors="replace")
 
 
