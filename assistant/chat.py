@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class ChatService:
     # -- conversations ---------------------------------------------------------------
     def start(self, user: str, mode: str, lang: str = "nb", title: str | None = None) -> ChatTurn:
         """A new conversation. A reflection opens with the first stage's question."""
+        self.apply_retention()
         if mode != "reflect":
             cid = self.journal.create(user, mode=mode, title=title or _default_title(mode, lang))
             return ChatTurn(conversation_id=cid, text="", done=True)
@@ -172,6 +174,31 @@ class ChatService:
 
     def export(self, user: str, conversation_id: str, lang: str = "nb") -> str:
         return self.journal.export_markdown(user, conversation_id, lang)
+
+    # -- data rights -------------------------------------------------------------------------
+    def my_data(self, user: str, role: str) -> dict:
+        from assistant.privacy import inventory
+
+        return inventory(self.settings, self.journal, user, role)
+
+    def export_everything(self, user: str, role: str, lang: str = "nb") -> Path:
+        from assistant.privacy import export_archive, user_folder
+
+        folder = user_folder(self.settings, user)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"mine-data-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+        path.write_bytes(export_archive(self.settings, self.journal, user, role, lang))
+        return path
+
+    def erase_everything(self, user: str) -> dict:
+        from assistant.privacy import erase_everything
+
+        return erase_everything(self.settings, self.journal, user)
+
+    def apply_retention(self) -> int:
+        if self.settings.retention_days is None:
+            return 0
+        return self.journal.purge_older_than(self.settings.retention_days)
 
     # -- facilitators ----------------------------------------------------------------------
     def prepare_gathering(self, role: str, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:

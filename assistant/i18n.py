@@ -60,6 +60,13 @@ LABELS: dict[str, dict[str, str]] = {
         "forbidden": "Dette er bare for fasilitatorer.",
         "busy": "Mange spør akkurat nå. Vent litt og prøv igjen.",
         "not_found": "Fant ikke samtalen.",
+        "my_data": "Mine data",
+        "my_data_intro": "Her ser du alt som er lagret om deg, kan laste det ned som ett arkiv (Markdown og JSON), eller slette alt.",
+        "my_data_show": "Vis alt som er lagret om meg",
+        "my_data_export": "Last ned alt (zip)",
+        "erase_confirm": "Ja, slett alle samtalene og eksportene mine for godt",
+        "erase": "Slett alt om meg",
+        "erased": "Slettet: {n} samtaler og eksporterte filer. Ingenting av ditt er igjen.",
     },
     "en": {
         "title": "Reflection assistant · Sustainable strategic city leadership",
@@ -118,6 +125,13 @@ LABELS: dict[str, dict[str, str]] = {
         "forbidden": "This is for facilitators only.",
         "busy": "Many people are asking right now. Wait a moment and try again.",
         "not_found": "Conversation not found.",
+        "my_data": "My data",
+        "my_data_intro": "See everything stored about you, download it as one archive (Markdown and JSON), or erase it all.",
+        "my_data_show": "Show everything stored about me",
+        "my_data_export": "Download everything (zip)",
+        "erase_confirm": "Yes, delete all my conversations and exports for good",
+        "erase": "Erase everything about me",
+        "erased": "Erased: {n} conversations and exported files. Nothing of yours remains.",
     },
 }
 

@@ -163,6 +163,39 @@ class Journal:
         if db.execute("SELECT 1 FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone() is None:
             raise NotFound(cid)
 
+    # -- data rights -----------------------------------------------------------------
+    def export_all(self, user: str) -> list[Conversation]:
+        """Everything stored about the user: every conversation with its messages and summary."""
+        return [self.get(user, c.id) for c in self.list(user)]
+
+    def erase_user(self, user: str) -> int:
+        """Delete every conversation of the user; returns how many. Space is reclaimed (VACUUM)."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM conversations WHERE user = ?", (user,))]
+            db.executemany("DELETE FROM messages WHERE conversation_id = ?", [(i,) for i in ids])
+            db.execute("DELETE FROM conversations WHERE user = ?", (user,))
+        self._vacuum()
+        return len(ids)
+
+    def purge_older_than(self, days: int) -> int:
+        """Retention: delete conversations not touched for `days` days (all users)."""
+        cutoff = time.time() - days * 86400
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM conversations WHERE updated < ?", (cutoff,))]
+            db.executemany("DELETE FROM messages WHERE conversation_id = ?", [(i,) for i in ids])
+            db.executemany("DELETE FROM conversations WHERE id = ?", [(i,) for i in ids])
+        if ids:
+            self._vacuum()
+        return len(ids)
+
+    def _vacuum(self) -> None:
+        with self._lock:
+            db = sqlite3.connect(self.path, timeout=10)
+            try:
+                db.execute("VACUUM")
+            finally:
+                db.close()
+
     # -- export -------------------------------------------------------------------
     def export_markdown(self, user: str, cid: str, lang: str = "nb") -> str:
         conv = self.get(user, cid)

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get a 'busy' message.")
     concurrency: int = Field(4, ge=1, le=64, description="Answers computed at the same time.")
     language: Literal["nb", "en"] = Field("nb", description="Interface language at start.")
+    retention_days: int | None = Field(
+        None, ge=1, description="Delete conversations untouched for this many days (unset = keep until the user deletes)."
+    )
 
     @model_validator(mode="after")
     def _check_chunks(self) -> "Settings":

@@ -126,6 +126,17 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 journal_status = gr.Markdown()
                 export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False)
                 preview = gr.Markdown(elem_id="journal-preview")
+                with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data"):
+                    gr.Markdown(tr(default_lang, "my_data_intro"))
+                    with gr.Row():
+                        show_data_btn = gr.Button(tr(default_lang, "my_data_show"), elem_id="my-data-show")
+                        export_all_btn = gr.Button(tr(default_lang, "my_data_export"), elem_id="my-data-export")
+                    my_data_view = gr.JSON(label=tr(default_lang, "my_data"), elem_id="my-data-view")
+                    export_all_file = gr.File(label=tr(default_lang, "export_file"), interactive=False, elem_id="my-data-file")
+                    with gr.Row():
+                        erase_ok = gr.Checkbox(label=tr(default_lang, "erase_confirm"), value=False, elem_id="erase-confirm")
+                        erase_btn = gr.Button(tr(default_lang, "erase"), variant="stop", elem_id="erase")
+                    erase_status = gr.Markdown(elem_id="erase-status")
             with gr.Tab(tr(default_lang, "tab_facilitator"), id="facilitator", visible=False) as tab_fac:
                 gr.Markdown(f"### {tr(default_lang, 'prep_heading')}")
                 with gr.Row():
@@ -359,6 +370,29 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
         export_btn.click(on_export, [journal_list, lang], [export_file, journal_status])
 
+        def on_show_data(request: gr.Request):
+            user, role = _user(request, users)
+            return service.my_data(user, role)
+
+        show_data_btn.click(on_show_data, None, [my_data_view])
+
+        def on_export_all(current_lang, request: gr.Request):
+            user, role = _user(request, users)
+            return str(service.export_everything(user, role, current_lang))
+
+        export_all_btn.click(on_export_all, [lang], [export_all_file])
+
+        def on_erase(confirmed, current_lang, request: gr.Request):
+            user, _ = _user(request, users)
+            if not confirmed:
+                return tr(current_lang, "confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+            result = service.erase_everything(user)
+            text = tr(current_lang, "erased", n=result["conversations"])
+            return text, False, None, [], gr.update(choices=[], value=None), None, None
+
+        erase_btn.click(on_erase, [erase_ok, lang],
+                        [erase_status, erase_ok, conv_id, chatbot, journal_list, my_data_view, export_all_file])
+
         # -- facilitator -------------------------------------------------------------------------
         def on_prepare(theme_text, number, current_lang, request: gr.Request):
             user, role = _user(request, users)
@@ -394,8 +428,10 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
 
 def _private_file(settings: Settings, user: str, name: str, text: str) -> str:
-    """Write an export under the data directory, in a folder per user."""
-    folder = settings.data_dir / "exports" / re.sub(r"[^a-zA-Z0-9_-]", "_", user)
+    """Write an export under the data directory, in a folder per user (erased with the user's data)."""
+    from assistant.privacy import user_folder
+
+    folder = user_folder(settings, user)
     folder.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix=Path(name).stem + "-", suffix=".md", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -418,6 +454,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     runtime.retriever.warm_up()
     engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
     service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
+    service.apply_retention()
     demo = build_app(settings, service, users)
     auth = users.check if users is not None else None
     demo.launch(

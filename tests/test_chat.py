@@ -184,3 +184,52 @@ def test_reflection_state_moves():
     assert s.moved("advance").stage == "where_to"
     assert ReflectionState(stage_index=4).moved("skip").stage == "next_step"
     assert ReflectionState(stage_index=4).finished
+
+
+def test_participant_can_export_and_erase_everything(service, tmp_path):
+    import io
+    import json
+    import os
+    import zipfile
+
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, f"Min private refleksjon {MARKER}"))
+    other = service.start("ola", "qa").conversation_id
+    final(service.send("ola", other, "Hvilke kommuner deltok i piloten?"))
+    exported = service.export("kari", cid)
+    from assistant.ui import _private_file
+
+    served = _private_file(service.settings, "kari", "refleksjon.md", exported)
+    # Gradio keeps its own copy of a downloaded file; simulate that copy.
+    gradio_copy = service.settings.data_dir / "gradio-tmp" / "abc123" / os.path.basename(served)
+    gradio_copy.parent.mkdir(parents=True)
+    gradio_copy.write_text(exported, encoding="utf-8")
+    os.environ["GRADIO_TEMP_DIR"] = str(service.settings.data_dir / "gradio-tmp")
+    try:
+        seen = service.my_data("kari", "participant")
+        assert [c["id"] for c in seen["conversations"]] == [cid] and seen["exported_files"]
+        archive = zipfile.ZipFile(io.BytesIO(service.export_everything("kari", "participant").read_bytes()))
+        names = archive.namelist()
+        assert "alt.json" in names and any(n.startswith("samtaler/") and n.endswith(".md") for n in names)
+        assert MARKER in json.dumps(json.loads(archive.read("alt.json")), ensure_ascii=False)
+
+        result = service.erase_everything("kari")
+        assert result["conversations"] == 1 and result["files"] >= 3
+    finally:
+        del os.environ["GRADIO_TEMP_DIR"]
+    leftovers = [p for p in service.settings.data_dir.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()]
+    assert leftovers == []
+    assert service.conversations("kari") == [] and len(service.conversations("ola")) == 1
+
+
+def test_retention_deletes_old_conversations(service):
+    import sqlite3
+
+    old = service.start("kari", "qa").conversation_id
+    with sqlite3.connect(service.settings.journal_path) as db:
+        db.execute("UPDATE conversations SET updated = updated - 40 * 86400 WHERE id = ?", (old,))
+    keep = service.settings.model_copy(update={"retention_days": 30})
+    retained = ChatService(keep, service.runtime, service.engine, service.journal)
+    fresh = retained.start("kari", "qa").conversation_id  # starting applies retention
+    assert [c.id for c in retained.conversations("kari")] == [fresh]
+    assert service.settings.retention_days is None  # off by default
