@@ -375,7 +375,7 @@ class AnswerEngine:
             question=question, mode="reflect", language=lang, text=text, citations=tuple(citations),
             backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
             reflection_questions=tuple(asked_now), timings=_timings(started, retrieval_ms),
-            retrieved=tuple(h.chunk.id for h in hits),
+            retrieved=tuple(h.chunk.id for h in hits) + tuple(chunk.id for _, chunk in next_questions[:1]),
         )
 
     # -- model backend ----------------------------------------------------------------------

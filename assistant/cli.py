@@ -22,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pydantic import ValidationError  # noqa: E402
 
 from assistant.records import REFLECTION_STAGES  # noqa: E402
+from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -294,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (standard 7860)")
     p.add_argument("--language", choices=["nb", "en"], help="språk i grensesnittet ved start")
 
+    add_eval_parser(sub)
+
     p = add("user", "legg til eller endre en bruker", "Legg til en bruker med rolle i brukerfilen (passordet lagres som hash).")
     p.add_argument("name", help="brukernavn")
     p.add_argument("--role", choices=["participant", "facilitator"], default="participant", help="rolle")
@@ -308,6 +311,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ask": cmd_ask,
     "serve": cmd_serve,
     "user": cmd_user,
+    "eval": run_eval_command,
 }
 
 

@@ -24,13 +24,31 @@ from assistant.journal import NotFound
 from assistant.records import REFLECTION_STAGES, Citation
 from assistant.safety import InputRejected, safe_markdown
 from assistant.settings import Settings
+from assistant.text import strip_emphasis
 
 CSS = """
+/* WCAG AA contrast for white text on buttons (Gradio's default orange is 2.8:1). */
+:root, .dark {
+  --button-primary-background-fill: #c2410c; --button-primary-background-fill-hover: #9a3412;
+  --button-primary-border-color: #c2410c; --button-cancel-background-fill: #b91c1c;
+  --button-cancel-background-fill-hover: #991b1b;
+}
+/* The "- or -" text of Gradio's upload zone is too light for AA. */
+#upload-files .or, #upload-files .or * { color: #374151 !important; }
+.dark #upload-files .or, .dark #upload-files .or * { color: #d1d5db !important; }
+/* Short status texts are not scroll regions (axe: scrollable-region-focusable). */
+#stage, #stage *, #who, #who *, #erase-status, #erase-status * { overflow: visible !important; max-height: none !important; }
+/* Phones: nothing wider than the screen. */
+@media (max-width: 600px) {
+  .gradio-container { padding: 4px !important; }
+  .sources blockquote { overflow-wrap: anywhere; }
+}
 .sources details { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
 .sources summary { cursor: pointer; font-weight: 600; }
 .sources summary:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
   outline: 3px solid #1a56db; outline-offset: 2px; }
-.sources .where { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 4px 0; }
+.sources .where { color: #374151; font-size: 0.9em; margin: 4px 0; }
+.dark .sources .where { color: #d1d5db; }
 .sources blockquote { white-space: pre-wrap; margin: 6px 0 0 0; }
 """
 
@@ -45,7 +63,7 @@ def sources_html(citations: list[Citation] | tuple[Citation, ...], lang: str) ->
         parts.append(
             f"<details><summary>[{c.number}] {html.escape(c.title)}{where}</summary>"
             f'<p class="where">{html.escape(c.source)}</p>'
-            f"<blockquote>{html.escape(c.passage)}</blockquote></details>"
+            f"<blockquote>{html.escape(strip_emphasis(c.passage))}</blockquote></details>"
         )
     parts.append("</div>")
     return "".join(parts)
@@ -83,13 +101,16 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
         lang = gr.State(default_lang)
         conv_id = gr.State(None)
         header = gr.Markdown(f"# {tr(default_lang, 'title')}\n{tr(default_lang, 'intro')}")
-        who = gr.Markdown()
+        who = gr.Markdown(elem_id="who")
         lang_radio = gr.Radio([("Bokmål", "nb"), ("English", "en")], value=default_lang, label=tr(default_lang, "language"))
         with gr.Tabs() as tabs:
             with gr.Tab(tr(default_lang, "tab_chat"), id="chat") as tab_chat:
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label=tr(default_lang, "chatbot"), height=480, elem_id="chat", buttons=["copy"])
+                        chatbot = gr.Chatbot(
+                            label=tr(default_lang, "chatbot"), height=480, elem_id="chat", buttons=["copy"],
+                            placeholder=tr(default_lang, "chat_placeholder"),
+                        )
                         message = gr.Textbox(
                             label=tr(default_lang, "message"),
                             placeholder=tr(default_lang, "placeholder"),
@@ -124,15 +145,17 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                     delete_ok = gr.Checkbox(label=tr(default_lang, "delete_confirm"), value=False)
                     delete_btn = gr.Button(tr(default_lang, "delete"), variant="stop")
                 journal_status = gr.Markdown()
-                export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False)
+                export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False, visible=False)
                 preview = gr.Markdown(elem_id="journal-preview")
                 with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data"):
                     gr.Markdown(tr(default_lang, "my_data_intro"))
                     with gr.Row():
                         show_data_btn = gr.Button(tr(default_lang, "my_data_show"), elem_id="my-data-show")
                         export_all_btn = gr.Button(tr(default_lang, "my_data_export"), elem_id="my-data-export")
-                    my_data_view = gr.JSON(label=tr(default_lang, "my_data"), elem_id="my-data-view")
-                    export_all_file = gr.File(label=tr(default_lang, "export_file"), interactive=False, elem_id="my-data-file")
+                    my_data_view = gr.JSON(label=tr(default_lang, "my_data"), elem_id="my-data-view", visible=False)
+                    export_all_file = gr.File(
+                        label=tr(default_lang, "export_file"), interactive=False, elem_id="my-data-file", visible=False
+                    )
                     with gr.Row():
                         erase_ok = gr.Checkbox(label=tr(default_lang, "erase_confirm"), value=False, elem_id="erase-confirm")
                         erase_btn = gr.Button(tr(default_lang, "erase"), variant="stop", elem_id="erase")
@@ -144,7 +167,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                     gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "prep_gathering"))
                 prep_btn = gr.Button(tr(default_lang, "prep_button"), variant="primary", elem_id="prep-button")
                 prep_out = gr.Markdown(elem_id="prep-out")
-                prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False)
+                prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False, visible=False)
                 gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
                 upload_files = gr.File(
                     label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
@@ -184,6 +207,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
             )
 
         demo.load(on_load, None, [who, tab_fac, mode, journal_list])
+        demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{default_lang}'; document.title = '{tr(default_lang, 'title')}'; }}")
 
         # -- language ------------------------------------------------------------------------
         def on_language(new_lang, current_mode, current_kinds):
@@ -366,19 +390,19 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 text = service.export(user, cid, current_lang)
             except NotFound:
                 return None, tr(current_lang, "not_found")
-            return _private_file(settings, user, f"refleksjon-{cid[:8]}.md", text), ""
+            return gr.update(value=_private_file(settings, user, f"refleksjon-{cid[:8]}.md", text), visible=True), ""
 
         export_btn.click(on_export, [journal_list, lang], [export_file, journal_status])
 
         def on_show_data(request: gr.Request):
             user, role = _user(request, users)
-            return service.my_data(user, role)
+            return gr.update(value=service.my_data(user, role), visible=True)
 
         show_data_btn.click(on_show_data, None, [my_data_view])
 
         def on_export_all(current_lang, request: gr.Request):
             user, role = _user(request, users)
-            return str(service.export_everything(user, role, current_lang))
+            return gr.update(value=str(service.export_everything(user, role, current_lang)), visible=True)
 
         export_all_btn.click(on_export_all, [lang], [export_all_file])
 
@@ -388,7 +412,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 return tr(current_lang, "confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             result = service.erase_everything(user)
             text = tr(current_lang, "erased", n=result["conversations"])
-            return text, False, None, [], gr.update(choices=[], value=None), None, None
+            hidden = gr.update(value=None, visible=False)
+            return text, False, None, [], gr.update(choices=[], value=None), hidden, hidden
 
         erase_btn.click(on_erase, [erase_ok, lang],
                         [erase_status, erase_ok, conv_id, chatbot, journal_list, my_data_view, export_all_file])
@@ -402,7 +427,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 return tr(current_lang, "forbidden"), None
             except InputRejected as exc:
                 return str(exc), None
-            return text, _private_file(settings, user, "samling.md", text)
+            return text, gr.update(value=_private_file(settings, user, "samling.md", text), visible=True)
 
         prep_btn.click(on_prepare, [theme, gathering, lang], [prep_out, prep_file], concurrency_id="answer")
 
@@ -425,6 +450,19 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
+
+
+def theme():
+    """Gradio's default theme with AA contrast on buttons; applies to the login page too."""
+    return gr.themes.Default().set(
+        button_primary_background_fill="#c2410c",
+        button_primary_background_fill_hover="#9a3412",
+        button_primary_border_color="#c2410c",
+        button_primary_text_color="#ffffff",
+        button_cancel_background_fill="#b91c1c",
+        button_cancel_background_fill_hover="#991b1b",
+        button_cancel_text_color="#ffffff",
+    )
 
 
 def _private_file(settings: Settings, user: str, name: str, text: str) -> str:
@@ -470,6 +508,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
         footer_links=[],
         ssr_mode=False,
         css=CSS,
+        theme=theme(),
         js="() => { document.documentElement.lang = '" + settings.language + "'; }",
         quiet=True,
     )

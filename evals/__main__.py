@@ -1,0 +1,40 @@
+"""`python -m evals`: the same as `assistant eval` (see evals/cli.py and docs/evals.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pydantic import ValidationError  # noqa: E402
+
+from assistant.settings import Settings  # noqa: E402
+from evals.cli import EXIT_ERROR, add_arguments, run_eval_command  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals",
+        description=(
+            "Kjør eval-casene gjennom svarmotoren og skriv rapport (report.json, summary.md, report.html), "
+            "eller sammenlign to rapporter med `compare A B`. Samme som `assistant eval`."
+        ),
+        epilog="Modelldommer (valgfri): ASSISTANT_JUDGE_BASE_URL, ASSISTANT_JUDGE_MODEL, ASSISTANT_JUDGE_API_KEY.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Ugyldige innstillinger:\n{exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return run_eval_command(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
