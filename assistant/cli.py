@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pydantic import ValidationError  # noqa: E402
 
+from assistant.progress import tqdm_progress  # noqa: E402
 from assistant.records import REFLECTION_STAGES  # noqa: E402
 from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -34,19 +35,6 @@ class CliError(RuntimeError):
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-def _tqdm_progress(total: int, label: str) -> Callable[[int], None]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="bit", file=sys.stderr, disable=None, leave=False)
-
-    def tick(n: int) -> None:
-        bar.update(n)
-        if bar.n >= total:
-            bar.close()
-
-    return tick
 
 
 # --- settings -----------------------------------------------------------------
@@ -78,7 +66,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         rt.store,
         dry_run=args.dry_run,
         rebuild=args.rebuild,
-        progress=None if args.json else _tqdm_progress,
+        progress=None if args.json else tqdm_progress,
     )
     if args.json:
         _print_json(report.model_dump())

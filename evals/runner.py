@@ -10,6 +10,8 @@ aggregates overall, per case type and per language. Writing it to disk is
 
 from __future__ import annotations
 
+from assistant.progress import tqdm_progress as _tqdm_progress
+
 import hashlib
 import sys
 import time
@@ -299,16 +301,7 @@ def _group(results: Sequence[CaseResult], key: Callable[[CaseResult], str], orde
 
 def tqdm_progress(total: int, label: str) -> Progress:
     """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="case", file=sys.stderr, disable=None, leave=False)
-
-    def tick(n: int) -> None:
-        bar.update(n)
-        if bar.n >= total:
-            bar.close()
-
-    return tick
+    return _tqdm_progress(total, label, unit="case")
 
 
 # --- the run ------------------------------------------------------------------------------------------
