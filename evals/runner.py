@@ -10,8 +10,6 @@ aggregates overall, per case type and per language. Writing it to disk is
 
 from __future__ import annotations
 
-from assistant.progress import tqdm_progress as _tqdm_progress
-
 import hashlib
 import sys
 import time
@@ -24,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from assistant.answer import AnswerEngine
 from assistant.llm import ChatMessage, ChatModel, build_chat_model
+from assistant.progress import tqdm_progress as _tqdm_progress
 from assistant.prompts import render
 from assistant.records import Answer, Chunk
 from assistant.runtime import Runtime
