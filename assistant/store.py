@@ -204,12 +204,27 @@ class ChromaStore:
         col = self._call(self._connect().get_collection, self.settings.collection, embedding_function=None)
         return int((col.metadata or {}).get("revision", 0))
 
+    PAGE = 5000  # Chroma refuses one get() of more than ~32k records ("too many SQL variables")
+
+    def _get_all(self, include: list[str]) -> dict[str, list]:
+        """The whole collection, read in pages."""
+        out: dict[str, list] = {"ids": [], "documents": [], "metadatas": []}
+        offset = 0
+        while True:
+            got = self._call(self.collection.get, include=include, limit=self.PAGE, offset=offset)
+            out["ids"].extend(got["ids"])
+            for key in ("documents", "metadatas"):
+                out[key].extend(got.get(key) or [])
+            if len(got["ids"]) < self.PAGE:
+                return out
+            offset += self.PAGE
+
     def indexed_files(self) -> dict[str, IndexedFile]:
         """source -> what is indexed for it."""
-        got = self._call(self.collection.get, include=["metadatas"])
+        got = self._get_all(["metadatas"])
         keys: dict[str, set[str]] = {}
         ids: dict[str, set[str]] = {}
-        for chunk_id, md in zip(got["ids"], got["metadatas"] or []):
+        for chunk_id, md in zip(got["ids"], got["metadatas"]):
             source = md.get("source", "")
             keys.setdefault(source, set()).add(md.get("file_key", ""))
             ids.setdefault(source, set()).add(chunk_id)
@@ -220,11 +235,8 @@ class ChromaStore:
         }
 
     def all_chunks(self) -> list[Chunk]:
-        got = self._call(self.collection.get, include=["documents", "metadatas"])
-        return [
-            chunk_from_record(i, d, m)
-            for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])
-        ]
+        got = self._get_all(["documents", "metadatas"])
+        return [chunk_from_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 
     def query(self, vector: np.ndarray, n: int, kinds: tuple[str, ...] = ()) -> list[DenseMatch]:
         total = self.count()

@@ -166,3 +166,14 @@ def test_missing_index_says_to_ingest(settings, fake_embedder):
     store = ChromaStore(settings)
     with pytest.raises(StoreError, match="assistant ingest"):
         store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
+
+
+def test_reading_the_store_pages_through_large_collections(settings, small_corpus, fake_embedder, monkeypatch):
+    """Chroma refuses one get() of more than ~32k records; the store reads in pages."""
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    store = ChromaStore(settings)
+    store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
+    everything = {c.id for c in store.all_chunks()}
+    monkeypatch.setattr(ChromaStore, "PAGE", 2)
+    assert {c.id for c in store.all_chunks()} == everything and len(everything) > 4
+    assert sum(len(f.ids) for f in store.indexed_files().values()) == len(everything)
