@@ -9,15 +9,24 @@ fails to parse keeps whatever it had in the index; other files are untouched.
 Writes for one file happen in an order that makes an interrupted run safe: a
 file left with chunks from two versions carries two file keys, and the next
 run treats it as changed and converges.
+
+Throughput (docs/performance.md): files are parsed two at a time (a PDF is
+parsed in a child process, so a thread can wait for one while the other works),
+and new chunks of consecutive files are embedded together in calls of
+`embedding_batch_size` passages per embedder worker, so a corpus of many small
+files still gives the embedder's workers full batches; each file is then
+written in the safe order above.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
@@ -30,6 +39,7 @@ from ingest.chunking import chunk_sections, sha256
 from ingest.loaders import UPLOAD_PREFIX, FoundFile, LoadError, check_size, discover, load
 
 Progress = Callable[[int], None]
+UPSERT_BATCH = 1000  # chunks per Chroma write (its own limit is a few thousand)
 
 
 class FileIssue(BaseModel):
@@ -141,6 +151,7 @@ def sync_corpus(
         fingerprint = settings.chunking_fingerprint()
         plans: list[tuple[FoundFile, str, list[Chunk]]] = []
         keep_sources: set[str] = {p.source for p in problems}
+        to_parse: list[tuple[FoundFile, bytes, str]] = []
         for item in found:
             keep_sources.add(item.source)
             try:
@@ -158,12 +169,14 @@ def sync_corpus(
                 report.files_unchanged += 1
                 report.chunks_unchanged += len(current.ids)
                 continue
+            to_parse.append((item, data, key))
+
+        def parse(job: tuple[FoundFile, bytes, str]):
+            item, data, key = job
             try:
                 meta, sections, warnings = load(item, data, settings)
             except LoadError as exc:
-                report.failed.append(FileIssue(source=item.source, reason=str(exc)))
-                continue
-            report.warnings.extend(FileIssue(source=item.source, reason=w) for w in warnings)
+                return item, key, None, [], str(exc)
             chunks = chunk_sections(
                 meta,
                 sections,
@@ -173,6 +186,13 @@ def sync_corpus(
                 target_tokens=settings.chunk_target_tokens,
                 max_tokens=settings.chunk_max_tokens,
             )
+            return item, key, chunks, warnings, None
+
+        for item, key, chunks, warnings, error in _in_order(parse, to_parse):
+            if error is not None:
+                report.failed.append(FileIssue(source=item.source, reason=error))
+                continue
+            report.warnings.extend(FileIssue(source=item.source, reason=w) for w in warnings)
             plans.append((item, key, chunks))
 
         removed_sources = sorted(set(indexed) - keep_sources)
@@ -181,6 +201,33 @@ def sync_corpus(
             for item, _, chunks in plans
         )
         tick = progress(to_embed, "Embedder") if (progress and to_embed and not dry_run) else None
+
+        # Embed the new chunks of consecutive files together, then write file by file.
+        call_size = settings.embedding_batch_size * max(1, int(getattr(embedder, "workers", 1) or 1))
+        pending: list[tuple[FoundFile, str, list[Chunk], list[Chunk], frozenset[str]]] = []
+        pending_new = 0
+
+        def flush() -> None:
+            nonlocal pending_new
+            new_chunks = [c for _, _, new, _, _ in pending for c in new]
+            blocks = []
+            for start in range(0, len(new_chunks), call_size):
+                batch = new_chunks[start : start + call_size]
+                blocks.append(embedder.embed_passages([passage_text(c) for c in batch]))
+                if tick:
+                    tick(len(batch))
+            vectors = np.concatenate(blocks) if blocks else None
+            offset = 0
+            for item, key, new, kept, gone in pending:
+                for start in range(0, len(new), UPSERT_BATCH):
+                    part = new[start : start + UPSERT_BATCH]
+                    store.upsert(part, vectors[offset + start : offset + start + len(part)], key)
+                offset += len(new)
+                if kept:
+                    store.update_metadata(kept, key)
+                store.delete(gone)
+            pending.clear()
+            pending_new = 0
 
         for item, key, chunks in plans:
             old_ids = indexed[item.source].ids if item.source in indexed else frozenset()
@@ -193,15 +240,12 @@ def sync_corpus(
             report.chunks_removed += len(gone)
             if dry_run:
                 continue
-            for start in range(0, len(new), settings.embedding_batch_size):
-                batch = new[start : start + settings.embedding_batch_size]
-                vectors = embedder.embed_passages([passage_text(c) for c in batch])
-                store.upsert(batch, vectors, key)
-                if tick:
-                    tick(len(batch))
-            if kept:
-                store.update_metadata(kept, key)
-            store.delete(gone)
+            pending.append((item, key, new, kept, frozenset(gone)))
+            pending_new += len(new)
+            if pending_new >= call_size:
+                flush()
+        if pending:
+            flush()
 
         for source in removed_sources:
             report.files_removed.append(source)
@@ -217,3 +261,13 @@ def sync_corpus(
             report.chunks_total = sum(len(f.ids) for f in indexed.values()) + report.chunks_added - report.chunks_removed
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _in_order(fn, jobs: list, workers: int = 2) -> Iterator:
+    """fn over jobs on a few threads, results in the jobs' order."""
+    if len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-parse") as pool:
+        yield from pool.map(fn, jobs)
+

@@ -1,0 +1,138 @@
+"""The Markdown table: every figure absolute and as a ratio to the baseline (ours ÷ baseline)."""
+
+from __future__ import annotations
+
+
+def _fmt(v, unit: str = "") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            s = f"{v:,.0f}"
+        elif abs(v) >= 10:
+            s = f"{v:.1f}"
+        else:
+            s = f"{v:.2f}" if abs(v) < 1 or unit in ("", " s") else f"{v:.1f}"
+    else:
+        s = f"{v:,}" if isinstance(v, int) else str(v)
+    return f"{s}{unit}"
+
+
+def _ratio(a, b) -> str:
+    if a is None or b is None or not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def _get(d: dict, *path, default=None):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def _check(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def markdown(r: dict) -> str:
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def row(label, ours, base, unit="", target="", ok=None, ratio=True):
+        rows.append((label, _fmt(ours, unit), _fmt(base, unit), _ratio(ours, base) if ratio else "–",
+                     (target + _check(ok)) if target else ""))
+
+    q = r.get("quality")
+    if q:
+        h = q["ours"]["hybrid"]
+        row("Quality: hit@5 (56 queries, bundled corpus)", h["hit_at_5"], q["baseline"]["hit_at_5"],
+            target="clearly better", ok=h["hit_at_5"] > q["baseline"]["hit_at_5"] + 0.1)
+        row("Quality: MRR", h["mrr"], q["baseline"]["mrr"], target="clearly better", ok=h["mrr"] > q["baseline"]["mrr"] + 0.05)
+        row("Quality: hit@1", h["hit_at_1"], q["baseline"]["hit_at_1"])
+
+    ing = r.get("ingest") or {}
+    for name in ("bundled", "generated"):
+        if name not in ing:
+            continue
+        o, b = ing[name]["ours"], ing[name]["baseline"]
+        c = ing[name]["corpus"]
+        what = "bundled corpus" if name == "bundled" else f"generated corpus ({c['pages']} pages)"
+        row(f"Ingest {what}: seconds", o["seconds"], b["seconds"], " s")
+        row(f"Ingest {what}: chunks/s", o["chunks_per_s"], b["chunks_per_s"])
+        row(f"Ingest {what}: pages/s", o["pages_per_s"], b["pages_per_s"])
+        row(f"Ingest {what}: tokens embedded/s (end to end)", o["tokens_per_s"], b["tokens_per_s"])
+        row(f"Ingest {what}: tokens/s inside the embedder", o["embed_tokens_per_s"], b["embed_tokens_per_s"])
+        row(f"Ingest {what}: peak RSS", o["peak_rss_mb"], b["peak_rss_mb"], " MB")
+    re_ = ing.get("reingest_unchanged")
+    if re_:
+        base_full = _get(ing, re_["corpus"], "baseline", "seconds")
+        row(f"Re-ingest unchanged ({re_['corpus']}, CLI wall; baseline re-runs its ingest)", re_["cli_seconds"], base_full,
+            " s", target="< 5 s", ok=re_["cli_seconds"] < 5)
+
+    e = r.get("embedder")
+    if e:
+        b4, af = e["before"], e["after"]
+        rows.append((f"Embedder, bundled passages: tokens/s before → after ({af['workers']} workers)",
+                     f"{_fmt(b4['passage_tokens_per_s'])} → {_fmt(af['passage_tokens_per_s'])}", "–",
+                     f"{e['speedup']:.2f}× (after ÷ before)", "≥ 2× ingest" + _check(e["speedup"] >= 2)))
+        rows.append(("Embedder, one query p50 / p95: before → after",
+                     f"{_fmt(b4['query']['p50_ms'])} / {_fmt(b4['query']['p95_ms'])} → "
+                     f"{_fmt(af['query']['p50_ms'])} / {_fmt(af['query']['p95_ms'])} ms", "–", "–", ""))
+
+    for n, s in (r.get("search") or {}).items():
+        o, b = s["ours"], s["baseline"]
+        label = f"{int(n) // 1000}k" + (" (paged read¹)" if o.get("note") else "")
+        os_, bs = o["search"], b["search"]
+        tgt = "< 100 ms and ≤ 1.5× baseline" if n == "10000" else "≤ 1.5× baseline"
+        ok = (os_["p95_ms"] < 100 if n == "10000" else True) and os_["p95_ms"] <= 1.5 * bs["p95_ms"]
+        row(f"Search p50 @ {label} chunks", os_["p50_ms"], bs["p50_ms"], " ms")
+        row(f"Search p95 @ {label} chunks", os_["p95_ms"], bs["p95_ms"], " ms", target=tgt, ok=ok)
+        a = o["answer"]
+        row(f"Answer (extractive) p50 @ {label}, cold; baseline = its search", a["p50_ms"], bs["p50_ms"], " ms")
+        row(f"Answer (extractive) p95 @ {label}, cold; baseline = its search", a["p95_ms"], bs["p95_ms"], " ms",
+            target="< 500 ms", ok=a["p95_ms"] < 500)
+        row(f"Answer p95 @ {label}, same question again (warm)", a["warm"]["p95_ms"], None, " ms", ratio=False)
+        se = a["sentence_embedding"]
+        row(f"… of which embedding candidate sentences, p50 @ {label}", se["p50_ms"], None, " ms", ratio=False)
+        row(f"Retriever load (chunks + BM25) @ {label}", o["retriever_load_seconds"], None, " s", ratio=False)
+
+    t = r.get("ttft")
+    if t:
+        row("Time to first token p50 (SmolLM2, llama_cpp.server)", t["ours"]["p50_ms"], t["baseline"]["p50_ms"], " ms")
+        row("Time to first token p95", t["ours"]["p95_ms"], t["baseline"]["p95_ms"], " ms")
+
+    sv = r.get("serve")
+    if sv:
+        bapp = _get(sv, "baseline_app", "peak_rss_mb")
+        row("`assistant serve` ready (bundled index)", _get(sv, "bundled", "ready_seconds"), None, " s", target="< 10 s",
+            ok=(_get(sv, "bundled", "ready_seconds") or 99) < 10, ratio=False)
+        if "idx_10000" in sv:
+            row("`assistant serve` ready (10k-chunk index)", _get(sv, "idx_10000", "ready_seconds"), None, " s",
+                target="< 10 s", ok=(_get(sv, "idx_10000", "ready_seconds") or 99) < 10, ratio=False)
+        row("Model loaded at import", bool(_get(sv, "import", "loaded")), None, target="no",
+            ok=not _get(sv, "import", "loaded"), ratio=False)
+        row("Peak RSS `assistant serve` after 4 answers (bundled); baseline = LangChain process after 4 searches",
+            _get(sv, "bundled", "peak_rss_mb"), bapp, " MB")
+        if "idx_10000" in sv:
+            row("Peak RSS `assistant serve` (10k-chunk index)", _get(sv, "idx_10000", "peak_rss_mb"), bapp, " MB")
+
+    m = r.get("machine", {})
+    head = [
+        f"Run {r.get('date', '?')}, commit {r.get('commit', '?')}{' (quick)' if r.get('quick') else ''}; "
+        f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python', '?')}; "
+        f"load average {_get(r, 'load_average', 'start')} at start, {_get(r, 'load_average', 'end')} at end.",
+        "",
+        "| metric | ours | baseline | ours ÷ baseline | target |",
+        "|---|---|---|---|---|",
+    ]
+    notes = []
+    if any(s["ours"].get("note") for s in (r.get("search") or {}).values()):
+        notes.append("\n¹ `ChromaStore.all_chunks()` reads the whole collection in one `get()`, which Chroma refuses above "
+                     "32,766 records (\"too many SQL variables\"): the retriever cannot load this index today. Measured "
+                     "with a paged read (the proposed fix) patched in by the bench.")
+    if r.get("error"):
+        notes.append(f"\nThe run stopped early: {r['error']}")
+    return "\n".join(head + [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]) + "\n" + "\n".join(notes) + "\n"
