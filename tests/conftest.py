@@ -180,6 +180,20 @@ def start_app(data_dir: Path, extra_env: dict[str, str] | None = None, timeout_s
     pytest.fail(f"assistant serve did not start: {(data_dir / 'serve.log').read_text()[-3000:]}")
 
 
+def start_signed_in_app(data_dir: Path, users: dict[str, tuple[str, str]]):
+    """Start the app with sign-in for `users` ({name: (role, password)}); returns (process, url)."""
+    import json
+
+    from assistant.auth import hash_password
+
+    users_file = data_dir / "users.json"
+    users_file.write_text(
+        json.dumps({"users": {n: {"role": r, "password": hash_password(p)} for n, (r, p) in users.items()}}),
+        encoding="utf-8",
+    )
+    return start_app(data_dir, {"ASSISTANT_USERS_FILE": str(users_file)})
+
+
 def stop_app(proc) -> None:
     proc.terminate()
     try:

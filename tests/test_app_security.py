@@ -15,9 +15,7 @@ from http.cookiejar import CookieJar
 
 import pytest
 
-from assistant.auth import hash_password
-
-from .conftest import start_app, stop_app
+from .conftest import start_signed_in_app, stop_app
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +51,7 @@ def app_routes(app) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def secured_app(indexed_data_copy):
     data = indexed_data_copy("secured")
-    users = data / "users.json"
-    users.write_text(json.dumps({"users": {"kari": {"role": "participant", "password": hash_password("kari-passord")}}}))
-    proc, url = start_app(data, {"ASSISTANT_USERS_FILE": str(users)})
+    proc, url = start_signed_in_app(data, {"kari": ("participant", "kari-passord")})
     yield url, data
     stop_app(proc)
 

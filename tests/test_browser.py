@@ -7,14 +7,11 @@ journal after a reload, and checks that another user sees none of it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from assistant.auth import hash_password
-
-from .conftest import start_app, stop_app
+from .conftest import start_signed_in_app, stop_app
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +27,7 @@ def app_url(indexed_data_copy):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: scripts/test.sh installs it (apt-get install chromium chromium-driver)")
     data = indexed_data_copy("app")
-    users = data / "users.json"
-    users.write_text(json.dumps({"users": {
-        "kari": {"role": "participant", "password": hash_password("kari-passord")},
-        "ola": {"role": "participant", "password": hash_password("ola-passord")},
-    }}), encoding="utf-8")
-    proc, url = start_app(data, {"ASSISTANT_USERS_FILE": str(users)})
+    proc, url = start_signed_in_app(data, {"kari": ("participant", "kari-passord"), "ola": ("participant", "ola-passord")})
     yield url, data
     stop_app(proc)
     assert MARKER not in (data / "serve.log").read_text(encoding="utf-8", errors="replace")
@@ -152,6 +144,12 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 def axe_violations(page) -> list[dict]:
     if not AXE.exists():
         pytest.fail("axe-core is missing: scripts/test.sh installs it (npm install axe-core into .cache/npm)")
+    # Gradio dims components while an event is pending; audit the settled page.
+    page.wait_for_function(
+        "() => { const w = document.querySelector('#who'); return !w || /Innlogget|Signed in|Lokal|Local/.test(w.innerText); }",
+        timeout=15000,
+    )
+    page.wait_for_timeout(1000)
     page.add_script_tag(path=str(AXE))
     return page.evaluate(
         """async (tags) => {
@@ -166,12 +164,7 @@ def axe_violations(page) -> list[dict]:
 @pytest.fixture(scope="module")
 def facilitator_url(indexed_data_copy):
     data = indexed_data_copy("a11y")
-    users = data / "users.json"
-    users.write_text(json.dumps({"users": {
-        "kari": {"role": "participant", "password": hash_password("kari-passord")},
-        "fasi": {"role": "facilitator", "password": hash_password("fasi-passord")},
-    }}), encoding="utf-8")
-    proc, url = start_app(data, {"ASSISTANT_USERS_FILE": str(users)})
+    proc, url = start_signed_in_app(data, {"kari": ("participant", "kari-passord"), "fasi": ("facilitator", "fasi-passord")})
     yield url
     stop_app(proc)
 
