@@ -51,7 +51,17 @@ def sign_in(browser, url, user, password):
     page.get_by_label("password").fill(password)
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#message textarea", timeout=30000)
+    wait_until_loaded(page)
     return context, page
+
+
+def wait_until_loaded(page) -> None:
+    """The app's load event has run (it fills in who is signed in and the journal)."""
+    page.wait_for_function(
+        "() => { const w = document.querySelector('#who'); return !w || /Innlogget|Signed in|Lokal|Local/.test(w.innerText); }",
+        timeout=30000,
+    )
+    page.wait_for_timeout(500)
 
 
 def send(page, text):
@@ -100,6 +110,7 @@ def test_participant_flow(app_url, browser):
     # The journal after a reload.
     page.reload()
     page.wait_for_selector("#message textarea", timeout=30000)
+    wait_until_loaded(page)
     page.get_by_role("tab", name="Dagbok").click()
     page.locator("#journal-list input").click()
     options = page.get_by_role("option")
@@ -145,11 +156,7 @@ def axe_violations(page) -> list[dict]:
     if not AXE.exists():
         pytest.fail("axe-core is missing: scripts/test.sh installs it (npm install axe-core into .cache/npm)")
     # Gradio dims components while an event is pending; audit the settled page.
-    page.wait_for_function(
-        "() => { const w = document.querySelector('#who'); return !w || /Innlogget|Signed in|Lokal|Local/.test(w.innerText); }",
-        timeout=15000,
-    )
-    page.wait_for_timeout(1000)
+    wait_until_loaded(page)
     page.add_script_tag(path=str(AXE))
     return page.evaluate(
         """async (tags) => {
@@ -241,6 +248,7 @@ def test_phone_sized_screen(facilitator_url, browser):
     page.get_by_label("password").fill("kari-passord")
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#message textarea", timeout=30000)
+    wait_until_loaded(page)
     page.click("#new")
     page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Hvor er vi?')", timeout=30000)
     send(page, "Byen vår vokser, og jeg vil forstå hva regenerativ ledelse betyr for meg.")
