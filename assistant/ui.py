@@ -12,6 +12,7 @@ import html
 import os
 import re
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -490,6 +491,9 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     users = UserStore.load(settings.users_file, settings.users)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
+    # Load the embedder while the page opens, so the first question does not wait for it.
+    if hasattr(runtime.embedder, "warm_up"):
+        threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
     engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
     service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
     service.apply_retention()

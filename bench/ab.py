@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the old code")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pages", type=int, default=100, help="pages of the generated corpus (0: bundled only)")
+    parser.add_argument("--also-workers", type=int, help="add a third side: this checkout with this many embedder workers")
     parser.add_argument("--busy", type=int, default=0,
                         help="start this many busy-loop processes during the runs (CPU contention from other programs)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -73,10 +74,13 @@ def _main(args: argparse.Namespace) -> int:
     try:
         for r in range(1, args.rounds + 1):
             for name, corpus in corpora.items():
-                for side, checkout in (("before", args.before.resolve()), ("after", REPO)):
+                sides = [("before", args.before.resolve(), None), ("after", REPO, None)]
+                if args.also_workers:
+                    sides.append((f"after-w{args.also_workers}", REPO, args.also_workers))
+                for side, checkout, workers in sides:
                     l0 = loadavg()
                     t0 = time.perf_counter()
-                    out = run(checkout, corpus, work / f"data-{side}")
+                    out = run(checkout, corpus, work / f"data-{side}", workers)
                     rows.append({"round": r, "corpus": name, "side": side, "load_start": l0, "load_end": loadavg(),
                                  "wall": round(time.perf_counter() - t0, 1), **out})
                     print(f"round {r} {name:9s} {side:6s} {out['seconds']:7.1f} s  {out['tokens_embedded'] / out['seconds']:7.0f} tok/s"
@@ -85,7 +89,7 @@ def _main(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
     summary = {}
     for name in corpora:
-        for side in ("before", "after"):
+        for side in sorted({x["side"] for x in rows}):
             runs = [x for x in rows if x["corpus"] == name and x["side"] == side]
             summary[f"{name}/{side}"] = {
                 "seconds_median": median([x["seconds"] for x in runs]),

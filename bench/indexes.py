@@ -50,7 +50,13 @@ def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chun
 
     store = ChromaStore(settings)
     store.open(model_id, dim, create=False)
-    got = store.collection.get(include=["documents", "metadatas", "embeddings"])
+    got: dict[str, list] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+    while True:  # in pages: Chroma refuses one get() of more than ~32k records
+        page = store.collection.get(include=["documents", "metadatas", "embeddings"], limit=5000, offset=len(got["ids"]))
+        for key in got:
+            got[key].extend(list(page[key]) if page[key] is not None else [])
+        if len(page["ids"]) < 5000:
+            break
     order = sorted(range(len(got["ids"])), key=lambda i: (got["metadatas"][i]["source"], got["metadatas"][i].get("position", 0)))
     chunks = [chunk_from_record(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
     vectors = np.asarray([got["embeddings"][i] for i in order], dtype=np.float32)
@@ -158,34 +164,3 @@ def build_baseline(path: Path, chunks: list[Chunk], vectors: np.ndarray) -> floa
                      ids=[c.id for c in part])
     return time.perf_counter() - t0
 
-
-# Chroma (1.5.x) cannot `get()` more than 32,766 records at once ("too many SQL
-# variables"), and ChromaStore.all_chunks() / indexed_files() read everything in one
-# call, so an index of 50k chunks cannot be loaded by the retriever today. The bench
-# measures the large index with this paged read (the proposed fix) and says so.
-CHROMA_GET_LIMIT = 32766
-
-
-def paged_all_chunks(self, page: int = 5000):
-    from assistant.store import chunk_from_record
-
-    out = []
-    offset = 0
-    while True:
-        got = self._call(self.collection.get, include=["documents", "metadatas"], limit=page, offset=offset)
-        out += [chunk_from_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])]
-        if len(got["ids"]) < page:
-            return out
-        offset += page
-
-
-class paged_reads:
-    """Within this block, ChromaStore.all_chunks reads in pages (bench process only)."""
-
-    def __enter__(self):
-        self._orig = ChromaStore.all_chunks
-        ChromaStore.all_chunks = paged_all_chunks
-        return self
-
-    def __exit__(self, *exc):
-        ChromaStore.all_chunks = self._orig

