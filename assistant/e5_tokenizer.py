@@ -42,6 +42,11 @@ class UnigramTokenizer:
         # is the bound that matters here (a piece never spans more characters than that).
         self._max_chars = max(len(p) for p in self._ids)
         self._norm = str.maketrans(vocab.norm) if vocab.norm else None
+        self._split_words = not any(META in piece[1:] for piece in self._ids)
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    # Distinct words remembered (a few MB); the memory is dropped and refilled when full.
+    CACHE_WORDS = 50_000
 
     def normalize(self, text: str) -> str:
         text = text.split("\x00", 1)[0]  # the C engine reads a C string
@@ -60,8 +65,33 @@ class UnigramTokenizer:
         return text.replace(" ", META)
 
     def content_ids(self, text: str) -> list[int]:
-        """Token ids of `text` without <s> and </s>."""
+        """Token ids of `text` without <s> and </s>.
+
+        No piece of this vocabulary has the metaspace marker anywhere but at its start
+        (checked when the tokenizer is built), so the best segmentation of the whole text is
+        the best segmentation of each "▁word" in turn; words repeat, so each is solved once
+        and remembered."""
         s = self.normalize(text)
+        if not self._split_words:
+            return list(self._viterbi(s))
+        out: list[int] = []
+        start = 0
+        for end in range(1, len(s) + 1):
+            if end == len(s) or s[end] == META:
+                out.extend(self._word(s[start:end]))
+                start = end
+        return out
+
+    def _word(self, word: str) -> tuple[int, ...]:
+        ids = self._cache.get(word)
+        if ids is None:
+            ids = self._viterbi(word)
+            if len(self._cache) >= self.CACHE_WORDS:
+                self._cache.clear()
+            self._cache[word] = ids
+        return ids
+
+    def _viterbi(self, s: str) -> tuple[int, ...]:
         n = len(s)
         neg = -1e30
         best = [neg] * (n + 1)
@@ -96,7 +126,7 @@ class UnigramTokenizer:
             out.append(self.unk if back_id[i] < 0 else back_id[i])
             i = back_from[i]
         out.reverse()
-        return out
+        return tuple(out)
 
     def count(self, text: str) -> int:
         """Tokens the model is fed for `text`, <s> and </s> included."""

