@@ -58,6 +58,11 @@ def _stemmer() -> Stemmer.Stemmer:
 def normalize(text: str) -> str:
     """NFC, folded case, control characters removed."""
     text = unicodedata.normalize("NFC", text)
+    # Every character of category C (control, format, unassigned, ...) is non-printable, so a
+    # text that is printable apart from newlines and tabs has none: skip the per-character
+    # check (measured: most of the time of building BM25 for 50k chunks).
+    if text.replace("\n", " ").replace("\t", " ").isprintable():
+        return text.casefold()
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").casefold()
 
 

@@ -121,3 +121,26 @@ def test_text_helpers():
         "Og en tredje?",
     ]
     assert split_sentences("- Første punkt?\n- Andre punkt?") == ["- Første punkt?", "- Andre punkt?"]
+
+
+def test_normalize_removes_control_and_format_characters_and_keeps_the_rest():
+    import unicodedata
+
+    from assistant.text import normalize
+
+    def slow(text: str) -> str:  # the definition: NFC, every category-C character but \n and \t gone, casefold
+        text = unicodedata.normalize("NFC", text)
+        return "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C").casefold()
+
+    samples = [
+        "Bærekraftig BYLEDELSE\n\tmed «sitater» – og tall 2030",  # printable apart from \n\t: the fast path
+        "skjult\u200bord og myk\u00adbindestrek",  # format characters (Cf)
+        "bjelle\x07 og null\x00 og DEL\x7f",  # control characters (Cc)
+        "hardt\u00a0mellomrom og linje\u2028skille",  # separators: kept
+        "e\u0301 blir é (NFC)",
+        "privat\ue000bruk og \U0010ffff",  # private use and unassigned: removed
+    ]
+    for text in samples:
+        assert normalize(text) == slow(text), text
+    assert normalize("skjult\u200bord") == "skjultord"
+    assert normalize("A\nB") == "a\nb"
