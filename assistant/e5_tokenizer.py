@@ -47,6 +47,7 @@ class UnigramTokenizer:
 
     # Distinct words remembered (a few MB); the memory is dropped and refilled when full.
     CACHE_WORDS = 50_000
+    CACHE_WORD_CHARS = 64
 
     def normalize(self, text: str) -> str:
         text = text.split("\x00", 1)[0]  # the C engine reads a C string
@@ -83,6 +84,8 @@ class UnigramTokenizer:
         return out
 
     def _word(self, word: str) -> tuple[int, ...]:
+        if len(word) > self.CACHE_WORD_CHARS:  # a long run without spaces (a URL, a hash): not worth keeping
+            return self._viterbi(word)
         ids = self._cache.get(word)
         if ids is None:
             ids = self._viterbi(word)

@@ -48,6 +48,10 @@ def test_word_by_word_segmentation_equals_the_whole_text_and_is_off_when_pieces_
     assert tok._split_words
     assert tok.content_ids(text) == list(tok._viterbi(tok.normalize(text)))
     assert tok.content_ids(text) == tok.content_ids(text)  # from the word cache the second time
+    assert META + "by" in tok._cache
+    long_word = "by" + "y" * 200
+    assert tok.content_ids(long_word) == list(tok._viterbi(tok.normalize(long_word)))
+    assert not any(len(w) > tok.CACHE_WORD_CHARS for w in tok._cache)  # long runs are not kept
     spanning = UnigramTokenizer(_vocab({**pieces, "y" + META + "b": 5.0}))
     assert not spanning._split_words
     assert spanning.content_ids("by by") == [5, 10, 6]  # "▁b" "y▁b" "y": the piece across the boundary wins
