@@ -12,7 +12,6 @@ make ingest see a changed file.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import sys
@@ -21,9 +20,10 @@ from pathlib import Path
 import yaml
 from fpdf import FPDF
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a file, or loaded by the tests
+from corpus_build import ROOT, build_main, output_path  # noqa: E402
+
 SRC = ROOT / "corpus" / "_pdf_src"
-KIND_FOLDERS = {"programme": "programme", "leadership": "leadership", "question": "questions"}
 FIXED_DATE = dt.datetime(2025, 6, 4, tzinfo=dt.timezone.utc)
 # The PDF core fonts cover Latin-1 (æ, ø, å, «, » included); map the rest.
 REPLACEMENTS = {"–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "\u00a0": " ", "≈": "~"}
@@ -81,25 +81,11 @@ def render(src: Path) -> tuple[Path, bytes]:
         pdf.multi_cell(0, 7, latin1(plain(heading)), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
         paragraphs(text)
-    folder = KIND_FOLDERS.get(front.get("kind", ""), front.get("kind", "programme"))
-    return ROOT / "corpus" / folder / f"{src.stem}.pdf", bytes(pdf.output())
+    return output_path(front, src.stem, ".pdf"), bytes(pdf.output())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build corpus PDFs from corpus/_pdf_src/*.md.")
-    parser.add_argument("--check", action="store_true", help="only check that the PDFs are up to date")
-    args = parser.parse_args(argv)
-    stale = 0
-    for src in sorted(SRC.glob("*.md")):
-        out, data = render(src)
-        if args.check:
-            if not out.exists() or out.read_bytes() != data:
-                print(f"stale: {out.relative_to(ROOT)} (run python scripts/build_corpus_pdf.py)")
-                stale += 1
-            continue
-        out.write_bytes(data)
-        print(f"wrote {out.relative_to(ROOT)}")
-    return 1 if stale else 0
+    return build_main(argv, src=SRC, render=render, what="PDFs", script="build_corpus_pdf.py")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ changed file.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 import re
@@ -34,9 +33,10 @@ import yaml
 from pptx import Presentation
 from pptx.util import Inches, Pt
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a file, or loaded by the tests
+from corpus_build import ROOT, build_main, output_path  # noqa: E402
+
 SRC = ROOT / "corpus" / "_pptx_src"
-KIND_FOLDERS = {"programme": "programme", "leadership": "leadership", "question": "questions"}
 FIXED_DATE = dt.datetime(2025, 6, 4, 9, 0, 0)
 NOTES = "Notater:"
 
@@ -124,8 +124,7 @@ def render(src: Path) -> tuple[Path, bytes]:
 
     raw = io.BytesIO()
     prs.save(raw)
-    folder = KIND_FOLDERS.get(front.get("kind", ""), front.get("kind", "programme"))
-    return ROOT / "corpus" / folder / f"{src.stem}.pptx", _fixed_zip(raw.getvalue())
+    return output_path(front, src.stem, ".pptx"), _fixed_zip(raw.getvalue())
 
 
 def _fixed_zip(data: bytes) -> bytes:
@@ -141,20 +140,7 @@ def _fixed_zip(data: bytes) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build corpus slide decks from corpus/_pptx_src/*.md.")
-    parser.add_argument("--check", action="store_true", help="only check that the decks are up to date")
-    args = parser.parse_args(argv)
-    stale = 0
-    for src in sorted(SRC.glob("*.md")):
-        out, data = render(src)
-        if args.check:
-            if not out.exists() or out.read_bytes() != data:
-                print(f"stale: {out.relative_to(ROOT)} (run python scripts/build_corpus_pptx.py)")
-                stale += 1
-            continue
-        out.write_bytes(data)
-        print(f"wrote {out.relative_to(ROOT)}")
-    return 1 if stale else 0
+    return build_main(argv, src=SRC, render=render, what="slide decks", script="build_corpus_pptx.py")
 
 
 if __name__ == "__main__":
