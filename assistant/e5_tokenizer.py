@@ -76,11 +76,8 @@ class UnigramTokenizer:
         if not self._split_words:
             return list(self._viterbi(s))
         out: list[int] = []
-        start = 0
-        for end in range(1, len(s) + 1):
-            if end == len(s) or s[end] == META:
-                out.extend(self._word(s[start:end]))
-                start = end
+        for word in s.split(META)[1:]:  # `normalize` always starts the text with the marker
+            out.extend(self._word(META + word))
         return out
 
     def _word(self, word: str) -> tuple[int, ...]:
