@@ -84,7 +84,8 @@ class Journal:
             db = sqlite3.connect(self.path, timeout=10)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA secure_delete = ON")  # deleted reflections are overwritten on disk
+            # Deleted reflections are overwritten on disk (explicit: builds differ in the default).
+            db.execute("PRAGMA secure_delete = ON")
             try:
                 yield db
                 db.commit()
@@ -153,10 +154,19 @@ class Journal:
                 db.execute("UPDATE conversations SET summary = ?, updated = ? WHERE id = ?", (summary, time.time(), cid))
 
     def delete(self, user: str, cid: str) -> None:
+        """Delete one conversation so that its text is gone from the database file(s).
+
+        secure_delete (set on every connection) overwrites the freed rows with zeros; the
+        checkpoint copies that into the main file and empties a write-ahead log, in case the
+        file was ever switched to WAL mode (the mode is stored in the file) and the log still
+        holds the old pages.
+        """
         with self._connect() as db:
             self._owned(db, user, cid)
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
             db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+            db.commit()
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @staticmethod
     def _owned(db: sqlite3.Connection, user: str, cid: str) -> None:

@@ -129,13 +129,30 @@ def test_reflections_never_reach_the_index_or_the_logs(service, caplog):
     assert chroma_files and all(MARKER.encode() not in p.read_bytes() for p in chroma_files)
 
 
-def test_deleted_reflection_leaves_no_trace_in_the_database(service):
-    cid = service.start("kari", "reflect").conversation_id
-    final(service.send("kari", cid, f"Slett meg {MARKER}"))
-    service.delete("kari", cid)
-    with sqlite3.connect(service.settings.journal_path) as db:
-        db.execute("VACUUM")
-    assert MARKER.encode() not in service.settings.journal_path.read_bytes()
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+def test_deleted_reflection_leaves_no_trace_in_the_database(service, journal_mode):
+    """Journal.delete alone (no VACUUM here) must overwrite the text in every file SQLite keeps."""
+    path = service.settings.journal_path
+    db = sqlite3.connect(path)  # the mode is stored in the file; WAL keeps old pages in -wal
+    assert db.execute(f"PRAGMA journal_mode = {journal_mode}").fetchone()[0] == journal_mode
+    db.close()
+    # Another open connection (a backup tool, a second process) stops SQLite from removing the
+    # WAL file when the journal closes its own connection.
+    other = sqlite3.connect(path)
+    other.execute("SELECT count(*) FROM conversations").fetchall()  # now it has the file open
+    try:
+        kept = service.start("kari", "reflect").conversation_id
+        final(service.send("kari", kept, "Behold meg BEHOLDT-TEKST-19ab"))
+        cid = service.start("kari", "reflect").conversation_id
+        final(service.send("kari", cid, f"Slett meg {MARKER}"))
+        service.delete("kari", cid)
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        stored = b"".join(p.read_bytes() for p in files)
+        assert b"BEHOLDT-TEKST-19ab" in stored  # the text is stored as plain bytes: absence means overwritten
+        leaks = [p.name for p in files if MARKER.encode() in p.read_bytes()]
+        assert leaks == [], f"deleted text still in {leaks}"
+    finally:
+        other.close()
 
 
 def test_too_long_message_is_refused_and_nothing_saved(service):
