@@ -70,7 +70,10 @@ def test_refusal_calls_no_model_and_speaks_the_question_language(engine_parts):
 def test_model_answer_is_checked_and_made_safe(engine_parts):
     s, retriever, embedder = engine_parts
     system = render(s.prompts_dir, "system", "nb", language="bokmål")
-    leaked = system.splitlines()[3]
+    # A rule line without markup or citation marks: escaping and the citation check leave it
+    # as it is, so only strip_prompt_leak can take it out of the answer.
+    leaked = next(line for line in system.splitlines() if line.startswith("3. "))
+    assert len(leaked) >= 30 and not re.search(r"[<>\[\]&*_`]", leaked) and safe_markdown(leaked) == leaked
     reply = (
         "Horten, Larvik, Porsgrunn og Tønsberg deltok [1]. Piloten hadde tolv byer [7]. "
         f"{leaked} ![bilde](http://evil.example/x.png) <script>alert(1)</script> Se [her](http://evil.example)."
@@ -199,12 +202,13 @@ def test_fact_questions_answered_with_fact_and_citation(bundled_engine):
 @pytest.mark.integration
 def test_out_of_scope_questions_are_refused(bundled_engine):
     must_refuse = [
-        "Kan du gi meg en oppskrift på fårikål?",
-        "Hva er hovedstaden i Australia?",
-        "Hva er kursen på euro mot norske kroner i dag?",
-        "Who won the 2022 football World Cup?",
-        "What is the capital of Canada?",
-        "Hvem vant Eliteserien i fotball i fjor?",
+        # None of these is an eval case: the out-of-scope cases are the eval's to measure.
+        "Hvordan baker jeg surdeigsbrød?",
+        "Hva er hovedstaden i Peru?",
+        "Hvor høy er Galdhøpiggen?",
+        "Who wrote the novel Hunger?",
+        "What is the boiling point of water?",
+        "Hvem vant Tour de France i 2019?",
     ]
     for question in must_refuse:
         answer = bundled_engine.answer(question)
