@@ -329,7 +329,7 @@ class AnswerEngine:
         text = safe_markdown(text, urls_in([h.chunk.text for h in hits]))
         yield text
         yield Answer(
-            question=question, mode=mode, language=lang, text=text, citations=tuple(citations),
+            question=question, mode=mode, language=lang, text=text, body=safe_markdown(body), citations=tuple(citations),
             backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
             timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
         )
@@ -345,6 +345,7 @@ class AnswerEngine:
                                       questions=tuple(q for q, _ in next_questions[:1]))
             return
         parts = [t["mirror"].format(phrase=_key_phrase(question))]
+        own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
         chosen = self._select(cands, 2) if hits else []
         if chosen:
@@ -356,7 +357,8 @@ class AnswerEngine:
                     number = len(citations) + 1
                     citations.append(_citation(number, chunk, lang))
                 lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
-            parts.append(f"{t['insight']}\n\n" + _join_lines(lines))
+            own.append(_join_lines(lines))
+            parts.append(f"{t['insight']}\n\n" + own[-1])
         else:
             parts.append(t["no_insight"])
         asked_now: list[str] = []
@@ -365,17 +367,18 @@ class AnswerEngine:
             number = len(citations) + 1
             citations.append(_citation(number, chunk, lang))
             asked_now.append(q)
-            parts.append(f"**{t['next'].format(stage=STAGE_LABELS[lang][stage_key])}** {q} [{number}]")
+            own.append(f"{q} [{number}]")
+            parts.append(f"**{t['next'].format(stage=STAGE_LABELS[lang][stage_key])}** {own[-1]}")
         text = "\n\n".join(parts)
         if citations:
             text += "\n\n" + _source_list(citations, lang)
         text = safe_markdown(text)
         yield text
         yield Answer(
-            question=question, mode="reflect", language=lang, text=text, citations=tuple(citations),
-            backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
+            question=question, mode="reflect", language=lang, text=text, body=safe_markdown("\n\n".join(own)),
+            citations=tuple(citations), backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
             reflection_questions=tuple(asked_now), timings=_timings(started, retrieval_ms),
-            retrieved=tuple(h.chunk.id for h in hits) + tuple(chunk.id for _, chunk in next_questions[:1]),
+            retrieved=tuple(h.chunk.id for h in hits), asked_from=tuple(chunk.id for _, chunk in next_questions[:1]),
         )
 
     # -- model backend ----------------------------------------------------------------------
@@ -412,7 +415,7 @@ class AnswerEngine:
         if citations:
             final += "\n\n" + _source_list(citations, lang)
         yield Answer(
-            question=question, mode=mode, language=lang, text=final, citations=tuple(citations),
+            question=question, mode=mode, language=lang, text=final, body=text.strip(), citations=tuple(citations),
             backend=self.chat_model.name, removed_citations=tuple(removed), sentences=len(sentences),
             cited_sentences=len(cited), reflection_questions=tuple(questions),
             timings=_timings(started, retrieval_ms, t0), retrieved=tuple(h.chunk.id for h in hits),

@@ -97,6 +97,11 @@ class Answer(Record):
     mode: str
     language: str
     text: str
+    body: str = Field(
+        "",
+        description="The answer's own statements as shown (with [n] marks): no framing line, no mirrored user "
+        "text, no refusal boilerplate or nearest titles, no source list. What the evals score for facts.",
+    )
     citations: tuple[Citation, ...] = ()
     refused: bool = False
     backend: str = "extractive"
@@ -106,4 +111,7 @@ class Answer(Record):
     reflection_questions: tuple[str, ...] = ()
     error: str | None = Field(None, description="Set when the model backend failed; text says what to do.")
     timings: Timings = Timings()
-    retrieved: tuple[str, ...] = Field((), description="Ids of the chunks that were retrieved.")
+    retrieved: tuple[str, ...] = Field((), description="Ids of the chunks the search for this question returned.")
+    asked_from: tuple[str, ...] = Field(
+        (), description="Reflect mode: ids of the question-bank chunks the next question was taken from (a second, stage-filtered search)."
+    )

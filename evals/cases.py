@@ -25,6 +25,9 @@ class Turn(BaseModel):
 class EvalCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
+    # dev: free to read and tune on; test: frozen, never used to choose a constant or a rule.
+    # Headline numbers, thresholds and CI use test (docs/evals.md, "Dev and test").
+    split: Literal["dev", "test"]
     language: Literal["nb", "en"]
     mode: Literal["qa", "reflect"]
     type: Literal["fact", "reflection", "out_of_scope", "injection"]

@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--type", action="append", choices=["fact", "reflection", "out_of_scope", "injection"],
                    help="bare denne case-typen (kan gjentas)")
     p.add_argument("--language", action="append", choices=["nb", "en"], help="bare dette språket (kan gjentas)")
+    p.add_argument("--split", action="append", choices=["dev", "test"],
+                   help="bare denne delen: dev (fri til tuning) eller test (frosset; tersklene gjelder den)")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="høyst N case, fordelt likt på typene")
     p.add_argument("--thresholds", type=Path, metavar="FIL",
                    help="terskelfil (TOML). Standard: evals/thresholds.toml ved full kjøring; "
@@ -155,8 +157,8 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
         all_cases = load_cases(Path(args.cases))
     except CaseFileError as exc:
         return _fail(args, f"ugyldig case-fil {exc}", "CaseFileError")
-    filters = {k: v for k, v in {"type": args.type, "language": args.language, "limit": args.limit}.items() if v}
-    cases = select_cases(all_cases, types=args.type or (), languages=args.language or (), limit=args.limit)
+    filters = {k: v for k, v in {"type": args.type, "language": args.language, "split": args.split, "limit": args.limit}.items() if v}
+    cases = select_cases(all_cases, types=args.type or (), languages=args.language or (), splits=args.split or (), limit=args.limit)
     if not cases:
         return _fail(args, "ingen case passer utvalget", "UsageError")
 
@@ -198,7 +200,10 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
                 "backend": run.backend,
                 "judge": run.judge,
                 "corpus": run.corpus.model_dump(),
+                "gated_split": "test",
+                "by_construction": run.by_construction,
                 "overall": run.overall.metrics,
+                "by_split": {k: v.model_dump() for k, v in run.by_split.items()},
                 "by_type": {k: v.model_dump() for k, v in run.by_type.items()},
                 "by_language": {k: v.model_dump() for k, v in run.by_language.items()},
                 "thresholds": [c.model_dump() for c in checks],
@@ -222,14 +227,20 @@ def _print_human(run, paths, thresholds_path, filters) -> None:
     metrics = (*HEADLINE, "latency_p50_ms", "latency_p95_ms")
     if run.judge:
         metrics += ("judge_faithfulness", "judge_correctness")
+    splits = [s for s in ("test", "dev") if s in run.by_split]
+    head = "".join(f"{s + f' ({run.by_split[s].cases})':>10}" for s in splits)
+    print(f"  {'mål'.ljust(HEADLINE_WIDTH)}{head}")
     for m in metrics:
         c = checks.get(m)
         mark = ""
-        if c is not None:
+        if m in run.by_construction:
+            mark = "  [gitt av konstruksjonen: ikke målt kvalitet, ikke terskel]"
+        elif c is not None:
             sign = "≥" if c.bound == "min" else "≤"
             state = "ikke målt" if c.passed is None else "ok" if c.passed else "BRUTT"
-            mark = f"  (terskel {sign} {c.threshold:g}: {state})"
-        print(f"  {m.ljust(HEADLINE_WIDTH)} {fmt(o.metrics.get(m), m).rjust(7)}  {LABELS.get(m, '')}{mark}")
+            mark = f"  (test {sign} {c.threshold:g}: {state})"
+        values = "".join(fmt(run.by_split[s].metrics.get(m), m).rjust(10) for s in splits)
+        print(f"  {m.ljust(HEADLINE_WIDTH)}{values}  {LABELS.get(m, '')}{mark}")
     for r in run.errors:
         print(f"  FEIL  {r.case.id}: {r.error}", file=sys.stderr)
     failed = [c for c in run.thresholds if c.passed is False]

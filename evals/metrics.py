@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from assistant.text import stems, words
+from assistant.text import split_sentences, stems, words
 
 
 def first_relevant_rank(ranked_sources: Sequence[str], expected: Sequence[str]) -> int | None:
@@ -103,6 +103,14 @@ def fact_present(text: str, fact: str) -> bool:
     return fact_stems <= set(stems(text)) and numbers <= text_words
 
 
+def facts_to_score(facts: Sequence[str], given: str) -> tuple[list[str], list[str]]:
+    """Split the expected facts into (to score, given): a fact already present in what the user
+    wrote (the question and the conversation before it) costs the answer nothing, so it is not
+    scored."""
+    scored = [f for f in facts if not fact_present(given, f)]
+    return scored, [f for f in facts if f not in scored]
+
+
 def fact_recall(text: str, facts: Sequence[str]) -> float:
     """Share of the required facts present in the text (1.0 when no facts are required)."""
     if not facts:
@@ -156,6 +164,43 @@ def citation_coverage(cited_sentences: int, sentences: int) -> float:
     if sentences <= 0:
         return 0.0
     return min(1.0, max(0, cited_sentences) / sentences)
+
+
+_ONLY_MARKS = re.compile(r"^(?:\s*\[\d{1,3}\])+\s*$")
+_MARKS_AFTER_END = re.compile(r"([.!?][\"»”]?)((?:\s*\[\d{1,3}\])+)")
+
+
+def answer_sentences(body: str) -> list[str]:
+    """The answer body's sentences (list items count as one), each with the [n] marks that follow it:
+    a unit of nothing but marks is joined to the sentence before it. Units of fewer than three
+    words that are not marks are left out (a heading, a stray label)."""
+    out: list[str] = []
+    # "Sentence. [1] Next" -> "Sentence [1]. Next": the marks belong to the sentence they follow.
+    for unit in split_sentences(_MARKS_AFTER_END.sub(r"\2\1", body)):
+        if _ONLY_MARKS.match(unit) and out:
+            out[-1] = f"{out[-1]} {unit.strip()}"
+        elif len(_CITE_MARK.sub("", unit).split()) >= 3:
+            out.append(unit)
+    return out
+
+
+def first_sentence(body: str) -> str:
+    """The first sentence of the answer body, without its [n] marks ("" for an empty body)."""
+    sentences = answer_sentences(body)
+    return _CITE_MARK.sub("", sentences[0]).strip() if sentences else ""
+
+
+def answer_first(body: str, facts: Sequence[str]) -> float:
+    """1.0 when the first sentence of the body states at least one expected fact, else 0.0."""
+    first = first_sentence(body)
+    return 1.0 if first and any(fact_present(first, f) for f in facts) else 0.0
+
+
+def cited_sentence_counts(body: str) -> tuple[int, int]:
+    """(sentences carrying a [n] mark, all sentences) of an answer body, read from the text itself,
+    not from what the engine reports about it."""
+    sentences = answer_sentences(body)
+    return sum(1 for s in sentences if _CITE_MARK.search(s)), len(sentences)
 
 
 def refusal_precision_recall(

@@ -33,6 +33,7 @@ HEADLINE = (
     "mrr",
     "document_recall",
     "fact_recall",
+    "answer_first",
     "semantic_similarity",
     "rouge_l",
     "citation_validity",
@@ -51,7 +52,8 @@ LABELS = {
     "hit_at_5": "treff@5: rett dokument blant de hentede",
     "mrr": "MRR: 1 / plass for første rette dokument",
     "document_recall": "andel forventede dokumenter hentet",
-    "fact_recall": "andel påkrevde fakta i svaret",
+    "fact_recall": "andel påkrevde fakta i svaret (fakta fra spørsmålet teller ikke)",
+    "answer_first": "første setning i svaret sier et påkrevd faktum",
     "semantic_similarity": "e5-likhet med referansesvaret",
     "rouge_l": "ROUGE-L mot referansesvaret",
     "citation_validity": "andel kildehenvisninger til hentede kilder",
@@ -68,6 +70,8 @@ LABELS = {
     "latency_p95_ms": "svartid, 95-persentil (ms)",
     "latency_max_ms": "svartid, maks (ms)",
 }
+BY_CONSTRUCTION_LABEL = "gitt av konstruksjonen"
+SPLIT_LABELS = {"test": "test (frosset)", "dev": "dev"}
 TYPE_LABELS = {"fact": "fakta", "reflection": "refleksjon", "out_of_scope": "utenfor tema", "injection": "injeksjon"}
 
 
@@ -128,7 +132,7 @@ def _status(check: ThresholdCheck | None) -> str:
     if check is None:
         return ""
     if check.passed is None:
-        return "ikke målt"
+        return BY_CONSTRUCTION_LABEL if check.note.startswith("by construction") else "ikke målt"
     return "ok" if check.passed else "UNDER TERSKEL" if check.bound == "min" else "OVER TERSKEL"
 
 
@@ -155,15 +159,26 @@ def render_summary(run: EvalRun, worst: int = 10) -> str:
     failed = [c for c in run.thresholds if c.passed is False]
     if run.thresholds:
         lines.append(f"- Terskler: {'**' + str(len(failed)) + ' brutt**' if failed else 'alle holdt'}")
-    lines += ["", "## Hovedtall", "", "| mål | verdi | terskel | status | betydning |", "|---|---|---|---|---|"]
+    splits = _splits(run)
+    lines += [
+        "", "## Hovedtall", "",
+        "Tersklene gjelder test-delen (frosset: aldri brukt til å velge en konstant eller regel); "
+        "dev er fri til tuning. Mål merket «" + BY_CONSTRUCTION_LABEL + "» kan ikke feile med denne "
+        "backenden: de rapporteres, men er ikke målt kvalitet og har ingen terskel.", "",
+        "| mål | " + " | ".join(SPLIT_LABELS.get(sp, sp) + f" ({run.by_split[sp].cases})" for sp in splits)
+        + " | alle | terskel (test) | status | betydning |",
+        "|---|" + "---|" * len(splits) + "---|---|---|---|",
+    ]
     for m in (*HEADLINE, "score", *LATENCY_METRICS[1:3]):
         c = checks.get(m)
         bound = "" if c is None else (f"≥ {c.threshold:g}" if c.bound == "min" else f"≤ {c.threshold:g}")
-        lines.append(f"| `{m}` | {fmt(o.metrics.get(m), m)} | {bound} | {_status(c)} | {LABELS.get(m, '')} |")
+        values = " | ".join(fmt(run.by_split[sp].metrics.get(m), m) for sp in splits)
+        status = BY_CONSTRUCTION_LABEL if m in run.by_construction else _status(c)
+        lines.append(f"| `{m}` | {values} | {fmt(o.metrics.get(m), m)} | {bound} | {status} | {LABELS.get(m, '')} |")
     if any(o.metrics.get(m) is not None for m in JUDGE_METRICS):
         lines += ["", f"### Modelldommer (`{run.judge}`), rapporteres separat", "", "| mål | verdi |", "|---|---|"]
         lines += [f"| `{m}` | {fmt(o.metrics.get(m))} |" for m in JUDGE_METRICS]
-    lines += ["", "## Per type", ""]
+    lines += ["", "## Per type (alle case)", ""]
     lines += _md_group_table(run.by_type, TYPE_COLUMNS, TYPE_LABELS)
     lines += ["", "## Per språk", ""]
     lines += _md_group_table(run.by_language, (*TYPE_COLUMNS, "refusal_recall"), {})
@@ -180,6 +195,10 @@ def render_summary(run: EvalRun, worst: int = 10) -> str:
             )
     lines += ["", "Hele kjøringen: `report.json`; med svar og kilder: `report.html`.", ""]
     return "\n".join(lines)
+
+
+def _splits(run: EvalRun) -> list[str]:
+    return [sp for sp in ("test", "dev") if sp in run.by_split]
 
 
 def _md_group_table(groups: dict[str, Aggregate], columns: Sequence[str], labels: dict[str, str]) -> list[str]:
@@ -274,7 +293,7 @@ def _case_html(r: CaseResult) -> str:
     parts = [
         '<div class="case">',
         f"<h3>{esc(c.id)} <span class=\"tag\">{esc(TYPE_LABELS.get(c.type, c.type))}</span>"
-        f"<span class=\"tag\">{esc(c.language)}</span><span class=\"tag\">{esc(c.mode)}</span>"
+        f"<span class=\"tag\">{esc(c.language)}</span><span class=\"tag\">{esc(c.mode)}</span><span class=\"tag\">{esc(c.split)}</span>"
         f"<span class=\"tag\">score {r.score:.2f}</span></h3>",
     ]
     issues = case_issues(r)
@@ -284,6 +303,8 @@ def _case_html(r: CaseResult) -> str:
         parts.append(f"<p><b>Tidligere ({esc(turn.role)}):</b> {esc(turn.content)}</p>")
     parts.append(f"<p><b>Spørsmål:</b></p><pre>{esc(c.question)}</pre>")
     parts.append(f"<p><b>Referanse:</b> {esc(c.reference)}</p>")
+    if r.facts_given:
+        parts.append("<p><b>Fakta gitt i spørsmålet (telles ikke):</b> " + ", ".join(esc(f) for f in r.facts_given) + "</p>")
     if c.facts:
         found = ", ".join(esc(f) for f in r.facts_found) or "–"
         missing = ", ".join(esc(f) for f in r.facts_missing) or "–"
@@ -312,13 +333,22 @@ def render_html(run: EvalRun, worst: int = 15) -> str:
     checks = _threshold_map(run.thresholds)
     failed = [c for c in run.thresholds if c.passed is False]
     threshold_rows = "".join(
-        f"<tr><td>{esc(c.metric)}</td><td>{'≥' if c.bound == 'min' else '≤'} {c.threshold:g}</td>"
+        f"<tr><td>{esc(c.metric)} ({esc(c.split)})</td><td>{'≥' if c.bound == 'min' else '≤'} {c.threshold:g}</td>"
         f"<td class=\"num\">{fmt(c.value, c.metric)}</td>"
         f"<td class=\"{'bad' if c.passed is False else 'skip' if c.passed is None else 'ok'}\">{esc(_status(c))}</td></tr>"
         for c in run.thresholds
     )
+    splits = _splits(run)
+    split_head = "".join(f"<th>{esc(SPLIT_LABELS.get(sp, sp))} ({run.by_split[sp].cases})</th>" for sp in splits)
+
+    def _label(m: str) -> str:
+        tag = f' <span class="tag">{esc(BY_CONSTRUCTION_LABEL)}</span>' if m in run.by_construction else ""
+        return esc(LABELS.get(m, "")) + tag
+
     headline_rows = "".join(
-        f"<tr><td><code>{esc(m)}</code></td><td class=\"num\">{fmt(o.metrics.get(m), m)}</td><td>{esc(LABELS.get(m, ''))}</td></tr>"
+        f"<tr><td><code>{esc(m)}</code></td>"
+        + "".join(f"<td class=\"num\">{fmt(run.by_split[sp].metrics.get(m), m)}</td>" for sp in splits)
+        + f"<td class=\"num\">{fmt(o.metrics.get(m), m)}</td><td>{_label(m)}</td></tr>"
         for m in (*HEADLINE, "score", *LATENCY_METRICS)
     )
     judge = ""
@@ -347,9 +377,10 @@ def render_html(run: EvalRun, worst: int = 15) -> str:
 <p class="{'bad' if failed else 'ok'}">{'Terskler brutt: ' + esc(', '.join(c.metric for c in failed)) if failed else ('Alle terskler holdt.' if run.thresholds else 'Terskler ikke sjekket.')}</p>
 
 <h2>Hovedtall</h2>
-{_bar_chart(o.metrics, UNIT_METRICS_ORDER, checks)}
-<p class="meta">Strek: minsteterskel. Rød stolpe: under terskel.</p>
-<table><thead><tr><th>mål</th><th>verdi</th><th>betydning</th></tr></thead><tbody>{headline_rows}</tbody></table>
+{_bar_chart((run.by_split.get("test") or o).metrics, UNIT_METRICS_ORDER, checks)}
+<p class="meta">Stolpene viser test-delen (frosset), som tersklene gjelder. Strek: minsteterskel. Rød stolpe: under terskel.
+Mål merket «{esc(BY_CONSTRUCTION_LABEL)}» kan ikke feile med denne backenden og har ingen terskel.</p>
+<table><thead><tr><th>mål</th>{split_head}<th>alle</th><th>betydning</th></tr></thead><tbody>{headline_rows}</tbody></table>
 {('<h3>Terskler</h3><table><thead><tr><th>mål</th><th>terskel</th><th>verdi</th><th>status</th></tr></thead><tbody>' + threshold_rows + '</tbody></table>') if run.thresholds else ''}
 {judge}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -20,6 +21,7 @@ RETRIEVAL_DIR = Path(__file__).resolve().parent / "retrieval"
 class RetrievalCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
+    split: Literal["dev", "test"]  # as for eval cases: tune on dev, report test (docs/evals.md)
     query: str
     language: str
     expected: list[str]

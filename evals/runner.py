@@ -36,7 +36,10 @@ from evals.metrics import (
     citation_validity,
     cosine,
     document_recall,
+    answer_first,
+    cited_sentence_counts,
     fact_present,
+    facts_to_score,
     hit_at_k,
     injection_resistance,
     injection_violations,
@@ -52,6 +55,21 @@ INJECTION_CLAIMS = EVALS_DIR / "injection_claims.toml"
 DEFAULT_THRESHOLDS = EVALS_DIR / "thresholds.toml"
 REPORT_VERSION = 1
 CASE_TYPES = ("fact", "reflection", "out_of_scope", "injection")
+SPLITS = ("dev", "test")
+GATED_SPLIT = "test"  # thresholds, headline numbers and CI use the frozen split only (docs/evals.md)
+
+# Metrics that hold by construction for a backend: they cannot fail there, so they are reported
+# with that label and never gated. The extractive backend only quotes sentences of retrieved
+# chunks, cites each one, and never writes text of its own that an injection could steer.
+# A model backend's citations are counted before the engine removes invalid ones, and its
+# coverage and injection resistance are read from text the model wrote: all three are measured.
+BY_CONSTRUCTION: dict[str, tuple[str, ...]] = {
+    "extractive": ("citation_validity", "citation_coverage", "injection_resistance"),
+}
+
+
+def by_construction(backend: str) -> tuple[str, ...]:
+    return BY_CONSTRUCTION.get(backend, ())
 
 # Per-case metrics, in the order reports show them. Each is None where it does not apply.
 CASE_METRICS = (
@@ -60,6 +78,7 @@ CASE_METRICS = (
     "mrr",
     "document_recall",
     "fact_recall",
+    "answer_first",
     "semantic_similarity",
     "rouge_l",
     "citation_validity",
@@ -90,6 +109,7 @@ class CaseResult(BaseModel):
     case: EvalCase
     answer: Answer | None = None
     retrieved_sources: list[str] = []
+    facts_given: list[str] = Field([], description="Expected facts already in the question or conversation: not scored.")
     facts_found: list[str] = []
     facts_missing: list[str] = []
     injection_violations: list[str] = []
@@ -108,10 +128,12 @@ class Aggregate(BaseModel):
 
 class ThresholdCheck(BaseModel):
     metric: str
+    split: str = GATED_SPLIT
     bound: str  # "min" or "max"
     threshold: float
     value: float | None
-    passed: bool | None  # None: not measured in this run (skipped)
+    passed: bool | None  # None: not measured in this run, or by construction (skipped)
+    note: str = ""  # why a check was skipped
 
 
 class EvalRun(BaseModel):
@@ -128,6 +150,8 @@ class EvalRun(BaseModel):
     overall: Aggregate
     by_type: dict[str, Aggregate]
     by_language: dict[str, Aggregate]
+    by_split: dict[str, Aggregate] = {}
+    by_construction: list[str] = Field([], description="Metrics that cannot fail with this backend (reported, never gated).")
     thresholds: list[ThresholdCheck] = []
 
     @property
@@ -141,12 +165,16 @@ def select_cases(
     *,
     types: Iterable[str] = (),
     languages: Iterable[str] = (),
+    splits: Iterable[str] = (),
     limit: int | None = None,
 ) -> list[EvalCase]:
-    """Filter by type and language; `limit` takes cases round-robin across types (file order within
-    a type), so a short run still covers every type."""
-    types, languages = set(types), set(languages)
-    chosen = [c for c in cases if (not types or c.type in types) and (not languages or c.language in languages)]
+    """Filter by type, language and split; `limit` takes cases round-robin across types (file order
+    within a type), so a short run still covers every type."""
+    types, languages, splits = set(types), set(languages), set(splits)
+    chosen = [
+        c for c in cases
+        if (not types or c.type in types) and (not languages or c.language in languages) and (not splits or c.split in splits)
+    ]
     if limit is None or limit >= len(chosen):
         return chosen
     groups: dict[str, list[EvalCase]] = {}
@@ -198,6 +226,11 @@ def _secrets(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
     return [v for v in values if v and len(v) >= 6]
 
 
+def _conversation(case: EvalCase) -> str:
+    """Everything the user side of the conversation already holds: facts found here are given."""
+    return "\n".join([*(t.content for t in case.history), case.question])
+
+
 def case_score(scores: dict[str, float | None]) -> float:
     """Mean of the applicable primary metrics: fact recall, document recall, refusal correctness
     and injection resistance (0.0 when none applies)."""
@@ -218,14 +251,17 @@ def score_case(
 ) -> CaseResult:
     """Everything but the embedding-based similarity and the judge (those are batched/optional)."""
     retrieved_chunks = [chunks[i] for i in answer.retrieved if i in chunks]
-    retrieved_sources = _dedupe(c.meta.source for c in retrieved_chunks)
-    cited = [c.source for c in answer.citations]
-    # Reflect mode cites the question-bank passage it asked from; that passage comes from a second
-    # search that `Answer.retrieved` does not list, so it counts as retrieved when the asked
-    # question is in the cited passage.
-    asked_from = {c.source for c in answer.citations if any(q and q in c.passage for q in answer.reflection_questions)}
-    ranked = _dedupe([*retrieved_sources, *(s for s in cited if s in asked_from)])
-    body = answer_body(answer.text)
+    # Retrieval is scored on what the search for the question returned, in rank order. Reflect mode
+    # also cites the question-bank passage it asked from; that passage comes from a second,
+    # stage-filtered search, so it may be cited (citation validity) but is not ranked as found.
+    ranked = _dedupe(c.meta.source for c in retrieved_chunks)
+    asked_from = [chunks[i].meta.source for i in answer.asked_from if i in chunks]
+    # A model's citations of sources it was not given are removed by the engine before the text is
+    # shown; they still count against the model here.
+    cited = [c.source for c in answer.citations] + ["(not given)"] * len(answer.removed_citations)
+    # Facts, ROUGE-L and answer-first read the answer's own statements: not the framing line, the
+    # participant's mirrored words, a refusal's nearest titles or the source list.
+    body = answer_body(answer.body)
     scores: dict[str, float | None] = dict.fromkeys(CASE_METRICS)
 
     if case.documents:
@@ -233,13 +269,16 @@ def score_case(
         scores["hit_at_5"] = hit_at_k(ranked, case.documents, k)
         scores["mrr"] = reciprocal_rank(ranked, case.documents)
         scores["document_recall"] = document_recall(ranked, case.documents, k)
-    found = [f for f in case.facts if fact_present(body, f)]
-    if case.facts:
-        scores["fact_recall"] = len(found) / len(case.facts)
+    facts, given = facts_to_score(case.facts, _conversation(case))
+    found = [f for f in facts if fact_present(body, f)]
+    if facts:
+        scores["fact_recall"] = len(found) / len(facts)
+        if case.type == "fact":
+            scores["answer_first"] = answer_first(body, facts)
     scores["rouge_l"] = rouge_l(body, case.reference)
-    scores["citation_validity"] = citation_validity(cited, [*retrieved_sources, *asked_from])
+    scores["citation_validity"] = citation_validity(cited, [*ranked, *asked_from])
     if not answer.refused:
-        scores["citation_coverage"] = citation_coverage(answer.cited_sentences, answer.sentences)
+        scores["citation_coverage"] = citation_coverage(*cited_sentence_counts(answer.body))
     if case.mode == "qa" and case.type != "injection":
         scores["refusal_correct"] = 1.0 if answer.refused == (case.type == "out_of_scope") else 0.0
     violations: list[str] = []
@@ -258,8 +297,9 @@ def score_case(
         case=case,
         answer=answer,
         retrieved_sources=ranked,
+        facts_given=given,
         facts_found=found,
-        facts_missing=[f for f in case.facts if f not in found],
+        facts_missing=[f for f in facts if f not in found],
         injection_violations=violations,
         scores=scores,
         score=case_score(scores),
@@ -343,11 +383,12 @@ def run_eval(
 
     _add_similarity(results, runtime.embedder)
     run_seconds = time.perf_counter() - t0
+    backend = chat_model.name if chat_model is not None else "extractive"
     return EvalRun(
         started_at=started_at,
         seconds=round(run_seconds, 2),
         warm_up_seconds=round(warm_up_seconds, 2),
-        backend=chat_model.name if chat_model is not None else "extractive",
+        backend=backend,
         judge=judge.name if judge is not None else None,
         settings=settings.public_view(),
         corpus=fingerprint,
@@ -356,6 +397,8 @@ def run_eval(
         overall=aggregate(results),
         by_type=_group(results, lambda r: r.case.type, CASE_TYPES),
         by_language=_group(results, lambda r: r.case.language, ("nb", "en")),
+        by_split=_group(results, lambda r: r.case.split, SPLITS),
+        by_construction=list(by_construction(backend)),
     )
 
 
@@ -380,7 +423,7 @@ def _run_case(
     if judge is not None and not answer.error:
         verdict = judge.score(
             question=case.question,
-            answer=answer_body(answer.text),
+            answer=answer_body(answer.body),
             reference=case.reference,
             passages=[c.passage for c in answer.citations],
             refused=answer.refused,
@@ -392,16 +435,16 @@ def _run_case(
 
 
 def _add_similarity(results: list[CaseResult], embedder, batch: int = 32) -> None:
-    """Cosine between the answer (without sources and [n]) and the reference, embedded as passages."""
+    """Cosine between the answer body (without [n]) and the reference, embedded as passages."""
     todo = [r for r in results if r.answer is not None]
     texts: list[str] = []
     for r in todo:
-        texts += [answer_body(r.answer.text) or " ", r.case.reference]  # type: ignore[union-attr]
+        texts += [answer_body(r.answer.body) or " ", r.case.reference]  # type: ignore[union-attr]
     vectors = []
     for i in range(0, len(texts), batch):
         vectors.extend(embedder.embed_passages(texts[i : i + batch]))
     for n, r in enumerate(todo):
-        body = answer_body(r.answer.text)  # type: ignore[union-attr]
+        body = answer_body(r.answer.body)  # type: ignore[union-attr]
         sim = cosine(vectors[2 * n], vectors[2 * n + 1]) if body else 0.0
         r.scores["semantic_similarity"] = round(sim, 4)
 
@@ -437,15 +480,22 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS) -> dict[str, dict[str, floa
     return out
 
 
-def check_thresholds(run: EvalRun, thresholds: dict[str, dict[str, float]]) -> list[ThresholdCheck]:
-    """Compare the overall aggregates with the thresholds; a metric not measured is skipped (passed None)."""
+def check_thresholds(run: EvalRun, thresholds: dict[str, dict[str, float]], split: str = GATED_SPLIT) -> list[ThresholdCheck]:
+    """Compare the `split` aggregates (the frozen test split) with the thresholds. Skipped (passed
+    None, with a note): a metric not measured in this run, and one that holds by construction for
+    the backend under test."""
+    group = run.by_split.get(split)
+    metrics = group.metrics if group is not None else {}
     checks: list[ThresholdCheck] = []
     for bound in ("min", "max"):
         for metric, limit in thresholds.get(bound, {}).items():
-            value = run.overall.metrics.get(metric)
-            if value is None:
-                passed = None
+            value = metrics.get(metric)
+            note = ""
+            if metric in run.by_construction:
+                passed, note = None, f"by construction for {run.backend}: not gated"
+            elif value is None:
+                passed, note = None, "not measured" if group is not None else f"no {split} cases in this run"
             else:
                 passed = value >= limit if bound == "min" else value <= limit
-            checks.append(ThresholdCheck(metric=metric, bound=bound, threshold=limit, value=value, passed=passed))
+            checks.append(ThresholdCheck(metric=metric, split=split, bound=bound, threshold=limit, value=value, passed=passed, note=note))
     return checks

@@ -33,5 +33,14 @@ evaldir=$(mktemp -d)
 ASSISTANT_DATA_DIR="$evaldir" .venv/bin/assistant ingest --json >/dev/null || { echo "eval ingest failed"; exit 1; }
 ASSISTANT_DATA_DIR="$evaldir" .venv/bin/assistant eval --out "$evaldir/report"
 status=$?
+if [ "$status" -eq 0 ]; then
+  # The same metrics on text a model wrote: a small test-split subset answered by SmolLM2 behind a real
+  # llama.cpp server on loopback. Citation validity, coverage and injection resistance hold by construction
+  # for the extractive backend; here they are measured. Reported, not gated: the model is tiny. A case
+  # that errors (dead server) fails the run.
+  echo "==> Eval subset with a generating backend (SmolLM2 via llama_cpp.server)"
+  ASSISTANT_DATA_DIR="$evaldir" .venv/bin/python scripts/eval_model_subset.py --out "$evaldir/model-report"
+  status=$?
+fi
 rm -rf "$evaldir"
 exit "$status"

@@ -14,6 +14,7 @@ from assistant.retrieval import Retriever
 from assistant.safety import InputRejected, clean_user_text, safe_markdown
 from assistant.store import ChromaStore
 from evals.cases import load_cases
+from evals.metrics import answer_body
 from ingest.pipeline import sync_corpus
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -192,7 +193,10 @@ def test_fact_questions_answered_with_fact_and_citation(bundled_engine):
             continue
         answer = bundled_engine.answer(case.question)
         cited = {c.source for c in answer.citations}
-        has_fact = sum(_contains(answer.text, f) for f in case.facts) >= max(1, len(case.facts) // 2)
+        # Only the answer's own text counts: a fact in a cited document's title in the source
+        # list is not an answer (it used to satisfy 15 of the 58 cases on its own).
+        body = answer_body(answer.text)
+        has_fact = sum(_contains(body, f) for f in case.facts) >= max(1, len(case.facts) // 2)
         if not answer.refused and has_fact and cited & set(case.documents):
             passed[case.language] += 1
     assert passed["nb"] + passed["en"] >= 30, passed
