@@ -139,6 +139,9 @@ LABELS: dict[str, dict[str, str]] = {
 
 
 def tr(lang: str, key: str, **kwargs: object) -> str:
-    table = LABELS.get(lang, LABELS["nb"])
-    text = table.get(key) or LABELS["nb"][key]
+    """The label `key` in `lang` (an unknown language code means bokmål).
+
+    A label missing in the language is a KeyError, never bokmål in an English interface;
+    `tests/test_i18n.py` checks that every label has every language."""
+    text = LABELS[lang if lang in LABELS else "nb"][key]
     return text.format(**kwargs) if kwargs else text

@@ -93,7 +93,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
     default_lang = settings.language
 
     def kind_choices(lang):
-        return [(tr(lang, f"kind_{k}"), k) for k in ("programme", "leadership", "question")]
+        return [(tr(lang, f"kind_{k}"), k) for k in UPLOAD_KINDS]
 
     def mode_choices(lang):
         return [(tr(lang, "mode_reflect"), "reflect"), (tr(lang, "mode_qa"), "qa")]
@@ -148,8 +148,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 journal_status = gr.Markdown()
                 export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False, visible=False)
                 preview = gr.Markdown(elem_id="journal-preview")
-                with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data"):
-                    gr.Markdown(tr(default_lang, "my_data_intro"))
+                with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data") as my_data_box:
+                    my_data_intro = gr.Markdown(tr(default_lang, "my_data_intro"))
                     with gr.Row():
                         show_data_btn = gr.Button(tr(default_lang, "my_data_show"), elem_id="my-data-show")
                         export_all_btn = gr.Button(tr(default_lang, "my_data_export"), elem_id="my-data-export")
@@ -162,19 +162,19 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                         erase_btn = gr.Button(tr(default_lang, "erase"), variant="stop", elem_id="erase")
                     erase_status = gr.Markdown(elem_id="erase-status")
             with gr.Tab(tr(default_lang, "tab_facilitator"), id="facilitator", visible=False) as tab_fac:
-                gr.Markdown(f"### {tr(default_lang, 'prep_heading')}")
+                prep_heading = gr.Markdown(f"### {tr(default_lang, 'prep_heading')}")
                 with gr.Row():
                     theme = gr.Textbox(label=tr(default_lang, "prep_theme"), max_length=300, elem_id="prep-theme")
                     gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "prep_gathering"))
                 prep_btn = gr.Button(tr(default_lang, "prep_button"), variant="primary", elem_id="prep-button")
                 prep_out = gr.Markdown(elem_id="prep-out")
                 prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False, visible=False)
-                gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
+                upload_heading = gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
                 upload_files = gr.File(
                     label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
                     elem_id="upload-files",
                 )
-                upload_kind = gr.Dropdown(choices=list(UPLOAD_KINDS), value="programme", label=tr(default_lang, "upload_kind"))
+                upload_kind = gr.Dropdown(choices=kind_choices(default_lang), value="programme", label=tr(default_lang, "upload_kind"))
                 upload_btn = gr.Button(tr(default_lang, "upload_button"), elem_id="upload-button")
                 upload_out = gr.Markdown(elem_id="upload-out")
 
@@ -194,14 +194,14 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
             ]
 
         # -- load ----------------------------------------------------------------------------
+        def greeting(lang: str, user: str, role: str) -> str:
+            return tr(lang, "local_mode") if users is None else tr(lang, "signed_in", user=user, role=tr(lang, f"role_{role}"))
+
         def on_load(request: gr.Request):
             user, role = _user(request, users)
-            greeting = tr(default_lang, "local_mode") if users is None else tr(
-                default_lang, "signed_in", user=user, role=tr(default_lang, f"role_{role}")
-            )
             default_mode = "qa" if (role == "facilitator" and users is not None) else "reflect"
             return (
-                greeting,
+                greeting(default_lang, user, role),
                 gr.update(visible=role == "facilitator"),
                 gr.update(value=default_mode),
                 gr.update(choices=journal_choices(user), value=None),
@@ -211,33 +211,62 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
         demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{default_lang}'; document.title = '{tr(default_lang, 'title')}'; }}")
 
         # -- language ------------------------------------------------------------------------
-        def on_language(new_lang, current_mode, current_kinds):
+        # Every text built from the catalogue above, so that the switch relabels all of them:
+        # (component, attribute, label key, format).
+        texts = [
+            (chatbot, "label", "chatbot", "{}"), (chatbot, "placeholder", "chat_placeholder", "{}"),
+            (message, "label", "message", "{}"), (message, "placeholder", "placeholder", "{}"),
+            (send, "value", "send", "{}"), (new, "value", "new", "{}"), (stay, "value", "stay", "{}"),
+            (skip, "value", "skip", "{}"), (back, "value", "back", "{}"), (finish, "value", "summarize", "{}"),
+            (mode, "label", "mode", "{}"), (kinds, "label", "kinds", "{}"), (sources_heading, "value", "sources", "### {}"),
+            (tab_chat, "label", "tab_chat", "{}"), (tab_journal, "label", "tab_journal", "{}"),
+            (tab_fac, "label", "tab_facilitator", "{}"), (lang_radio, "label", "language", "{}"),
+            (journal_list, "label", "journal_list", "{}"), (open_btn, "value", "open", "{}"),
+            (refresh_btn, "value", "refresh", "{}"), (export_btn, "value", "export", "{}"),
+            (rename_to, "label", "rename_to", "{}"), (rename_btn, "value", "rename", "{}"),
+            (delete_ok, "label", "delete_confirm", "{}"), (delete_btn, "value", "delete", "{}"),
+            (export_file, "label", "export_file", "{}"), (my_data_box, "label", "my_data", "{}"),
+            (my_data_intro, "value", "my_data_intro", "{}"), (show_data_btn, "value", "my_data_show", "{}"),
+            (export_all_btn, "value", "my_data_export", "{}"), (my_data_view, "label", "my_data", "{}"),
+            (export_all_file, "label", "export_file", "{}"), (erase_ok, "label", "erase_confirm", "{}"),
+            (erase_btn, "value", "erase", "{}"), (prep_heading, "value", "prep_heading", "### {}"),
+            (theme, "label", "prep_theme", "{}"), (gathering, "label", "prep_gathering", "{}"),
+            (prep_btn, "value", "prep_button", "{}"), (prep_file, "label", "prep_export", "{}"),
+            (upload_heading, "value", "upload_heading", "### {}"), (upload_files, "label", "upload_files", "{}"),
+            (upload_kind, "label", "upload_kind", "{}"), (upload_btn, "value", "upload_button", "{}"),
+        ]
+        relabelled = list(dict.fromkeys(component for component, *_ in texts))
+        empty_sources = {sources_html([], lang_code) for lang_code in ("nb", "en")}
+
+        def on_language(new_lang, current_mode, current_kinds, current_sources, cid, request: gr.Request):
+            user, role = _user(request, users)
+            updates: dict = {component: {} for component in relabelled}
+            for component, attr, key, fmt in texts:
+                updates[component][attr] = fmt.format(tr(new_lang, key))
+            updates[mode].update(choices=mode_choices(new_lang), value=current_mode)
+            updates[kinds].update(choices=kind_choices(new_lang), value=current_kinds)
+            updates[upload_kind].update(choices=kind_choices(new_lang))
+            stage = gr.update()
+            if cid:
+                try:
+                    conv = service.conversation(user, cid)
+                    stage = _stage_text(conv.stage if conv.mode == "reflect" else None, new_lang)
+                except NotFound:
+                    pass
             return (
                 new_lang,
                 f"# {tr(new_lang, 'title')}\n{tr(new_lang, 'intro')}",
-                gr.update(label=tr(new_lang, "chatbot")),
-                gr.update(label=tr(new_lang, "message"), placeholder=tr(new_lang, "placeholder")),
-                gr.update(value=tr(new_lang, "send")),
-                gr.update(value=tr(new_lang, "new")),
-                gr.update(value=tr(new_lang, "stay")),
-                gr.update(value=tr(new_lang, "skip")),
-                gr.update(value=tr(new_lang, "back")),
-                gr.update(value=tr(new_lang, "summarize")),
-                gr.update(choices=mode_choices(new_lang), value=current_mode, label=tr(new_lang, "mode")),
-                gr.update(choices=kind_choices(new_lang), value=current_kinds, label=tr(new_lang, "kinds")),
-                f"### {tr(new_lang, 'sources')}",
-                gr.update(label=tr(new_lang, "tab_chat")),
-                gr.update(label=tr(new_lang, "tab_journal")),
-                gr.update(label=tr(new_lang, "tab_facilitator")),
-                gr.update(label=tr(new_lang, "language")),
+                greeting(new_lang, user, role),
+                sources_html([], new_lang) if current_sources in empty_sources else gr.update(),
+                stage,
+                *(gr.update(**updates[component]) for component in relabelled),
             )
 
         lang_radio.change(
             on_language,
-            [lang_radio, mode, kinds],
-            [lang, header, chatbot, message, send, new, stay, skip, back, finish, mode, kinds, sources_heading,
-             tab_chat, tab_journal, tab_fac, lang_radio],
-            js="(l, m, k) => { document.documentElement.lang = l; return [l, m, k]; }",
+            [lang_radio, mode, kinds, sources, conv_id],
+            [lang, header, who, sources, stage_md, *relabelled],
+            js="(...inputs) => { document.documentElement.lang = inputs[0]; return inputs; }",
         )
 
         # -- chat ------------------------------------------------------------------------------
