@@ -2,7 +2,8 @@
 
 A section (Markdown heading or PDF page) is the natural unit. Paragraphs of a
 section are packed up to `chunk_target_tokens`; a paragraph longer than
-`chunk_max_tokens` is split at sentences, a sentence longer than that at words.
+`chunk_max_tokens` is split at sentences, a sentence longer than that at words, and a word
+longer than that at characters, so no chunk exceeds the cap whatever the text.
 Chunk ids are content hashes, so re-chunking unchanged text gives the same ids.
 """
 
@@ -42,8 +43,24 @@ def _pieces(text: str, count: TokenCounter, max_tokens: int) -> list[str]:
             words = sentence.split()
             step = max(8, len(words) * max_tokens // max(count(sentence), 1) - 4)
             for start in range(0, len(words), step):
-                out.append(" ".join(words[start : start + step]))
+                out.extend(_fit(" ".join(words[start : start + step]), count, max_tokens))
     return out
+
+
+def _fit(text: str, count: TokenCounter, max_tokens: int) -> list[str]:
+    """`text` as it is if it fits in max_tokens, else halved until every piece does: at words,
+    and a single word (a URL, a hash, a run of rare characters) at characters. The step above
+    assumes every word costs the same number of tokens; this holds the cap when they do not."""
+    if count(text) <= max_tokens:
+        return [text]
+    words = text.split()
+    if len(words) > 1:
+        half = len(words) // 2
+        parts = (" ".join(words[:half]), " ".join(words[half:]))
+    else:
+        half = len(text) // 2
+        parts = (text[:half], text[half:])
+    return [piece for part in parts for piece in _fit(part, count, max_tokens)]
 
 
 def chunk_sections(
