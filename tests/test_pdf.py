@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,10 +68,73 @@ def test_truncated_pdf_is_refused(tmp_path):
         assert len(pages) <= 3
 
 
-def test_time_limit_stops_a_slow_parse(tmp_path):
-    path = make_pdf(tmp_path / "a.pdf", ["x"])
-    with pytest.raises(PdfError, match="mer enn"):
-        extract_pdf(path, timeout_s=0.01)
+def page_bomb(n_pages: int, ops_per_page: int) -> bytes:
+    """A valid PDF of `n_pages` pages that all draw one shared content stream of `ops_per_page`
+    text operators: small on disk, but pypdf extracts every page anew (about 15 ms a page here)."""
+    content = b"BT /F1 12 Tf 72 720 Td " + b"(ord) Tj 0 -1 Td " * ops_per_page + b"ET"
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R /Resources << /Font << /F1 4 0 R >> >> >>"
+    kids = b" ".join(f"{5 + i} 0 R".encode() for i in range(n_pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count " + str(n_pages).encode() + b" >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ] + [page] * n_pages
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _kill_children_reading(path: Path) -> None:
+    """Kill this process's children whose command line names `path` (Linux /proc)."""
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and str(path).encode() in cmdline:
+            os.kill(int(proc.name), signal.SIGKILL)
+
+
+def test_time_limit_stops_a_hanging_parse(tmp_path):
+    """A file whose parse runs far past the limit is stopped at the wall-clock limit.
+
+    The limit is well above the child's start-up (about 0.5 s), so it is the parse that is
+    stopped. If extract_pdf lost its limit, the test fails after limit + margin instead of hanging.
+    """
+    path = tmp_path / "sidebombe.pdf"
+    path.write_bytes(page_bomb(n_pages=5000, ops_per_page=400))  # 0.7 MB; still parsing after 40 s here
+    limit, margin = 2.0, 6.0
+    outcome: dict[str, object] = {}
+
+    def parse() -> None:
+        started = time.monotonic()
+        try:
+            outcome["pages"] = len(extract_pdf(path, timeout_s=limit).pages)
+        except PdfError as exc:
+            outcome["error"] = str(exc)
+        outcome["seconds"] = time.monotonic() - started
+
+    worker = threading.Thread(target=parse, daemon=True)
+    worker.start()
+    worker.join(limit + margin)
+    if worker.is_alive():
+        _kill_children_reading(path)
+        worker.join(10)
+        pytest.fail(f"extract_pdf did not return within {limit + margin:g} s with a {limit:g} s limit")
+    assert "mer enn 2 s og ble stoppet" in str(outcome.get("error")), outcome
+    assert limit <= outcome["seconds"] < limit + margin, outcome
 
 
 def test_pdf_ingest_cites_pages(settings, fake_embedder):
