@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 
 import pytest
 
 from .conftest import start_signed_in_app, stop_app
-
-pytestmark = pytest.mark.integration
 
 # Served without sign-in by design: the login page shell, static front-end assets with no data,
 # the route schema (no data), and endpoints that only say whether sign-in is needed.
@@ -65,10 +69,124 @@ def request(url: str, method: str = "GET", opener=None, data: bytes | None = Non
             return resp.status, resp.read(200_000)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(2000)
-    except TimeoutError:
-        return 0, b"(timed out: a stream that sent nothing)"
 
 
+@dataclass
+class Probe:
+    """What a route sent within the time limit: status line and headers (if any), body bytes."""
+
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    timed_out: bool = False  # the route held the connection open past the limit
+
+
+def probe(url: str, method: str = "GET", data: bytes = b"{}", limit_s: float = 5.0,
+          headers: dict[str, str] | None = None) -> Probe:
+    """One request with a wall-clock limit; keeps whatever arrived before the limit."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=limit_s)
+    deadline = time.monotonic() + limit_s
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    result = Probe(status=None)
+    try:
+        body = data if method == "POST" else None
+        sent = {**({"Content-Type": "application/json"} if body else {}), **(headers or {})}
+        conn.request(method, target, body=body, headers=sent)
+        sock = conn.sock  # the response may take the socket over from the connection
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        resp = conn.getresponse()
+        result.status, result.headers = resp.status, {k.lower(): v for k, v in resp.getheaders()}
+        while len(result.body) < 200_000:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                result.timed_out = True
+                break
+            sock.settimeout(remaining)
+            piece = resp.read1(65536)
+            if not piece:
+                break
+            result.body += piece
+    except (TimeoutError, socket.timeout):
+        result.timed_out = True
+    except http.client.IncompleteRead:  # a chunked stream whose next chunk did not come in time
+        result.timed_out = time.monotonic() >= deadline - 0.1
+    finally:
+        conn.close()
+    return result
+
+
+def refuses(p: Probe) -> bool:
+    """Did the route refuse a caller who is not signed in, and send nothing else?
+
+    Refusals: an error or redirect status (401, 403, 404, a redirect to the login page, ...),
+    the login shell ("auth_required": true), or "null" / no user. A route that held the
+    connection open is a refusal only if its status line already said so: a 2xx stream that
+    stays open (or a route that sends nothing at all) may be sending data to anyone.
+    """
+    if p.status is None:
+        return False  # not even a status line before the limit
+    if p.status >= 300:
+        return True
+    if p.timed_out:
+        return False
+    return b'"auth_required":true' in p.body or p.body.strip() in (b"null", b'{"token":null,"user":null}')
+
+
+@pytest.fixture(scope="module")
+def fake_routes():
+    """A local server with a held-open 200 stream, a held-open 401, a closed 200 and a silent route."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path == "/silent":
+                release.wait(30)
+                return
+            event = b"data: {\"msg\": \"process_generating\"}\n\n"
+            status, body = {"/held-200": (200, event), "/held-200-chunked": (200, event),
+                            "/held-401": (401, b""), "/null": (200, b"null")}[self.path]
+            self.send_response(status)
+            self.send_header("Content-Type", "text/event-stream" if self.path.startswith("/held") else "application/json")
+            if self.path.endswith("-chunked"):
+                self.send_header("Transfer-Encoding", "chunked")
+                body = f"{len(body):x}\r\n".encode() + body + b"\r\n"
+            elif not self.path.startswith("/held"):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            if self.path.startswith("/held"):
+                release.wait(30)  # keep the stream open, as a streaming route does
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_route_check_does_not_take_a_held_open_stream_for_a_refusal(fake_routes):
+    for route in ("/held-200", "/held-200-chunked"):
+        held = probe(fake_routes + route, limit_s=1.5)
+        assert held.status == 200 and held.timed_out and b"process_generating" in held.body, (route, held)
+        assert not refuses(held), route
+    silent = probe(fake_routes + "/silent", limit_s=1.5)
+    assert silent.status is None and silent.timed_out and not refuses(silent)
+    refused = probe(fake_routes + "/held-401", limit_s=1.5)
+    assert refused.status == 401 and refused.timed_out and refuses(refused)
+    closed = probe(fake_routes + "/null", limit_s=1.5)
+    assert closed.status == 200 and not closed.timed_out and refuses(closed)
+
+
+@pytest.mark.integration
 def test_every_route_requires_sign_in(secured_app, settings):
     import gradio  # noqa: F401 - the app object below is built only to list its routes
     from gradio.routes import App
@@ -87,25 +205,19 @@ def test_every_route_requires_sign_in(secured_app, settings):
     assert len(routes) > 40
     open_routes = []
     for method, path in routes:
-        concrete = re.sub(r"\{[^}]+\}", "x", path)
-        status, body = request(urllib.parse.urljoin(url, concrete.lstrip("/")), method, data=b"{}")
         if PUBLIC.match(path):
             continue
-        # Without sign-in a route may answer with an error, the login shell, or "null" (no user).
-        harmless = (
-            status >= 300
-            or status == 0
-            or b'"auth_required":true' in body
-            or body.strip() in (b"null", b'{"token":null,"user":null}')
-        )
-        if not harmless:
-            open_routes.append((method, path, status, body[:120]))
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        p = probe(urllib.parse.urljoin(url, concrete.lstrip("/")), method)
+        if not refuses(p):
+            open_routes.append((method, path, p.status, "held open" if p.timed_out else "closed", p.body[:120]))
     assert open_routes == []
     # The page itself shows only the login form, and says nothing about the data.
     status, body = request(url)
     assert status == 200 and b'"auth_required":true' in body and b"journal" not in body.lower()
 
 
+@pytest.mark.integration
 def test_file_route_serves_nothing_outside_the_app(secured_app):
     url, data = secured_app
     jar = CookieJar()
@@ -113,13 +225,18 @@ def test_file_route_serves_nothing_outside_the_app(secured_app):
     form = urllib.parse.urlencode({"username": "kari", "password": "kari-passord"}).encode()
     with opener.open(urllib.request.Request(urllib.parse.urljoin(url, "login"), data=form), timeout=10) as resp:
         assert resp.status == 200
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    assert probe(urllib.parse.urljoin(url, "config"), headers={"Cookie": cookie}).status == 200  # signed in
     for target in ["/etc/passwd", str(data / "users.json"), str(data / "journal.sqlite3"), "../../../../etc/passwd",
                    "%2e%2e/%2e%2e/etc/passwd"]:
         for route in ("gradio_api/file=", "gradio_api/file/"):
-            status, body = request(urllib.parse.urljoin(url, route + target), opener=opener)
-            assert status >= 400 or (b"root:" not in body and b"scrypt$" not in body and b"SQLite" not in body), (route, target)
+            p = probe(urllib.parse.urljoin(url, route + target), headers={"Cookie": cookie})
+            secret = b"root:" in p.body or b"scrypt$" in p.body or b"SQLite" in p.body
+            # An error status is a refusal; anything else must be a complete answer without the secrets.
+            assert p.status is not None and (p.status >= 400 or not (p.timed_out or secret)), (route, target, p)
 
 
+@pytest.mark.integration
 def test_no_outbound_connections(tmp_path, bundled_settings):
     """Ingest, answer and serve with an audit hook that records every socket connect."""
     script = textwrap.dedent(
