@@ -73,6 +73,7 @@ class ReflectionState(BaseModel):
 def summarize(conversation: Conversation, lang: str = "nb") -> str:
     t = SUMMARY_TEXT["en" if lang == "en" else "nb"]
     insights: list[str] = []
+    seen: set[str] = set()  # insight sentences already taken (`insights` holds them with their title)
     reading: Counter[tuple[str, str]] = Counter()
     commitments: list[str] = []
     for i, message in enumerate(conversation.messages):
@@ -87,7 +88,8 @@ def summarize(conversation: Conversation, lang: str = "nb") -> str:
                     continue
                 for sentence in split_sentences(match.group(1)):
                     sentence = re.sub(r"\s*\[\d+\]", "", sentence).strip()
-                    if sentence and sentence not in insights and len(sentence.split()) >= 5:
+                    if sentence and sentence not in seen and len(sentence.split()) >= 5:
+                        seen.add(sentence)
                         insights.append(f"{sentence} ({cite.title})")
                         break
             for c in message.citations:
