@@ -55,23 +55,49 @@ def sign_in(browser, url, user, password):
     return context, page
 
 
+def wait_until_idle(page, timeout: float = 30000) -> None:
+    """No event is running: Gradio shows a status tracker on an event's outputs until the event
+    has finished (a streaming answer included), and hides it afterwards; an event that failed
+    leaves "Error" in it. Call this after a positive sign that the event of interest has started
+    or produced output, never instead of one."""
+    state = page.wait_for_function(
+        """() => {
+            const trackers = [...document.querySelectorAll('[data-testid=status-tracker]')];
+            const shown = trackers.filter(e => !e.classList.contains('hide'));
+            if (shown.some(e => /\\bError\\b/.test(e.innerText))) return 'error';
+            return shown.length === 0 ? 'idle' : false;
+        }""",
+        timeout=timeout,
+    ).json_value()
+    assert state == "idle", "an event ended with an error in the app (see serve.log in the data directory)"
+
+
+def run_event(page, action) -> None:
+    """Do `action` (a click that triggers a server event) and wait until that event has finished."""
+    with page.expect_request(lambda r: "/gradio_api/queue/join" in r.url, timeout=15000):
+        action()
+    wait_until_idle(page)
+
+
 def wait_until_loaded(page) -> None:
     """The app's load event has run (it fills in who is signed in and the journal)."""
     page.wait_for_function(
         "() => { const w = document.querySelector('#who'); return !w || /Innlogget|Signed in|Lokal|Local/.test(w.innerText); }",
         timeout=30000,
     )
-    page.wait_for_timeout(500)
+    wait_until_idle(page)
 
 
 def send(page, text):
+    """Send a message and wait until its answer is complete."""
     before = page.locator("#chat .message-row, #chat [data-testid='bot']").count()
     page.fill("#message textarea", text)
     page.click("#send")
+    # The handler's first output clears the box: from then on its event is running or done.
     page.wait_for_function(
         "() => { const t = document.querySelector('#message textarea'); return t && t.value === ''; }", timeout=30000
     )
-    page.wait_for_timeout(400)
+    wait_until_idle(page)
     return before
 
 
@@ -94,7 +120,10 @@ def test_participant_flow(app_url, browser):
 
     # HTML and script in a message are shown as text, never run.
     send(page, f"<img src=x onerror=alert(1)><script>alert(2)</script> Hva er regenerativ ledelse? {MARKER}")
-    page.wait_for_timeout(1500)
+    # The same handler's last output first (the sources of this answer), then the checks.
+    page.wait_for_function("() => document.querySelector('#sources').innerText.includes('regenerativ')", timeout=30000)
+    wait_until_idle(page)
+    assert "<img src=x onerror=alert(1)><script>alert(2)</script>" in page.inner_text("#chat")  # shown as text
     assert dialogs == []
     assert page.locator("#chat img[src='x']").count() == 0
 
@@ -123,12 +152,32 @@ def test_participant_flow(app_url, browser):
 
 
 def test_other_user_sees_nothing(app_url, browser):
-    url, _ = app_url
+    import sqlite3
+
+    from assistant.journal import Journal
+
+    url, data = app_url
+    # Kari's conversation in the journal the app uses (the participant flow may have added more).
+    journal = Journal(data / "journal.sqlite3")
+    journal.add_message("kari", journal.create("kari", mode="qa", title=f"Karis samtale {MARKER}"), "user", f"Privat {MARKER}")
     context, page = sign_in(browser, url, "ola", "ola-passord")
-    page.get_by_role("tab", name="Dagbok").click()
+    # Ola's own conversation: once it is listed, the journal list has been filled for ola.
+    page.get_by_label("Spørsmål og svar").check()
+    send(page, "Hvor mange samlinger hadde piloten?")
+    run_event(page, lambda: page.get_by_role("tab", name="Dagbok").click())  # refreshes the journal list
     page.locator("#journal-list input").click()
-    page.wait_for_timeout(800)
-    assert page.get_by_role("option").count() == 0
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=10000)
+    wait_until_idle(page)
+    db = sqlite3.connect(f"file:{data / 'journal.sqlite3'}?mode=ro", uri=True)
+    try:
+        own = [t for (t,) in db.execute("SELECT title FROM conversations WHERE user = 'ola'")]
+        others = db.execute("SELECT count(*) FROM conversations WHERE user != 'ola'").fetchone()[0]
+    finally:
+        db.close()
+    assert own and others >= 1  # both users have conversations in the same journal
+    listed = options.all_inner_texts()
+    assert len(listed) == len(own) and all(any(t.startswith(title) for title in own) for t in listed), (listed, own)
     assert MARKER not in page.content()
     context.close()
 
@@ -141,7 +190,7 @@ def test_wrong_password_is_refused(app_url, browser):
     page.get_by_label("username").fill("kari")
     page.get_by_label("password").fill("feil-passord")
     page.get_by_role("button", name="Login").click()
-    page.wait_for_timeout(1500)
+    page.get_by_text("Incorrect Credentials").wait_for(timeout=15000)  # Gradio's login page answered
     assert page.locator("#message textarea").count() == 0
     context.close()
 
@@ -194,12 +243,12 @@ def test_accessibility_audit_of_every_view(facilitator_url, browser):
     page.wait_for_selector("#sources details", timeout=30000)
     page.locator("#sources details summary").first.click()
     assert axe_violations(page) == [], "chat with an answer and an open source"
-    page.get_by_role("tab", name="Dagbok").click()
+    run_event(page, lambda: page.get_by_role("tab", name="Dagbok").click())  # refreshes the journal list
     page.locator("#my-data").get_by_text("Mine data").click()
-    page.wait_for_timeout(500)
+    page.locator("#my-data-show").wait_for(state="visible", timeout=10000)
     assert axe_violations(page) == [], "journal"
     page.get_by_role("tab", name="Fasilitator").click()
-    page.wait_for_timeout(500)
+    page.locator("#prep-theme").wait_for(state="visible", timeout=10000)
     # Gradio's upload drop zone carries an aria-label that differs from its visible text
     # (label-content-name-mismatch, WCAG 2.5.3); documented in docs/accessibility.md.
     found = [v for v in axe_violations(page) if not (v["id"] == "label-content-name-mismatch" and
@@ -263,8 +312,8 @@ def test_phone_sized_screen(facilitator_url, browser):
     no_horizontal_scroll("sources")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone-reflection.png"), full_page=True)
-    page.get_by_role("tab", name="Dagbok").click()
-    page.wait_for_timeout(500)
+    run_event(page, lambda: page.get_by_role("tab", name="Dagbok").click())  # refreshes the journal list
+    page.locator("#journal-list").wait_for(state="visible", timeout=10000)
     no_horizontal_scroll("journal")
     page.screenshot(path=str(ARTIFACTS / "phone-journal.png"), full_page=True)
     context.close()
