@@ -114,7 +114,7 @@ def test_time_limit_stops_a_hanging_parse(tmp_path):
     stopped. If extract_pdf lost its limit, the test fails after limit + margin instead of hanging.
     """
     path = tmp_path / "sidebombe.pdf"
-    path.write_bytes(page_bomb(n_pages=5000, ops_per_page=400))  # 0.7 MB; still parsing after 40 s here
+    path.write_bytes(page_bomb(n_pages=5000, ops_per_page=400))  # 0.8 MB; still parsing after 40 s here
     limit, margin = 2.0, 6.0
     outcome: dict[str, object] = {}
 
