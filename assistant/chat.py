@@ -22,7 +22,7 @@ from assistant.llm import ChatMessage
 from assistant.records import REFLECTION_STAGES, Answer, Citation
 from assistant.reflection import Move, ReflectionState, summarize
 from assistant.runtime import Runtime
-from assistant.safety import InputRejected, clean_user_text
+from assistant.safety import InputRejected, clean_user_text, safe_markdown
 from assistant.settings import Settings
 from ingest.loaders import UPLOAD_PREFIX
 
@@ -119,7 +119,9 @@ class ChatService:
                     yield self.finish(user, conversation_id, lang)
                 return
             shown += item
-            yield ChatTurn(conversation_id=conversation_id, text=shown)
+            # A model's text is checked when it is complete; what the browser renders while it
+            # streams must already load no image and offer no link (source URLs show when done).
+            yield ChatTurn(conversation_id=conversation_id, text=safe_markdown(shown))
 
     def jump(self, user: str, conversation_id: str, move: Move, lang: str = "nb") -> ChatTurn:
         """Skip ahead or go back without answering: ask the new stage's question now."""
