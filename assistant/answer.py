@@ -20,7 +20,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +31,21 @@ from assistant.records import Answer, Chunk, Citation, Hit, Timings
 from assistant.retrieval import Retriever
 from assistant.safety import safe_markdown, urls_in
 from assistant.settings import Settings
-from assistant.text import guess_language, split_sentences, stems, strip_emphasis
+from assistant.selection import (
+    CHECKED_KINDS,
+    Gap,
+    Unit,
+    announced_count,
+    counted_word,
+    kind_satisfied,
+    missing_focus,
+    question_kind,
+    question_part,
+    sentence_context,
+    span_for,
+    units_of,
+)
+from assistant.text import guess_language, split_sentences, stems
 
 STAGE_LABELS = {
     "nb": {
@@ -52,8 +66,15 @@ STAGE_LABELS = {
 
 TEXT = {
     "nb": {
-        "lead": "Dette sier programmaterialet:",
+        "more": "Mer fra materialet:",
+        "original": "",
         "sources": "Kilder",
+        "gap_word": "Materialet sier ikke noe om {word}.",
+        "gap_count": "Materialet oppgir ikke noe tall for dette.",
+        "gap_when": "Materialet sier ikke når dette var eller blir.",
+        "gap_who": "Materialet nevner ikke hvem det gjelder.",
+        "gap_any": "Materialet sier ikke noe om dette.",
+        "nearest_material": "Det nærmeste materialet sier:",
         "refuse": "Jeg finner ikke noe om dette i programmaterialet, så jeg svarer ikke på det for ikke å gjette.",
         "nearest": "Materialet handler blant annet om: {titles}.",
         "try": "Prøv gjerne å spørre om piloten, regenerativ og transformativ ledelse, strategisk byledelse eller drøftingsspørsmålene.",
@@ -65,8 +86,15 @@ TEXT = {
         "language": "bokmål",
     },
     "en": {
-        "lead": "This is what the programme material says (Norwegian sources are quoted in the original):",
+        "more": "More from the material:",
+        "original": "Norwegian sources are quoted in the original.",
         "sources": "Sources",
+        "gap_word": "The material does not say anything about {word}.",
+        "gap_count": "The material gives no number for this.",
+        "gap_when": "The material does not say when this was or will be.",
+        "gap_who": "The material does not name who this is.",
+        "gap_any": "The material does not say anything about this.",
+        "nearest_material": "The closest the material comes:",
         "refuse": "I cannot find this in the programme material, so I will not answer it rather than guess.",
         "nearest": "The material covers, among other things: {titles}.",
         "try": "Try asking about the pilot, regenerative and transformative leadership, strategic city leadership or the discussion questions.",
@@ -80,20 +108,16 @@ TEXT = {
 }
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
-# Sentences about the text itself ("Dette dokumentet beskriver …") are no answer.
-_META = re.compile(r"^(dette dokumentet|denne teksten|teksten under|dokumentet|this document|this text|the text below)\b", re.I)
-_FOLLOW_UP = re.compile(r"^(og|men|hva med|hvorfor|hvordan|hvem|and|but|what about|why|how|who)\b", re.I)
-
-
-@dataclass
-class Candidate:
-    text: str
-    hit_index: int
-    order: int
-    lexical: float
-    similarity: float = 0.0
-    score: float = 0.0
-    tokens: set[str] = field(default_factory=set)
+# A follow-up refers back: it opens with a connective ("og", "hva med", "and", "what about") or
+# uses a pronoun or determiner that points to something said before. Being short is not enough.
+_FOLLOW_UP_OPENER = re.compile(r"^\W*(og|men|hva med|enn|and|but|what about|how about)\b", re.I)
+_REFERS_BACK = re.compile(
+    r"\b(den|det|de|dem|denne|dette|disse|deres|hun|han|hennes|hans|der|da|"
+    r"it|its|they|them|their|this|that|these|those|she|he|her|his|there|then)\b",
+    re.I,
+)
+# "Det"/"it" as a dummy subject ("Hva er det ...", "Hvem var det som ...") does not refer back.
+_DUMMY = re.compile(r"\b(hva|hvem|hvor|hvordan|hvorfor|når|what|who|where|how|why|when)\s+(er|var|blir|is|was|are|were)\s+(det|it|there)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -238,46 +262,51 @@ class AnswerEngine:
                     return rewritten.splitlines()[0]
             except LLMError:
                 pass
-        # Without a model: a short or follow-up question borrows the previous question's words.
-        if len(stems(question)) < 6 or _FOLLOW_UP.match(question.strip()):
+        # Without a model: a question that refers back borrows the previous question's words.
+        if refers_back(question):
             return f"{previous[-1]} {question}"
         return question
 
     # -- sentence scoring -------------------------------------------------------------
-    def _candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Candidate], Support]:
+    def _candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Unit], Support]:
+        """Every sentence and list item of every retrieved chunk, scored against the query:
+        e5 similarity, IDF-weighted word overlap and the chunk's rank."""
         query_stems = set(stems(query))
         weights = {s: self.retriever.idf(s) for s in query_stems}
         total = sum(weights.values()) or 1.0
         # IDF-weighted: one rare word the corpus never uses ("fårikål") outweighs common known ones.
         unknown_share = sum(w for s, w in weights.items() if self.retriever.document_frequency(s) == 0) / total
-        if not hits:
-            return [], Support(0.0, unknown_share, lang)
-        cands: list[Candidate] = []
+        query_sequence = stems(query)
+        query_pairs = set(zip(query_sequence, query_sequence[1:]))
+        units: list[Unit] = []
+        contexts: list[str] = []
         for hi, hit in enumerate(hits):
-            for order, sentence in enumerate(split_sentences(hit.chunk.text)):
-                clean = strip_emphasis(sentence).strip()
-                if (
-                    len(clean.split()) < 4
-                    or _META.match(clean)
-                    or clean[:1].islower()  # a fragment of a sentence cut by layout
-                    or not clean.rstrip().endswith((".", "!", "?", ")", "»", '"'))
-                ):
-                    continue
-                tokens = set(stems(clean))
-                lexical = sum(w for s, w in weights.items() if s in tokens) / total
-                cands.append(Candidate(clean, hi, order, lexical, tokens=tokens))
-        if not cands:
+            heading = hit.chunk.heading_path[-1] if hit.chunk.heading_path else hit.chunk.meta.title
+            head_stems = set(stems(heading))
+            prev_stems: set[str] = set()
+            for u in units_of(hit.chunk.text, hi, hit.chunk.meta.language):
+                sequence = stems(u.text)
+                u.tokens = set(sequence)
+                own = sum(w for s, w in weights.items() if s in u.tokens) / total
+                if query_pairs:  # the question's words side by side ("took part", "formell myndighet")
+                    own += 0.3 * len(query_pairs & set(zip(sequence, sequence[1:]))) / len(query_pairs)
+                ctx = sum(w for s, w in weights.items() if s in (head_stems | prev_stems) and s not in u.tokens) / total
+                u.lexical = own + 0.5 * ctx  # a word in the heading or the sentence before counts half
+                prev_stems = u.tokens
+                units.append(u)
+                contexts.append(sentence_context(heading, u.text))
+        if not units:
             return [], Support(0.0, unknown_share, lang)
-        # Embed the most promising sentences only: chunk rank and word overlap pre-select them.
-        pre = sorted(cands, key=lambda c: (-(c.lexical + 0.5 / (1 + c.hit_index))))[: self.settings.answer_max_sentences_embedded]
-        sims = self._similarities(query, [c.text for c in pre])
-        for c, sim in zip(pre, sims):
-            c.similarity = float(sim)
-        for c in cands:
-            prior = 1.0 / (1 + c.hit_index)
-            sim_norm = min(1.0, max(0.0, (c.similarity - 0.75) / 0.17))
-            c.score = 0.55 * sim_norm + 0.35 * c.lexical + 0.10 * prior
-        return cands, Support(max(c.similarity for c in cands), unknown_share, lang)
+        sims = self._similarities(query, contexts)
+        # e5 cosines are compressed and shift with the question: rank sentences relative to the
+        # best and worst of this retrieval, not on a fixed scale.
+        lo, top = float(min(sims)), float(max(sims))
+        for u, sim in zip(units, sims):
+            u.similarity = float(sim)
+            prior = 1.0 / (1 + u.hit_index)
+            sim_norm = (u.similarity - lo) / (top - lo) if top > lo else 1.0
+            u.score = 0.55 * sim_norm + 0.35 * u.lexical + 0.10 * prior
+        return units, Support(max(u.similarity for u in units), unknown_share, lang)
 
     def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -293,12 +322,12 @@ class AnswerEngine:
         matrix = np.stack([self._sentence_cache[t] for t in texts])
         return matrix @ q
 
-    def _select(self, cands: list[Candidate], limit: int) -> list[Candidate]:
+    def _select(self, cands: list[Unit], limit: int) -> list[Unit]:
         ranked = sorted(cands, key=lambda c: -c.score)
         if not ranked:
             return []
         floor = ranked[0].score * 0.6
-        chosen: list[Candidate] = []
+        chosen: list[Unit] = []
         for c in ranked:
             if c.score < floor or len(chosen) >= limit:
                 break
@@ -308,29 +337,94 @@ class AnswerEngine:
         return chosen
 
     # -- extractive backend --------------------------------------------------------------
-    def _extractive(self, question, mode, lang, hits, cands, started, retrieval_ms) -> Iterator[str | Answer]:
+    def _lead(self, question: str, lang: str, units: list[Unit]) -> tuple[list[Unit], bool]:
+        """The span that answers first, and whether it carries the kind of answer asked for.
+
+        The best-scoring units are read with what they need to stand alone (`span_for`); a span that
+        carries the kind of answer the question asks for (a name for "who", a number for "how many",
+        a date for "when", an enumeration for "which") and, for an English question, one from an
+        English source, is preferred."""
+        kind, counted = question_kind(question), counted_word(question)
+        best: tuple[float, list[Unit], bool] | None = None
+        for u in sorted(units, key=lambda u: -u.score)[: self.settings.answer_lead_candidates]:
+            span = span_for(u, units)
+            fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
+            value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
+            if lang == "en" and u.language == "en":
+                value += self.settings.answer_language_bonus
+            if best is None or value > best[0]:
+                best = (value, span, fits)
+        assert best is not None
+        return best[1], best[2]
+
+    def _gap(self, question: str, lang: str, hits: list[Hit], lead_fits: bool, best_similarity: float) -> Gap | None:
+        """What the question asks about that the retrieved material does not say, if anything:
+        - the kind of answer a "how many" or "when" question wants (a number for the thing counted,
+          a date) is in none of the best spans;
+        - a bokmål question's focus words that no retrieved chunk uses carry at least
+          `answer_focus_max_share` of the question (IDF-weighted), and no sentence is a confident
+          match. English questions over mostly bokmål sources cannot be compared word by word, so
+          for them only the kind is checked."""
+        kind = question_kind(question)
+        if kind in CHECKED_KINDS and not lead_fits:
+            return Gap(kind=kind)
+        if lang == "en" or best_similarity >= self.settings.answer_focus_confident_similarity:
+            return None
+        # The material a chunk stands in includes its document title and section headings.
+        texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path, h.chunk.text)) for h in hits]
+        focus = missing_focus(question, texts, weight=self.retriever.idf)
+        if focus.missing and focus.share >= self.settings.answer_focus_max_share:
+            return Gap(word=focus.missing[0])
+        return None
+
+    def _extractive(self, question, mode, lang, hits, units, started, retrieval_ms) -> Iterator[str | Answer]:
         t = TEXT[lang]
-        chosen = self._select(cands, self.settings.answer_max_sentences)
-        # Group by source; sources in order of their best sentence, sentences in source order.
-        groups: OrderedDict[int, list[Candidate]] = OrderedDict()
-        for c in sorted(chosen, key=lambda c: -c.score):
-            groups.setdefault(c.hit_index, []).append(c)
+        asked, is_question = question_part(question)
+        span, fits = self._lead(asked, lang, units)
+        gap = self._gap(asked, lang, hits, fits, max(u.similarity for u in units))
+        if gap and gap.word and not is_question:
+            gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
+        in_span = {id(u) for u in span}
+        rest = [u for u in units if id(u) not in in_span and not any(_jaccard(u.tokens, x.tokens) > 0.5 for x in span)]
+        more = [] if gap else self._select(rest, self.settings.answer_max_sentences)
+        floor = max(u.score for u in span) * 0.6
+        more = [u for u in more if u.score >= floor]
+
         citations: list[Citation] = []
+        numbers: dict[int, int] = {}
+
+        def cite(u: Unit) -> int:
+            if u.hit_index not in numbers:
+                numbers[u.hit_index] = len(citations) + 1
+                citations.append(_citation(numbers[u.hit_index], hits[u.hit_index].chunk, lang))
+            return numbers[u.hit_index]
+
+        lead_text = _render_span(span, cite)
         paragraphs: list[str] = []
-        for number, (hit_index, group) in enumerate(groups.items(), start=1):
-            chunk = hits[hit_index].chunk
-            citations.append(_citation(number, chunk, lang))
-            lines = []
-            for c in sorted(group, key=lambda c: c.order):
-                lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
-            paragraphs.append(_join_lines(lines))
+        if gap:
+            paragraphs.append(_gap_text(gap, lang))
+            paragraphs.append(f"{t['nearest_material']}\n\n{lead_text}")
+        else:
+            paragraphs.append(lead_text)
+        # Supporting sentences: grouped by source, sources in order of their best sentence.
+        groups: OrderedDict[int, list[Unit]] = OrderedDict()
+        for u in sorted(more, key=lambda u: -u.score):
+            groups.setdefault(u.hit_index, []).append(u)
+        support = [_join_lines([f"{_item(u)}{u.text} [{cite(u)}]" for u in sorted(g, key=lambda u: u.order)]) for g in groups.values()]
+        if support:
+            paragraphs.append(f"**{t['more']}**\n\n" + "\n\n".join(support))
         body = "\n\n".join(paragraphs)
-        text = f"{t['lead']}\n\n{body}\n\n{_source_list(citations, lang)}"
-        text = safe_markdown(text, urls_in([h.chunk.text for h in hits]))
+        text = body
+        if t["original"] and any(hits[i].chunk.meta.language != "en" for i in numbers):
+            text += f"\n\n_{t['original']}_"
+        text = f"{text}\n\n{_source_list(citations, lang)}"
+        allowed = urls_in([h.chunk.text for h in hits])
+        text = safe_markdown(text, allowed)
+        chosen = len(span) + len(more)
         yield text
         yield Answer(
-            question=question, mode=mode, language=lang, text=text, body=safe_markdown(body), citations=tuple(citations),
-            backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
+            question=question, mode=mode, language=lang, text=text, body=safe_markdown(body, allowed), citations=tuple(citations),
+            backend="extractive", declined=gap is not None, sentences=chosen, cited_sentences=chosen,
             timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
         )
 
@@ -478,11 +572,49 @@ def _as_markdown_sentence(text: str) -> str:
     return text
 
 
+def _item(u: Unit) -> str:
+    return "- " if u.is_item else ""
+
+
+def _render_span(span: list[Unit], cite) -> str:
+    """The answering span as read: an announcing sentence ("tre parter", "fem utfordringer", or
+    one ending in a colon) introduces its items as a list, so that the opening line and the items
+    it announces read as one statement; anything else runs on as a paragraph."""
+    head = next((i for i, u in enumerate(span) if announced_count(u.text) is not None), None)
+    if head is None or head == len(span) - 1:
+        return _join_lines([f"{_item(u)}{u.text} [{cite(u)}]" for u in span])
+    before = [f"{_item(u)}{u.text} [{cite(u)}]" for u in span[:head]]
+    intro = span[head].text.rstrip()
+    intro = intro[:-1] + ":" if intro.endswith(".") else intro
+    items = [f"- {u.text} [{cite(u)}]" for u in span[head + 1 :]]
+    lines = _join_lines(before) + "\n" if before else ""
+    return f"{lines}{intro} [{cite(span[head])}]\n" + "\n".join(items)
+
+
+def _gap_text(gap: Gap, lang: str) -> str:
+    t = TEXT[lang]
+    if gap.word:
+        return t["gap_word"].format(word=gap.word)
+    return t[f"gap_{gap.kind}"]
+
+
+def refers_back(question: str) -> bool:
+    """Does a follow-up question lean on what was said before ("og hvor mange?", "hva med henne?")?"""
+    q = question.strip()
+    if _FOLLOW_UP_OPENER.match(q):
+        return True
+    return bool(_REFERS_BACK.search(_DUMMY.sub(" ", q)))
+
+
 def _join_lines(lines: list[str]) -> str:
-    """Bullet sentences stay a list; prose sentences form a paragraph."""
-    if all(line.startswith(("- ", "* ", "+ ")) for line in lines):
-        return "\n".join(lines)
-    return " ".join(line.lstrip("-*+ ") for line in lines)
+    """Prose sentences run on as a paragraph; list items stay a list, each on its own line."""
+    out: list[str] = []
+    for line in lines:
+        if line.startswith(("- ", "* ", "+ ")) or not out or out[-1].startswith(("- ", "* ", "+ ")):
+            out.append(line)
+        else:
+            out[-1] = f"{out[-1]} {line}"
+    return "\n".join(out)
 
 
 def _key_phrase(text: str, max_words: int = 30) -> str:

@@ -104,6 +104,9 @@ class Answer(Record):
     )
     citations: tuple[Citation, ...] = ()
     refused: bool = False
+    declined: bool = Field(
+        False, description="Answered that the material does not say what was asked (a focus word or the kind of answer is missing), with the nearest material."
+    )
     backend: str = "extractive"
     removed_citations: tuple[int, ...] = ()
     sentences: int = 0

@@ -82,8 +82,22 @@ class Settings(BaseSettings):
 
     # --- answering -----------------------------------------------------------
     answer_chunks: int = Field(5, ge=1, le=20, description="Chunks an answer draws on.")
-    answer_max_sentences: int = Field(4, ge=1, le=12, description="Sentences in an extractive answer.")
-    answer_max_sentences_embedded: int = Field(10, ge=1, le=100, description="Candidate sentences scored with the embedder.")
+    answer_max_sentences: int = Field(
+        5, ge=1, le=12, description="Supporting sentences after the answering span in an extractive answer (at most)."
+    )
+    # Sentence choice (assistant/selection.py; chosen on the dev split, docs/answers.md).
+    answer_lead_candidates: int = Field(8, ge=1, le=50, description="Best sentences considered as the one that answers first.")
+    answer_kind_bonus: float = Field(
+        0.12, ge=0.0, le=1.0, description="Score added to a lead that carries the kind of answer asked for (a name for who, a number for how many, ...)."
+    )
+    answer_language_bonus: float = Field(0.08, ge=0.0, le=1.0, description="Score added to an English lead for an English question.")
+    answer_focus_max_share: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="When the question's focus words that no retrieved chunk uses carry this share of the question (IDF-weighted), the answer says the material does not cover them.",
+    )
+    answer_focus_confident_similarity: float = Field(
+        0.90, ge=0.0, le=1.0, description="A best sentence this similar to the question overrides the focus-word check."
+    )
     # Refusal: measured on evals/retrieval (in scope) and out-of-scope questions; see docs/answers.md.
     answer_min_similarity: float = Field(
         0.80, ge=0.0, le=1.0, description="Below this best-sentence similarity the material does not answer."

@@ -130,10 +130,12 @@ def strip_emphasis(text: str) -> str:
     return re.sub(r"(\*\*|__)", "", text)
 
 
+_ABBREVIATION = re.compile(r"(?<![\w.])(" + "|".join(re.escape(a) for a in _ABBREVIATIONS) + ")")
+
+
 def _split_prose(text: str) -> list[str]:
-    protected = text
-    for i, abbr in enumerate(_ABBREVIATIONS):
-        protected = protected.replace(abbr, f"\x00{i}\x00")
+    # An abbreviation is a word of its own: "s." protects "s. 4", not the end of "tracks." or "hus.".
+    protected = _ABBREVIATION.sub(lambda m: f"\x00{_ABBREVIATIONS.index(m.group(1))}\x00", text)
     parts = _SENTENCE_END.split(protected)
     result = []
     for part in parts:

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from evals.report import LABELS, fmt
-from evals.runner import CASE_METRICS, CASE_TYPES, LATENCY_METRICS, CaseResult, EvalRun, aggregate
+from evals.runner import CASE_METRICS, CASE_TYPES, LATENCY_METRICS, RATE_METRICS, CaseResult, EvalRun, aggregate
 
-COMPARED = (*CASE_METRICS, "refusal_precision", "refusal_recall", "score", *LATENCY_METRICS)
-LOWER_IS_BETTER = set(LATENCY_METRICS)
+COMPARED = (*CASE_METRICS, "refusal_precision", "refusal_recall", *RATE_METRICS, "score", *LATENCY_METRICS)
+LOWER_IS_BETTER = set(LATENCY_METRICS) | set(RATE_METRICS)
 
 
 class MetricDelta(BaseModel):
@@ -67,7 +67,7 @@ def metric_deltas(before: dict[str, float | None], after: dict[str, float | None
 
 
 def _refused(r: CaseResult) -> bool | None:
-    return None if r.answer is None else r.answer.refused
+    return None if r.answer is None else (r.answer.refused or r.answer.declined)
 
 
 def compare_runs(

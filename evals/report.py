@@ -40,6 +40,7 @@ HEADLINE = (
     "citation_coverage",
     "refusal_precision",
     "refusal_recall",
+    "false_refusal_rate",
     "injection_resistance",
 )
 # The bar chart: every 0..1 metric of the headline, plus hit@1 and per-case refusal correctness.
@@ -60,7 +61,8 @@ LABELS = {
     "citation_coverage": "andel setninger med kildehenvisning",
     "refusal_correct": "riktig avvist / besvart",
     "refusal_precision": "avvisningspresisjon",
-    "refusal_recall": "avvisningsdekning (utenfor tema avvist)",
+    "refusal_recall": "avvisningsdekning (utenfor tema avvist eller «materialet sier ikke»)",
+    "false_refusal_rate": "andel spørsmål materialet dekker som ble avvist eller avslått (lavere er bedre)",
     "injection_resistance": "motstand mot instruksinjeksjon",
     "judge_faithfulness": "dommer: påstander støttet av kildene",
     "judge_correctness": "dommer: korrekthet mot referansen",
@@ -108,10 +110,12 @@ def case_issues(r: CaseResult) -> list[str]:
     a = r.answer
     if a is None:
         return issues
-    if r.case.type == "out_of_scope" and not a.refused and r.case.mode == "qa":
+    if r.case.type == "out_of_scope" and not (a.refused or a.declined) and r.case.mode == "qa":
         issues.append("besvart, men er utenfor tema")
     if r.case.type != "out_of_scope" and a.refused:
         issues.append("avvist, men materialet dekker det")
+    elif r.case.type != "out_of_scope" and a.declined:
+        issues.append("sier at materialet ikke dekker det, men det gjør det")
     if r.facts_missing:
         issues.append("mangler fakta: " + ", ".join(r.facts_missing))
     missing_docs = [d for d in r.case.documents if d not in r.retrieved_sources]
@@ -315,7 +319,7 @@ def _case_html(r: CaseResult) -> str:
                  + (", ".join(f"<code>{esc(s)}</code>" for s in r.retrieved_sources) or "ingen") + "</p>")
     a = r.answer
     if a is not None:
-        parts.append(f"<p><b>Svar</b> ({esc(a.backend)}, {'avvist' if a.refused else 'besvart'}, {a.timings.total_ms:.0f} ms):</p>")
+        parts.append(f"<p><b>Svar</b> ({esc(a.backend)}, {'avvist' if a.refused else 'avslått med nærmeste materiale' if a.declined else 'besvart'}, {a.timings.total_ms:.0f} ms):</p>")
         parts.append(f"<pre>{esc(a.text)}</pre>")
         if a.citations:
             parts.append("<p><b>Kilder i svaret:</b></p><ol>")

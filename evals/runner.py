@@ -60,11 +60,12 @@ GATED_SPLIT = "test"  # thresholds, headline numbers and CI use the frozen split
 
 # Metrics that hold by construction for a backend: they cannot fail there, so they are reported
 # with that label and never gated. The extractive backend only quotes sentences of retrieved
-# chunks, cites each one, and never writes text of its own that an injection could steer.
+# chunks and cites each one. (Injection resistance is measured for it too: when the material does
+# not cover a question, the answer names the question's focus word, which an injection could steer.)
 # A model backend's citations are counted before the engine removes invalid ones, and its
-# coverage and injection resistance are read from text the model wrote: all three are measured.
+# coverage is read from text the model wrote: both are measured.
 BY_CONSTRUCTION: dict[str, tuple[str, ...]] = {
-    "extractive": ("citation_validity", "citation_coverage", "injection_resistance"),
+    "extractive": ("citation_validity", "citation_coverage"),
 }
 
 
@@ -90,6 +91,7 @@ CASE_METRICS = (
 )
 # Metrics where a higher value is better and the range is 0..1 (charts, comparisons).
 UNIT_METRICS = CASE_METRICS + ("refusal_precision", "refusal_recall")
+RATE_METRICS = ("false_refusal_rate",)  # lower is better
 LATENCY_METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 JUDGE_METRICS = ("judge_faithfulness", "judge_correctness")
 
@@ -226,6 +228,12 @@ def _secrets(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
     return [v for v in values if v and len(v) >= 6]
 
 
+def declines(answer: Answer) -> bool:
+    """Refused outright, or said the material does not cover what was asked: both count as a
+    refusal for the refusal metrics."""
+    return answer.refused or answer.declined
+
+
 def _conversation(case: EvalCase) -> str:
     """Everything the user side of the conversation already holds: facts found here are given."""
     return "\n".join([*(t.content for t in case.history), case.question])
@@ -277,10 +285,10 @@ def score_case(
             scores["answer_first"] = answer_first(body, facts)
     scores["rouge_l"] = rouge_l(body, case.reference)
     scores["citation_validity"] = citation_validity(cited, [*ranked, *asked_from])
-    if not answer.refused:
+    if not declines(answer):
         scores["citation_coverage"] = citation_coverage(*cited_sentence_counts(answer.body))
     if case.mode == "qa" and case.type != "injection":
-        scores["refusal_correct"] = 1.0 if answer.refused == (case.type == "out_of_scope") else 0.0
+        scores["refusal_correct"] = 1.0 if declines(answer) == (case.type == "out_of_scope") else 0.0
     violations: list[str] = []
     if case.type == "injection":
         violations = injection_violations(
@@ -317,7 +325,11 @@ def aggregate(results: Sequence[CaseResult]) -> Aggregate:
         metrics[key] = round(mean(values), 4) if values else None
     pool = [r for r in results if r.answer is not None and r.case.mode == "qa" and r.case.type != "injection"]
     precision, recall = refusal_precision_recall(
-        [r.case.type == "out_of_scope" for r in pool], [r.answer.refused for r in pool]  # type: ignore[union-attr]
+        [r.case.type == "out_of_scope" for r in pool], [declines(r.answer) for r in pool]  # type: ignore[arg-type]
+    )
+    in_scope = [r for r in pool if r.case.type != "out_of_scope"]
+    metrics["false_refusal_rate"] = (
+        round(sum(declines(r.answer) for r in in_scope) / len(in_scope), 4) if in_scope else None  # type: ignore[arg-type]
     )
     metrics["refusal_precision"] = None if precision is None else round(precision, 4)
     metrics["refusal_recall"] = None if recall is None else round(recall, 4)
@@ -462,7 +474,7 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS) -> dict[str, dict[str, floa
         raise ThresholdError(f"{path}: cannot read ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ThresholdError(f"{path}: invalid TOML ({exc})") from exc
-    known = set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(LATENCY_METRICS)
+    known = set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(RATE_METRICS) | set(LATENCY_METRICS)
     out: dict[str, dict[str, float]] = {}
     for bound in ("min", "max"):
         table = data.get(bound, {})

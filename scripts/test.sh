@@ -35,7 +35,7 @@ ASSISTANT_DATA_DIR="$evaldir" .venv/bin/assistant eval --out "$evaldir/report"
 status=$?
 if [ "$status" -eq 0 ]; then
   # The same metrics on text a model wrote: a small test-split subset answered by SmolLM2 behind a real
-  # llama.cpp server on loopback. Citation validity, coverage and injection resistance hold by construction
+  # llama.cpp server on loopback. Citation validity and coverage hold by construction
   # for the extractive backend; here they are measured. Reported, not gated: the model is tiny. A case
   # that errors (dead server) fails the run.
   echo "==> Eval subset with a generating backend (SmolLM2 via llama_cpp.server)"

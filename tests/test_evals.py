@@ -25,6 +25,7 @@ from evals.runner import (
     CaseResult,
     check_thresholds,
     corpus_fingerprint,
+    declines,
     load_injection_claims,
     load_thresholds,
     run_eval,
@@ -373,7 +374,7 @@ def test_run_eval_answers_scores_and_aggregates(fake_run, fake_runtime):
     assert by_id["t-fact-2"].answer.question == "Og hvor mange dagssamlinger?"  # history was used for retrieval
     assert by_id["t-fact-2"].scores["fact_recall"] == 1.0
     assert by_id["t-refl-1"].answer.mode == "reflect" and by_id["t-refl-1"].scores["citation_validity"] == 1.0
-    assert by_id["t-oos-1"].answer.refused and by_id["t-oos-2"].answer.refused
+    assert all(declines(by_id[i].answer) for i in ("t-oos-1", "t-oos-2"))  # refused, or "the material does not say"
     assert by_id["t-inj-1"].scores["injection_resistance"] == 1.0 and "evil.example" not in by_id["t-inj-1"].answer.text
     o = run.overall.metrics
     assert o["refusal_recall"] == 1.0 and o["refusal_precision"] == 1.0 and o["injection_resistance"] == 1.0
@@ -382,7 +383,7 @@ def test_run_eval_answers_scores_and_aggregates(fake_run, fake_runtime):
     assert run.by_type["out_of_scope"].metrics["fact_recall"] is None
     assert run.by_split["test"].cases == 4 and run.by_split["dev"].cases == 2
     assert by_id["t-refl-1"].facts_given == ["rolle"] and by_id["t-refl-1"].scores["fact_recall"] is None
-    assert run.by_construction == ["citation_validity", "citation_coverage", "injection_resistance"]
+    assert run.by_construction == ["citation_validity", "citation_coverage"]
     assert run.corpus.chunks == len(fake_runtime.retriever.chunks) and run.corpus.embedding_model == "fake/hash-256"
     assert run.settings["llm_api_key"] == "********"
 
@@ -553,11 +554,12 @@ def test_injection_claims_cover_every_injection_case_and_not_the_corpus(repo_roo
 
 
 def test_thresholds_gate_the_test_split_and_never_a_metric_that_holds_by_construction(fake_run):
-    gates = {"min": {"fact_recall": 0.99, "citation_validity": 1.0, "injection_resistance": 1.0}}
+    gates = {"min": {"fact_recall": 0.99, "citation_validity": 1.0, "citation_coverage": 1.0, "injection_resistance": 1.0}}
     checks = {c.metric: c for c in check_thresholds(fake_run, gates)}
     assert checks["fact_recall"].value == fake_run.by_split["test"].metrics["fact_recall"] and checks["fact_recall"].split == "test"
     assert checks["citation_validity"].passed is None and checks["citation_validity"].note.startswith("by construction")
-    assert checks["injection_resistance"].passed is None
+    assert checks["citation_coverage"].passed is None
+    assert checks["injection_resistance"].passed is True  # measured for extractive too
     # The same gates on a model backend's run are checked.
     model_run = fake_run.model_copy(update={"backend": "openai:m", "by_construction": []})
     assert {c.metric: c for c in check_thresholds(model_run, gates)}["citation_validity"].passed is True

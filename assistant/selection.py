@@ -1,0 +1,371 @@
+"""Which sentences of the retrieved chunks answer the question, and whether any does.
+
+Pure logic over plain values (no model, no store): the answer engine hands in the
+retrieved chunks' text, the question, the sentence similarities and word weights,
+and gets back scored units, the span that answers first, and a verdict on what
+the material leaves out. Nothing here knows any particular question, phrase or
+document: the rules are about kinds of questions (who, how many, when, which),
+about how texts announce and refer (a sentence that announces "three parties"
+or ends in a colon brings what follows; one that opens with "This" or "De"
+brings what it refers to), and about whether the question's own words occur in
+what was retrieved.
+
+docs/answers.md explains the rules with measurements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from assistant.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
+
+# --- question kinds ---------------------------------------------------------------------------------
+QuestionKind = str  # "who" | "count" | "when" | "list" | "define" | "why" | "other"
+
+_KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("count", re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|høy|ofte)|how (many|much|large|big|long|often)|antall|number of)\b", re.I)),
+    ("when", re.compile(r"^\W*(når|when)\b|\b(hvilket år|hvilken dato|hvilken måned|what year|which year|what date)\b", re.I)),
+    ("who", re.compile(r"\b(hvem|who|whom|whose)\b", re.I)),
+    ("why", re.compile(r"\b(hvorfor|why)\b", re.I)),
+    ("list", re.compile(r"^\W*(hvilke|which|what are|hva er de|name the|list)\b", re.I)),
+    ("define", re.compile(r"^\W*(hva (er|betyr|menes|kjennetegner|innebærer)|what (is|does|do .* mean)|what's)\b", re.I)),
+)
+
+NUMBER_WORDS = frozenset(
+    "to tre fire fem seks sju syv åtte ni ti elleve tolv tjue hundre tusen million millioner milliard milliarder "
+    "dusin halvparten two three four five six seven eight nine ten eleven twelve twenty hundred thousand "
+    "million millions billion dozen half".split()
+)
+_ONE = frozenset("en ett én one".split())
+_MONTHS = frozenset(
+    "januar februar mars april mai juni juli august september oktober november desember "
+    "january february march may june july october december".split()
+)
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_DIGITS = re.compile(r"\d")
+_CAUSE = re.compile(r"\b(fordi|derfor|grunnen|årsaken|slik at|for å|because|therefore|so that|in order to|reason)\b", re.I)
+_DEFINITION = re.compile(r"\b(er|betyr|innebærer|handler om|viser til|kalles|is|are|means|refers to|describes)\b", re.I)
+
+
+_MARKUP = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]{0,200}>|\b(?:https?|ftp)://[^\s]*[^\s.,;:!?)]|\bwww\.[^\s]*[^\s.,;:!?)]", re.S | re.I)
+_INTERROGATIVE = re.compile(
+    r"^\W*(hva|hvem|hvor|hvilke|hvilken|hvilket|hvordan|hvorfor|når|er|var|har|hadde|kan|finnes|fins|"
+    r"what|who|whom|whose|where|which|how|why|when|is|are|was|were|do|does|did|can|has|have)\b",
+    re.I,
+)
+
+
+def question_part(message: str) -> tuple[str, bool]:
+    """What a message asks, and whether it asks at all: its sentences that end in a question mark
+    (or open with a question word), without markup, comments or links. A message that wraps its
+    question in instructions ("Svar som en pirat … Hvilke kommuner deltok?") is judged by the
+    question, not by the instructions around it; a message that asks nothing ("Skriv at …") is
+    taken whole, and is no question."""
+    text = _MARKUP.sub(" ", message)
+    sentences = split_sentences(text)
+    asked = [s for s in sentences if s.rstrip().endswith("?") or _INTERROGATIVE.match(s)]
+    if asked:
+        return " ".join(asked), True
+    return " ".join(text.split()), False
+
+
+def question_kind(question: str) -> QuestionKind:
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(question):
+            return kind
+    return "other"
+
+
+def _has_number(text: str) -> bool:
+    if _DIGITS.search(text):
+        return True
+    return any(w in NUMBER_WORDS for w in words(text))
+
+
+def _has_date(text: str) -> bool:
+    return bool(_YEAR.search(text)) or any(w in _MONTHS for w in words(text))
+
+
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-ZÆØÅ][\wæøåÆØÅ'’-]+)")
+
+
+def _has_name(text: str) -> bool:
+    """A capitalised word that does not start the sentence: a person, organisation or place."""
+    body = text.lstrip("-*+ «\"(").strip()
+    return any(m.start() > 0 for m in _NAME.finditer(body))
+
+
+_ENUMERATION = re.compile(
+    r"(?:[^\W\d_][\w'’-]*(?:\s+[\w'’-]+){0,3},\s+)+[^\W\d_][\w'’-]*(?:\s+[\w'’-]+){0,3},?\s+(?:og|and|eller|or|samt)\s+[\w«\"]"
+)
+
+
+def _has_enumeration(text: str) -> bool:
+    """Three or more short items: "plan, samferdsel, kultur og næring", "Horten, Larvik and Tønsberg"."""
+    return bool(_ENUMERATION.search(text))
+
+
+_COUNTED = re.compile(r"\b(?:hvor mange|how many)\s+([^\W\d_]{4,})", re.I)
+
+
+def counted_word(question: str) -> str:
+    """What a "how many" question counts ("innbyggere" in "Hvor mange innbyggere har ..."), or ""."""
+    m = _COUNTED.search(question)
+    return m.group(1) if m and m.group(1).casefold() not in STOPWORDS else ""
+
+
+def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
+    """Does `text` carry the kind of answer the question asks for? For "how many X", a number in
+    a text that also speaks of X."""
+    if kind == "count":
+        if not _has_number(text):
+            return False
+        if counted:
+            stem = (stems(counted) or [""])[0]
+            return not stem or covered(stem, set(stems(text)))
+        return True
+    if kind == "when":
+        return _has_date(text)
+    if kind == "who":
+        return _has_name(text)
+    if kind == "list":
+        return _has_enumeration(text)
+    if kind == "why":
+        return bool(_CAUSE.search(text))
+    if kind == "define":
+        return bool(_DEFINITION.search(text))
+    return True
+
+
+# Kinds whose answer is a specific item the material either states or does not: when no retrieved
+# sentence carries one, the material does not answer the question.
+# "who" is not checked: in this domain the answer is often a group ("administrative leaders"), not a name.
+CHECKED_KINDS = frozenset({"count", "when"})
+
+
+# --- units ------------------------------------------------------------------------------------------
+@dataclass
+class Unit:
+    """One sentence or list item of a retrieved chunk, with where it sits."""
+
+    text: str  # clean text (emphasis markers removed, whitespace folded)
+    hit_index: int  # rank of its chunk among the retrieved chunks (0 = best)
+    order: int  # position within the chunk
+    block: int  # paragraph or list it belongs to, within the chunk
+    is_item: bool  # a list item
+    language: str  # the chunk's document language
+    tokens: set[str] = field(default_factory=set)
+    lexical: float = 0.0
+    similarity: float = 0.0
+    score: float = 0.0
+
+
+_ITEM = re.compile(r"^([-*+]|\d+[.)])\s+")
+_HEADING = re.compile(r"^#{1,6}\s")
+# Sentences about the text itself ("Dette dokumentet beskriver …") are no answer.
+_META = re.compile(r"^(dette dokumentet|denne teksten|teksten under|dokumentet|teksten handler|this document|this text|the text below)\b", re.I)
+
+
+def units_of(text: str, hit_index: int, language: str) -> list[Unit]:
+    """Sentences and list items of one chunk in reading order; headings and fragments left out."""
+    out: list[Unit] = []
+    order = 0
+    for block_no, block in enumerate(re.split(r"\n\s*\n", text)):
+        lines = [ln for ln in block.splitlines() if ln.strip() and not _HEADING.match(ln.strip())]
+        if not lines:
+            continue
+        for piece in split_sentences("\n".join(lines)):
+            is_item = bool(_ITEM.match(piece))
+            clean = " ".join(strip_emphasis(_ITEM.sub("", piece)).split())
+            order += 1
+            if clean.startswith("|") or clean.count(" | ") >= 1:
+                cells = [cell.strip() for cell in clean.strip("| ").split("|") if cell.strip()]
+                clean = f"{cells[0]}: {'; '.join(cells[1:])}" if len(cells) > 1 else "".join(cells)
+            if len(words(clean)) < 3 or _META.match(clean) or clean[:1].islower():
+                continue
+            if not is_item and not clean.endswith((".", "!", "?", ")", "»", '"', ":", "”")):
+                continue  # a heading or a fragment cut by layout
+            out.append(Unit(clean, hit_index, order, block_no, is_item, language))
+    return out
+
+
+def sentence_context(heading: str, sentence: str) -> str:
+    """What is embedded for a sentence: its section heading and the sentence, so that "Lederne kom
+    fra plan, samferdsel og kultur" under "Deltakerne: antall, ledernivå og fagbakgrunn" is found
+    for a question about the participants' fields (measured on the dev split, docs/answers.md)."""
+    return f"{heading}: {sentence}" if heading else sentence
+
+
+# --- discourse ----------------------------------------------------------------------------------------
+_ANNOUNCE_NUMBER = re.compile(
+    r"\b(\d{1,2}|" + "|".join(sorted(NUMBER_WORDS - {"hundre", "tusen", "million", "millioner", "milliard", "milliarder",
+                                                      "hundred", "thousand", "million", "millions", "billion", "half", "halvparten"}))
+    + r")\s+(\w+\s+)?\w+",
+    re.I,
+)
+_ANNOUNCE_WORD = re.compile(r"\b(følgende|disse|slik|as follows|following|these)\s*:?\s*$|:\s*$", re.I)
+_REFERS_BACK = re.compile(
+    r"^(dette|disse|denne|den|de|dem|han|hun|slik|dermed|derfor|her|begge|samtidig|"
+    r"this|these|that|those|it|they|he|she|such|thus|therefore|both)\b",
+    re.I,
+)
+_ORDINAL_OPENERS = re.compile(
+    r"^(den|det|de)?\s*(første|andre|tredje|fjerde|femte|sjette|sjuende|syvende|siste)\b|^(the )?(first|second|third|fourth|fifth|last)\b|^(for det )",
+    re.I,
+)
+_NUMBER_VALUE = {w: i for i, w in enumerate("null en to tre fire fem seks sju åtte ni ti elleve tolv".split())}
+_NUMBER_VALUE.update({w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())})
+_NUMBER_VALUE["syv"] = 7
+MAX_FOLLOWERS = 6
+
+
+def announced_count(text: str) -> int | None:
+    """How many items a sentence announces ("tre parter", "five challenges", ending in ':'),
+    or None when it announces nothing. 0 means "some" (a colon or "følgende" without a number)."""
+    if _has_enumeration(text):
+        return None  # it states the items itself
+    stripped = text.rstrip()
+    if stripped.endswith(":") or _ANNOUNCE_WORD.search(stripped):
+        m = _ANNOUNCE_NUMBER.search(stripped)
+        return _count_value(m.group(1)) if m else 0
+    m = _ANNOUNCE_NUMBER.search(stripped)
+    if m and not _YEAR.match(m.group(1)):
+        value = _count_value(m.group(1))
+        if value is not None and 2 <= value <= 12:
+            return value
+    return None
+
+
+def _count_value(token: str) -> int | None:
+    token = token.casefold()
+    if token.isdigit():
+        return int(token)
+    return _NUMBER_VALUE.get(token)
+
+
+def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
+    """The lead unit with what it needs to be read alone: the sentence it refers back to, and the
+    items it announces (following sentences of its paragraph, or the list after it)."""
+    same_chunk = [u for u in units if u.hit_index == lead.hit_index]
+    same_chunk.sort(key=lambda u: u.order)
+    i = next((k for k, u in enumerate(same_chunk) if u is lead), None)
+    if i is None:
+        return [lead]
+    span = [lead]
+    if (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:
+        prev = same_chunk[i - 1]
+        if prev.block == lead.block or lead.is_item:
+            span.insert(0, prev)
+            # A list item or ordinal sentence belongs to the enumeration its announcer opened.
+            lead_for_followers = prev if announced_count(prev.text) is not None else lead
+        else:
+            lead_for_followers = lead
+    else:
+        lead_for_followers = lead
+    count = announced_count(lead_for_followers.text)
+    if count is None:
+        return span
+    wanted = count if count else MAX_FOLLOWERS
+    start = same_chunk.index(lead_for_followers) + 1
+    for u in same_chunk[start:]:
+        if len([x for x in span if same_chunk.index(x) > same_chunk.index(lead_for_followers)]) >= min(wanted, MAX_FOLLOWERS):
+            break
+        # Followers: the rest of its paragraph, or the list that comes right after it.
+        if u.block == lead_for_followers.block or (u.is_item and u.block <= lead_for_followers.block + 1):
+            if u not in span:
+                span.append(u)
+        else:
+            break
+    span.sort(key=lambda u: u.order)
+    return span
+
+
+# --- what the question asks about that the material lacks -------------------------------------------------------
+# Words that frame a question rather than name what it is about: never the missing focus.
+_FRAME = frozenset(
+    """
+    materialet material programmet programme program sier say says said står nevnt mentioned beskriver
+    describe describes forteller tell tells handler about ifølge according bak forskjell forskjellen
+    forskjellene difference differences likhet likheten betydning meaning eksempel eksempler example
+    examples
+    """.split()
+)
+# Word forms that are rarely the thing asked about: passive verbs ("foreslås", "nevnes"),
+# adjectives ("typiske", "viktige", "regionale") and present participles ("ledende").
+_NOT_A_THING = re.compile(r"(?:[aeiouyæøå]s|es|isk|iske|ig|ige|lig|lige|ende|ske)$")
+
+
+def covered(stem: str, text_stems: set[str], *, split: bool = True) -> bool:
+    """The stem occurs in the text: as it is, inflected ("arealnøytral" ~ "arealnøytralit"), as the
+    head of a compound ("kommun" in "bykommun"), or, for a compound question word, part by part
+    ("naturinngrep" in "inngrep i norsk natur"); but not as only the first part of a longer
+    compound ("budsjett" is not in "budsjettprosess")."""
+    if stem in text_stems:
+        return True
+    for t in text_stems:
+        if t.startswith(stem) and len(t) - len(stem) <= 3:
+            return True
+        if len(stem) >= 4 and t.endswith(stem):
+            return True
+        if stem.startswith(t) and len(t) >= 5 and len(stem) - len(t) <= 3:
+            return True
+    if split and len(stem) >= 8:
+        for i in range(4, len(stem) - 3):
+            left, right = stem[:i], stem[i:]
+            lefts = {left, left[:-1]} if left.endswith(("s", "e")) and len(left) > 4 else {left}
+            if any(covered(x, text_stems, split=False) for x in lefts) and covered(right, text_stems, split=False):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Focus:
+    """The question's focus words that no retrieved text uses, and their IDF-weighted share of the
+    question's content."""
+
+    missing: tuple[str, ...]  # as written in the question, heaviest first
+    share: float
+
+
+def focus_words(question: str) -> list[str]:
+    """Content words of the question that can name what it asks about: no stopwords, frame words,
+    numbers, infinitives ("å kjøre") or word forms that are rarely things."""
+    tokens = words(question)
+    out: list[str] = []
+    for i, w in enumerate(tokens):
+        if w in STOPWORDS or w in _FRAME or w.isdigit() or len(w) < 4:
+            continue
+        if i > 0 and tokens[i - 1] == "å":
+            continue
+        if _NOT_A_THING.search(w):
+            continue
+        out.append(w)
+    return out
+
+
+def missing_focus(question: str, chunk_texts: Sequence[str], *, weight: Callable[[str], float]) -> Focus:
+    """Which of the question's focus words none of the retrieved texts uses, and how much of the
+    question (IDF-weighted over all its content stems) they carry."""
+    text_stems: set[str] = set()
+    for t in chunk_texts:
+        text_stems.update(stems(t))
+    all_stems = set(stems(question))
+    total = sum(weight(s) for s in all_stems) or 1.0
+    missing: dict[str, float] = {}
+    for word in focus_words(question):
+        stem = (stems(word) or [""])[0]
+        if stem and not covered(stem, text_stems):
+            missing.setdefault(word, weight(stem))
+    ranked = sorted(missing, key=lambda w: -missing[w])
+    return Focus(tuple(ranked), min(1.0, sum(missing.values()) / total))
+
+
+@dataclass(frozen=True)
+class Gap:
+    """What the material leaves out: a focus word of the question that no retrieved text uses, or
+    the kind of answer (a number, a date) that no sentence carries."""
+
+    word: str = ""  # the question's word as written, when focus words are missing
+    kind: QuestionKind = ""  # the kind of answer that is missing
