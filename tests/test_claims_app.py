@@ -27,7 +27,7 @@ from assistant.runtime import Runtime
 from assistant.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
-from .conftest import free_port, start_signed_in_app, stop_app, write_doc
+from .conftest import free_port, start_signed_in_app, stop_app
 from .test_chat import final, service  # noqa: F401 - `service`: ChatService over the small corpus, fake embedder
 
 MARKER = "KARIS-PRIVATE-TANKE-5e1d"
