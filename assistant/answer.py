@@ -17,6 +17,7 @@ Grounding rules, for every backend:
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,7 @@ from assistant.selection import (
     Gap,
     Unit,
     announced_count,
+    chunk_heading,
     counted_word,
     kind_satisfied,
     missing_focus,
@@ -151,6 +153,7 @@ class AnswerEngine:
         self.embedder = embedder
         self.chat_model = chat_model
         self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the chat app answers on several threads
 
     # -- public -------------------------------------------------------------------
     def answer(self, question: str, **kwargs) -> Answer:
@@ -281,7 +284,7 @@ class AnswerEngine:
         units: list[Unit] = []
         contexts: list[str] = []
         for hi, hit in enumerate(hits):
-            heading = hit.chunk.heading_path[-1] if hit.chunk.heading_path else hit.chunk.meta.title
+            heading = chunk_heading(hit.chunk)
             head_stems = set(stems(heading))
             prev_stems: set[str] = set()
             for u in units_of(hit.chunk.text, hi, hit.chunk.meta.language):
@@ -297,7 +300,7 @@ class AnswerEngine:
                 contexts.append(sentence_context(heading, u.text))
         if not units:
             return [], Support(0.0, unknown_share, lang)
-        sims = self._similarities(query, contexts)
+        sims = self._similarities(query, contexts, chunk_ids=[h.chunk.id for h in hits])
         # e5 cosines are compressed and shift with the question: rank sentences relative to the
         # best and worst of this retrieval, not on a fixed scale.
         lo, top = float(min(sims)), float(max(sims))
@@ -308,18 +311,30 @@ class AnswerEngine:
             u.score = 0.55 * sim_norm + 0.35 * u.lexical + 0.10 * prior
         return units, Support(max(u.similarity for u in units), unknown_share, lang)
 
-    def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
+    def _similarities(self, query: str, texts: list[str], chunk_ids: Sequence[str] = ()) -> np.ndarray:
+        """Cosine of the query with each text. Sentence vectors come from the in-memory cache,
+        then from the index (stored by ingest for `chunk_ids`), and only what neither has is
+        embedded now."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
         q = self.retriever.query_vector(query)
-        missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_cache]
+        wanted = list(dict.fromkeys(texts))
+        with self._cache_lock:
+            vectors = {t: self._sentence_cache[t] for t in wanted if t in self._sentence_cache}
+        missing = [t for t in wanted if t not in vectors]
+        if missing and chunk_ids:
+            stored = self.retriever.sentence_vectors(chunk_ids)
+            vectors.update((t, stored[t]) for t in missing if t in stored)
+            missing = [t for t in missing if t not in vectors]
         if missing:
-            vectors = self.embedder.embed_passages(missing)
-            for t, v in zip(missing, vectors):
-                self._sentence_cache[t] = v
-                if len(self._sentence_cache) > 20_000:
-                    self._sentence_cache.popitem(last=False)
-        matrix = np.stack([self._sentence_cache[t] for t in texts])
+            vectors.update(zip(missing, self.embedder.embed_passages(missing)))
+        with self._cache_lock:
+            for t in wanted:
+                if t not in self._sentence_cache:
+                    self._sentence_cache[t] = vectors[t]
+                    if len(self._sentence_cache) > 20_000:
+                        self._sentence_cache.popitem(last=False)
+        matrix = np.stack([vectors[t] for t in texts])
         return matrix @ q
 
     def _select(self, cands: list[Unit], limit: int) -> list[Unit]:

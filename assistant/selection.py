@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from assistant.records import Chunk
 from assistant.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
 
 # --- question kinds ---------------------------------------------------------------------------------
@@ -180,12 +181,13 @@ def units_of(text: str, hit_index: int, language: str) -> list[Unit]:
             is_item = bool(_ITEM.match(piece))
             clean = " ".join(strip_emphasis(_ITEM.sub("", piece)).split())
             order += 1
-            if clean.startswith("|") or clean.count(" | ") >= 1:
+            is_row = clean.startswith("|") or clean.count(" | ") >= 1
+            if is_row:
                 cells = [cell.strip() for cell in clean.strip("| ").split("|") if cell.strip()]
                 clean = f"{cells[0]}: {'; '.join(cells[1:])}" if len(cells) > 1 else "".join(cells)
             if len(words(clean)) < 3 or _META.match(clean) or clean[:1].islower():
                 continue
-            if not is_item and not clean.endswith((".", "!", "?", ")", "»", '"', ":", "”")):
+            if not (is_item or is_row) and not clean.endswith((".", "!", "?", ")", "»", '"', ":", "”")):
                 continue  # a heading or a fragment cut by layout
             out.append(Unit(clean, hit_index, order, block_no, is_item, language))
     return out
@@ -196,6 +198,18 @@ def sentence_context(heading: str, sentence: str) -> str:
     fra plan, samferdsel og kultur" under "Deltakerne: antall, ledernivå og fagbakgrunn" is found
     for a question about the participants' fields (measured on the dev split, docs/answers.md)."""
     return f"{heading}: {sentence}" if heading else sentence
+
+
+def chunk_heading(chunk: Chunk) -> str:
+    """The nearest heading of a chunk, or its document title."""
+    return chunk.heading_path[-1] if chunk.heading_path else chunk.meta.title
+
+
+def sentence_texts(chunk: Chunk) -> list[str]:
+    """What is embedded for each unit of a chunk, in `units_of` order: ingest stores these vectors,
+    the answer engine looks them up by the same text."""
+    heading = chunk_heading(chunk)
+    return [sentence_context(heading, u.text) for u in units_of(chunk.text, 0, chunk.meta.language)]
 
 
 # --- discourse ----------------------------------------------------------------------------------------
@@ -253,6 +267,14 @@ def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
     i = next((k for k, u in enumerate(same_chunk) if u is lead), None)
     if i is None:
         return [lead]
+    if _ORDINAL_OPENERS.match(lead.text) or lead.is_item:
+        # One item of an enumeration: read it with the sentence that announced the items.
+        for prev in reversed(same_chunk[max(0, i - MAX_FOLLOWERS) : i]):
+            if prev.block not in (lead.block, lead.block - 1):
+                break
+            if announced_count(prev.text) is not None:
+                whole = span_for(prev, units)
+                return whole if lead in whole else [*whole, lead]
     span = [lead]
     if (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:
         prev = same_chunk[i - 1]

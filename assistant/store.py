@@ -110,6 +110,7 @@ class ChromaStore:
         self.settings = settings
         self._client = None
         self._collection = None
+        self._sentences = None
 
     # -- connection ----------------------------------------------------------
     def _connect(self):
@@ -153,6 +154,7 @@ class ChromaStore:
             if self.settings.uses_chroma_server and _looks_like_connection_error(exc):
                 self._client = None
                 self._collection = None
+                self._sentences = None
                 raise StoreError(self._unreachable_message(exc)) from exc
             raise
 
@@ -184,6 +186,32 @@ class ChromaStore:
                 "Bygg indeksen på nytt: `assistant ingest --rebuild`."
             )
         self._collection = col
+        self._sentences = None
+        if create:
+            self._sentences = self._call(
+                client.get_or_create_collection,
+                self.sentence_collection_name,
+                embedding_function=None,
+                metadata={"embedding_model": model_id, "dim": dim},
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+
+    @property
+    def sentence_collection_name(self) -> str:
+        """The sentence vectors of the chunks (`assistant/selection.py`), one record a sentence."""
+        return f"{self.settings.collection}-sentences"
+
+    def _sentence_collection(self):
+        """The sentence collection, or None where an older index has none (answers then embed
+        sentences as they need them)."""
+        if self._sentences is None:
+            try:
+                self._sentences = self._call(self._connect().get_collection, self.sentence_collection_name, embedding_function=None)
+            except StoreError:
+                raise
+            except Exception:  # noqa: BLE001 - not there: NotFoundError's type moved between releases
+                return None
+        return self._sentences
 
     @property
     def collection(self):
@@ -193,13 +221,15 @@ class ChromaStore:
 
     def drop(self) -> None:
         client = self._connect()
-        try:
-            self._call(client.delete_collection, self.settings.collection)
-        except StoreError:
-            raise
-        except Exception:  # noqa: BLE001 - nothing to drop
-            pass
+        for name in (self.settings.collection, self.sentence_collection_name):
+            try:
+                self._call(client.delete_collection, name)
+            except StoreError:
+                raise
+            except Exception:  # noqa: BLE001 - nothing to drop
+                pass
         self._collection = None
+        self._sentences = None
 
     # -- reading ---------------------------------------------------------------
     def count(self) -> int:
@@ -284,6 +314,50 @@ class ChromaStore:
         ids = list(ids)
         for start in range(0, len(ids), 1000):
             self._call(self.collection.delete, ids=ids[start : start + 1000])
+
+    # -- sentence vectors --------------------------------------------------------
+    # Written by ingest before the chunk they belong to and removed after it, so a chunk in the
+    # index has its sentences unless a run was killed in between; a reader checks each sentence's
+    # text and embeds what it does not find, so a missing or stale record costs time, never a
+    # wrong answer.
+    def upsert_sentences(self, chunk_ids: list[str], texts: list[list[str]], vectors: np.ndarray) -> None:
+        col = self._sentence_collection()
+        if col is None or not chunk_ids:
+            return
+        ids, docs, metas = [], [], []
+        for chunk_id, sentences in zip(chunk_ids, texts):
+            for n, text in enumerate(sentences):
+                ids.append(f"{chunk_id}:{n}")
+                docs.append(text)
+                metas.append({"chunk_id": chunk_id})
+        for start in range(0, len(ids), 1000):
+            self._call(
+                col.upsert,
+                ids=ids[start : start + 1000],
+                embeddings=np.asarray(vectors[start : start + 1000], dtype=np.float32).tolist(),
+                documents=docs[start : start + 1000],
+                metadatas=metas[start : start + 1000],
+            )
+
+    def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored sentence text -> vector for the given chunks ({} when none are stored)."""
+        col = self._sentence_collection()
+        chunk_ids = list(dict.fromkeys(chunk_ids))
+        if col is None or not chunk_ids:
+            return {}
+        got = self._call(col.get, where={"chunk_id": {"$in": chunk_ids}}, include=["documents", "embeddings"])
+        embeddings = got.get("embeddings")
+        if embeddings is None:
+            return {}
+        return {doc: np.asarray(vec, dtype=np.float32) for doc, vec in zip(got.get("documents") or [], embeddings)}
+
+    def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
+        col = self._sentence_collection()
+        chunk_ids = list(chunk_ids)
+        if col is None:
+            return
+        for start in range(0, len(chunk_ids), 500):
+            self._call(col.delete, where={"chunk_id": {"$in": chunk_ids[start : start + 500]}})
 
     def bump_revision(self) -> int:
         col = self.collection

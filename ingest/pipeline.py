@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from assistant.embeddings import Embedder
 from assistant.lexical import passage_text
 from assistant.records import Chunk
+from assistant.selection import sentence_texts
 from assistant.settings import Settings
 from assistant.store import ChromaStore, StoreError
 from ingest.chunking import chunk_sections, sha256
@@ -210,22 +211,34 @@ def sync_corpus(
         def flush() -> None:
             nonlocal pending_new
             new_chunks = [c for _, _, new, _, _ in pending for c in new]
-            blocks = []
+            # Each chunk's passage text, then its sentences (what answers compare with the question).
+            sentences = [sentence_texts(c) for c in new_chunks]
+            blocks, sentence_blocks = [], []
             for start in range(0, len(new_chunks), call_size):
                 batch = new_chunks[start : start + call_size]
                 blocks.append(embedder.embed_passages([passage_text(c) for c in batch]))
+                flat = [t for texts in sentences[start : start + call_size] for t in texts]
+                for s_start in range(0, len(flat), call_size):
+                    sentence_blocks.append(embedder.embed_passages(flat[s_start : s_start + call_size]))
                 if tick:
                     tick(len(batch))
             vectors = np.concatenate(blocks) if blocks else None
-            offset = 0
+            sentence_vectors = np.concatenate(sentence_blocks) if sentence_blocks else np.zeros((0, embedder.dim))
+            offset, s_offset = 0, 0
             for item, key, new, kept, gone in pending:
                 for start in range(0, len(new), UPSERT_BATCH):
                     part = new[start : start + UPSERT_BATCH]
+                    part_sentences = sentences[offset + start : offset + start + len(part)]
+                    n = sum(len(t) for t in part_sentences)
+                    # Sentences first: a chunk in the index has its sentence vectors.
+                    store.upsert_sentences([c.id for c in part], part_sentences, sentence_vectors[s_offset : s_offset + n])
+                    s_offset += n
                     store.upsert(part, vectors[offset + start : offset + start + len(part)], key)
                 offset += len(new)
                 if kept:
                     store.update_metadata(kept, key)
                 store.delete(gone)
+                store.delete_sentences(gone)
             pending.clear()
             pending_new = 0
 
@@ -252,6 +265,7 @@ def sync_corpus(
             report.chunks_removed += len(indexed[source].ids)
             if not dry_run:
                 store.delete(indexed[source].ids)
+                store.delete_sentences(indexed[source].ids)
 
         if not dry_run:
             if report.changed or rebuild:

@@ -21,6 +21,7 @@ import pytest
 
 from assistant.answer import AnswerEngine
 from assistant.retrieval import Retriever
+from assistant.settings import Settings
 from assistant.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
@@ -182,7 +183,8 @@ def test_hidden_instructions_in_a_document_do_not_reach_the_answer(settings, sma
 
 
 def chunks_written(data_dir: Path) -> int | None:
-    """Chunks in the embedded store, read from Chroma's SQLite file read-only (None: not there yet)."""
+    """Chunks in the embedded store's chunk collection (not its sentence vectors), read from
+    Chroma's SQLite file read-only (None: not there yet)."""
     import sqlite3
 
     path = data_dir / "chroma" / "chroma.sqlite3"
@@ -191,7 +193,11 @@ def chunks_written(data_dir: Path) -> int | None:
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
         try:
-            return db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+            return db.execute(
+                "SELECT count(*) FROM embeddings e JOIN segments s ON e.segment_id = s.id "
+                "JOIN collections c ON s.collection = c.id WHERE c.name = ?",
+                (Settings.model_fields["collection"].default,),
+            ).fetchone()[0]
         finally:
             db.close()
     except sqlite3.Error:  # created but not yet migrated, or busy for a moment
@@ -240,8 +246,6 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path, repo_root):
     third = json.loads(subprocess.run([sys.executable, "-m", "ingest", "--json"], env=env, capture_output=True,
                                       text=True, timeout=600).stdout)
     assert third["files_unchanged"] == third["files_seen"] and third["chunks_added"] == third["chunks_removed"] == 0
-
-    from assistant.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=data, corpus_dir=corpus)
     store = ChromaStore(settings)
