@@ -76,6 +76,9 @@ TEXT = {
         "gap_when": "Materialet sier ikke når dette var eller blir.",
         "gap_who": "Materialet nevner ikke hvem det gjelder.",
         "gap_any": "Materialet sier ikke noe om dette.",
+        "gap_amount": "Materialet oppgir ingen beløp for dette.",
+        "gap_population": "Materialet oppgir ikke folketall.",
+        "gap_score": "Materialet oppgir ingen karakter eller poengsum for dette.",
         "nearest_material": "Det nærmeste materialet sier:",
         "refuse": "Jeg finner ikke noe om dette i programmaterialet, så jeg svarer ikke på det for ikke å gjette.",
         "nearest": "Materialet handler blant annet om: {titles}.",
@@ -96,6 +99,9 @@ TEXT = {
         "gap_when": "The material does not say when this was or will be.",
         "gap_who": "The material does not name who this is.",
         "gap_any": "The material does not say anything about this.",
+        "gap_amount": "The material gives no amount for this.",
+        "gap_population": "The material gives no population figures.",
+        "gap_score": "The material gives no score or rating for this.",
         "nearest_material": "The closest the material comes:",
         "refuse": "I cannot find this in the programme material, so I will not answer it rather than guess.",
         "nearest": "The material covers, among other things: {titles}.",
@@ -118,6 +124,7 @@ _REFERS_BACK = re.compile(
     r"it|its|they|them|their|this|that|these|those|she|he|her|his|there|then)\b",
     re.I,
 )
+_ASKS_FOR_QUESTIONS = re.compile(r"\b(spørsmål\w*|question\w*|drøft\w*|discuss\w*|spør\w*|ask\w*)\b", re.I)
 # "Det"/"it" as a dummy subject ("Hva er det ...", "Hvem var det som ...") does not refer back.
 _DUMMY = re.compile(r"\b(hva|hvem|hvor|hvordan|hvorfor|når|what|who|where|how|why|when)\s+(er|var|blir|is|was|are|were)\s+(det|it|there)\b", re.I)
 
@@ -198,7 +205,7 @@ class AnswerEngine:
             )
             return
         if self.chat_model is None:
-            yield from self._extractive(question, mode, lang, hits, candidates, started, retrieval_ms)
+            yield from self._extractive(question, query, mode, lang, hits, candidates, started, retrieval_ms)
         else:
             yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
 
@@ -304,11 +311,16 @@ class AnswerEngine:
         # e5 cosines are compressed and shift with the question: rank sentences relative to the
         # best and worst of this retrieval, not on a fixed scale.
         lo, top = float(min(sims)), float(max(sims))
+        # A question from the question bank restates what was asked rather than answering it,
+        # unless the user asks what questions the material poses.
+        asks_for_questions = bool(_ASKS_FOR_QUESTIONS.search(query))
         for u, sim in zip(units, sims):
             u.similarity = float(sim)
             prior = 1.0 / (1 + u.hit_index)
             sim_norm = (u.similarity - lo) / (top - lo) if top > lo else 1.0
             u.score = 0.55 * sim_norm + 0.35 * u.lexical + 0.10 * prior
+            if u.text.endswith("?") and not asks_for_questions:
+                u.score *= 0.6
         return units, Support(max(u.similarity for u in units), unknown_share, lang)
 
     def _similarities(self, query: str, texts: list[str], chunk_ids: Sequence[str] = ()) -> np.ndarray:
@@ -360,15 +372,26 @@ class AnswerEngine:
         a date for "when", an enumeration for "which") and, for an English question, one from an
         English source, is preferred."""
         kind, counted = question_kind(question), counted_word(question)
-        best: tuple[float, list[Unit], bool] | None = None
-        for u in sorted(units, key=lambda u: -u.score)[: self.settings.answer_lead_candidates]:
+        ranked = sorted(units, key=lambda u: -u.score)
+        pool = ranked[: self.settings.answer_lead_candidates]
+        if kind in CHECKED_KINDS:
+            # A "how many" or "when" question is answered by a number or a date: look further down
+            # for one (within half the best score) before concluding the material has none.
+            floor = ranked[0].score * 0.5
+            pool += [u for u in ranked[len(pool) : 3 * len(pool)] if u.score >= floor]
+        best: tuple[tuple, list[Unit], bool] | None = None
+        for u in pool:
             span = span_for(u, units)
             fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
             value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
                 value += self.settings.answer_language_bonus
-            if best is None or value > best[0]:
-                best = (value, span, fits)
+            if kind in CHECKED_KINDS and not fits and u not in ranked[: self.settings.answer_lead_candidates]:
+                continue  # looked at only for a number or a date
+            # For "how many" and "when", a span with the number or date beats one without it.
+            key = (fits, value) if kind in CHECKED_KINDS else (value,)
+            if best is None or key > best[0]:
+                best = (key, span, fits)
         assert best is not None
         return best[1], best[2]
 
@@ -385,18 +408,21 @@ class AnswerEngine:
             return Gap(kind=kind)
         if lang == "en" or best_similarity >= self.settings.answer_focus_confident_similarity:
             return None
-        # The material a chunk stands in includes its document title and section headings.
-        texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path, h.chunk.text)) for h in hits]
+        # The material: every sentence of the retrieved chunks, and their titles and headings.
+        texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
+        texts += [u.text for h in hits for u in units_of(h.chunk.text, 0, h.chunk.meta.language)]
         focus = missing_focus(question, texts, weight=self.retriever.idf)
         if focus.missing and focus.share >= self.settings.answer_focus_max_share:
             return Gap(word=focus.missing[0])
         return None
 
-    def _extractive(self, question, mode, lang, hits, units, started, retrieval_ms) -> Iterator[str | Answer]:
+    def _extractive(self, question, query, mode, lang, hits, units, started, retrieval_ms) -> Iterator[str | Answer]:
         t = TEXT[lang]
         asked, is_question = question_part(question)
         span, fits = self._lead(asked, lang, units)
-        gap = self._gap(asked, lang, hits, fits, max(u.similarity for u in units))
+        # A follow-up is judged with the question it refers back to (the retrieval query).
+        in_context = asked if query == question else question_part(query)[0]
+        gap = self._gap(in_context, lang, hits, fits, max(u.similarity for u in units))
         if gap and gap.word and not is_question:
             gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
         in_span = {id(u) for u in span}
@@ -415,21 +441,20 @@ class AnswerEngine:
             return numbers[u.hit_index]
 
         lead_text = _render_span(span, cite)
-        paragraphs: list[str] = []
-        if gap:
-            paragraphs.append(_gap_text(gap, lang))
-            paragraphs.append(f"{t['nearest_material']}\n\n{lead_text}")
-        else:
-            paragraphs.append(lead_text)
         # Supporting sentences: grouped by source, sources in order of their best sentence.
         groups: OrderedDict[int, list[Unit]] = OrderedDict()
         for u in sorted(more, key=lambda u: -u.score):
             groups.setdefault(u.hit_index, []).append(u)
         support = [_join_lines([f"{_item(u)}{u.text} [{cite(u)}]" for u in sorted(g, key=lambda u: u.order)]) for g in groups.values()]
-        if support:
-            paragraphs.append(f"**{t['more']}**\n\n" + "\n\n".join(support))
-        body = "\n\n".join(paragraphs)
-        text = body
+        # The body holds the answer's statements; the shown text adds the labels around them.
+        if gap:
+            statements = [_gap_text(gap, lang), lead_text]
+            paragraphs = [statements[0], f"{t['nearest_material']}\n\n{lead_text}"]
+        else:
+            statements = [lead_text, *support]
+            paragraphs = [lead_text] + ([f"**{t['more']}**\n\n" + "\n\n".join(support)] if support else [])
+        body = "\n\n".join(statements)
+        text = "\n\n".join(paragraphs)
         if t["original"] and any(hits[i].chunk.meta.language != "en" for i in numbers):
             text += f"\n\n_{t['original']}_"
         text = f"{text}\n\n{_source_list(citations, lang)}"

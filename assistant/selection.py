@@ -25,7 +25,16 @@ from assistant.text import STOPWORDS, split_sentences, stems, strip_emphasis, wo
 # --- question kinds ---------------------------------------------------------------------------------
 QuestionKind = str  # "who" | "count" | "when" | "list" | "define" | "why" | "other"
 
+_MONEY_ASKED = r"(?:kost\w*|pris\w*|budsjett\w*|betal\w*|lønn\w*|honorar\w*|cost\w*|price\w*|budget\w*|pay|paid|salar\w*|fees?|spen[dt]\w*)\b"
 _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # Measures: what a budget, a price, a population or a score is. Their answer is a figure of
+    # that measure; a number of something else does not answer them.
+    ("amount", re.compile(
+        r"^\W*(?:hvor mye|how much)\b.{0,40}?\b" + _MONEY_ASKED + r"|"
+        r"^\W*(?:hva|what)\s+(?:(?:var|er|ble|blir|was|is|were|are|did|does)\s+(?:[\w-]+\s+){0,4}?)?" + _MONEY_ASKED,
+        re.I)),
+    ("population", re.compile(r"\b(innbyggertall\w*|folketall\w*|hvor mange innbyggere|population|how many (inhabitants|residents|people live))\b", re.I)),
+    ("score", re.compile(r"^\W*(hva|hvilken|hvilket|hvor|what|which|how)\b.{0,60}?\b(karakter\w*|poeng\w*|score\w*|rating\w*|skala\w*|scale|out of (ten|10))\b", re.I)),
     ("count", re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|høy|ofte)|how (many|much|large|big|long|often)|antall|number of)\b", re.I)),
     ("when", re.compile(r"^\W*(når|when)\b|\b(hvilket år|hvilken dato|hvilken måned|what year|which year|what date)\b", re.I)),
     ("who", re.compile(r"\b(hvem|who|whom|whose)\b", re.I)),
@@ -117,9 +126,21 @@ def counted_word(question: str) -> str:
     return m.group(1) if m and m.group(1).casefold() not in STOPWORDS else ""
 
 
+_MONEY = re.compile(r"(\b(kr|kroner|nok|euro|eur|dollar|usd|millioner|million|millions|milliarder|billion|mill)\b|[€$£]|\d\s*kr\b)", re.I)
+_POPULATION_WORD = re.compile(r"\b(innbygger\w*|folketall\w*|population|inhabitants|residents)\b", re.I)
+_SCORE_WORD = re.compile(r"\b(karakter\w*|poeng\w*|score\w*|rating\w*|skala\w*|scale)\b", re.I)
+
+
 def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
     """Does `text` carry the kind of answer the question asks for? For "how many X", a number in
-    a text that also speaks of X."""
+    a text that also speaks of X; for a budget or price, an amount of money; for a population or a
+    score, a number beside that word."""
+    if kind == "amount":
+        return bool(_MONEY.search(text))
+    if kind == "population":
+        return _has_number(text) and bool(_POPULATION_WORD.search(text))
+    if kind == "score":
+        return _has_number(text) and bool(_SCORE_WORD.search(text))
     if kind == "count":
         if not _has_number(text):
             return False
@@ -143,7 +164,7 @@ def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
 # Kinds whose answer is a specific item the material either states or does not: when no retrieved
 # sentence carries one, the material does not answer the question.
 # "who" is not checked: in this domain the answer is often a group ("administrative leaders"), not a name.
-CHECKED_KINDS = frozenset({"count", "when"})
+CHECKED_KINDS = frozenset({"count", "when", "amount", "population", "score"})
 
 
 # --- units ------------------------------------------------------------------------------------------
@@ -311,9 +332,9 @@ _FRAME = frozenset(
     materialet material programmet programme program sier say says said står nevnt mentioned beskriver
     describe describes forteller tell tells handler about ifølge according bak forskjell forskjellen
     forskjellene difference differences likhet likheten betydning meaning eksempel eksempler example
-    examples
+    examples lenge ofte langt tidlig sent long often much many early late
     """.split()
-)
+)  # the second word of "hvor lenge / how long" asks the question; it is not its subject
 # Word forms that are rarely the thing asked about: passive verbs ("foreslås", "nevnes"),
 # adjectives ("typiske", "viktige", "regionale") and present participles ("ledende").
 _NOT_A_THING = re.compile(r"(?:[aeiouyæøå]s|es|isk|iske|ig|ige|lig|lige|ende|ske)$")
@@ -367,18 +388,19 @@ def focus_words(question: str) -> list[str]:
     return out
 
 
-def missing_focus(question: str, chunk_texts: Sequence[str], *, weight: Callable[[str], float]) -> Focus:
-    """Which of the question's focus words none of the retrieved texts uses, and how much of the
-    question (IDF-weighted over all its content stems) they carry."""
-    text_stems: set[str] = set()
-    for t in chunk_texts:
-        text_stems.update(stems(t))
+def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str], float]) -> Focus:
+    """Which of the question's focus words none of the retrieved texts (sentences, headings) uses,
+    and how much of the question (IDF-weighted over all its content stems) they carry."""
+    # Per text: a compound question word counts as covered only when its parts stand in one
+    # sentence ("naturinngrep" ~ "inngrep i norsk natur"), not in two unrelated ones
+    # ("kommunedirektør" is not "kommune" here and "direktører" there).
+    text_stems = [set(stems(t)) for t in texts]
     all_stems = set(stems(question))
     total = sum(weight(s) for s in all_stems) or 1.0
     missing: dict[str, float] = {}
     for word in focus_words(question):
         stem = (stems(word) or [""])[0]
-        if stem and not covered(stem, text_stems):
+        if stem and not any(covered(stem, ts) for ts in text_stems):
             missing.setdefault(word, weight(stem))
     ranked = sorted(missing, key=lambda w: -missing[w])
     return Focus(tuple(ranked), min(1.0, sum(missing.values()) / total))

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # Sentence choice (assistant/selection.py; chosen on the dev split, docs/answers.md).
     answer_lead_candidates: int = Field(8, ge=1, le=50, description="Best sentences considered as the one that answers first.")
     answer_kind_bonus: float = Field(
-        0.12, ge=0.0, le=1.0, description="Score added to a lead that carries the kind of answer asked for (a name for who, a number for how many, ...)."
+        0.2, ge=0.0, le=1.0, description="Score added to a lead that carries the kind of answer asked for (a name for who, a number for how many, ...)."
     )
     answer_language_bonus: float = Field(0.08, ge=0.0, le=1.0, description="Score added to an English lead for an English question.")
     answer_focus_max_share: float = Field(

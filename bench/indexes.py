@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.records import Chunk, DocumentMeta
+from assistant.selection import sentence_texts, units_of
 from assistant.settings import Settings
 from assistant.store import ChromaStore
 from assistant.text import split_sentences
@@ -42,6 +43,7 @@ class Pool:
     ours: np.ndarray  # e5 vectors, one row per chunk
     base: np.ndarray | None = None  # MiniLM vectors of the same passage texts
     n_bundled: int = 0  # the first n are the bundled corpus
+    sentences: dict[str, np.ndarray] | None = None  # sentence text -> the vector ingest stored for it
 
 
 def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chunk], np.ndarray]:
@@ -61,6 +63,21 @@ def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chun
     chunks = [chunk_from_record(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
     vectors = np.asarray([got["embeddings"][i] for i in order], dtype=np.float32)
     return chunks, vectors
+
+
+def read_sentence_vectors(settings: Settings, model_id: str, dim: int, chunks: list[Chunk]) -> dict[str, np.ndarray]:
+    """Sentence text (without its heading) -> the vector ingest stored for it."""
+    store = ChromaStore(settings)
+    store.open(model_id, dim, create=False)
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(chunks), 200):
+        part = chunks[start : start + 200]
+        stored = store.sentence_vectors([c.id for c in part])
+        for c in part:
+            for unit, text in zip(units_of(c.text, 0, c.meta.language), sentence_texts(c)):
+                if text in stored:
+                    out.setdefault(unit.text, stored[text])
+    return out
 
 
 def _mixed_text(rng: random.Random, a: str, b: str) -> str:
@@ -109,8 +126,12 @@ def synthesize(pool: Pool, n: int, seed: int = 8) -> tuple[list[Chunk], np.ndarr
     return chunks[:n], np.concatenate(ours)[:n], (np.concatenate(base)[:n] if base is not None else None)
 
 
-def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk], vectors: np.ndarray) -> float:
-    """Write chunks with their vectors into our store (as ingest would). Returns seconds."""
+def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk], vectors: np.ndarray,
+               sentences: dict[str, np.ndarray] | None = None) -> float:
+    """Write chunks with their vectors into our store (as ingest would), and the sentence vectors
+    ingest would store: a synthetic chunk's sentences are real ones, so each takes the vector stored
+    for that sentence in the real corpus (under its own heading there; a sentence found nowhere is
+    left out and embedded when an answer needs it). Returns seconds."""
     t0 = time.perf_counter()
     store = ChromaStore(settings)
     store.drop()
@@ -125,6 +146,16 @@ def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk],
             _flush(store, chunks, vectors, batch)
             batch = []
     _flush(store, chunks, vectors, batch)
+    if sentences:
+        for start in range(0, len(chunks), 500):
+            ids, texts, vecs = [], [], []
+            for c in chunks[start : start + 500]:
+                pairs = [(t, sentences[u.text]) for u, t in zip(units_of(c.text, 0, c.meta.language), sentence_texts(c))
+                         if u.text in sentences]
+                ids.append(c.id)
+                texts.append([t for t, _ in pairs])
+                vecs.extend(v for _, v in pairs)
+            store.upsert_sentences(ids, texts, np.asarray(vecs, dtype=np.float32).reshape(-1, dim))
     store.bump_revision()
     return time.perf_counter() - t0
 

@@ -208,13 +208,14 @@ def build_pool(work: Path, embeddings, names: list[str]):
 
     from assistant.embeddings import build_embedder
     from assistant.settings import Settings
-    from bench.indexes import Pool, read_vectors
+    from bench.indexes import Pool, read_sentence_vectors, read_vectors
 
-    chunks, vectors, n_bundled = [], [], 0
+    chunks, vectors, n_bundled, sentences = [], [], 0, {}
     for name in names:
         settings = Settings(_env_file=None, data_dir=work / f"ours-{name}")
         emb = build_embedder(settings)
         c, v = read_vectors(settings, emb.model_id, emb.dim)
+        sentences.update(read_sentence_vectors(settings, emb.model_id, emb.dim, c))
         chunks += c
         vectors.append(v)
         if name == "bundled":
@@ -222,7 +223,7 @@ def build_pool(work: Path, embeddings, names: list[str]):
     t0 = time.perf_counter()
     base = np.asarray(embeddings.embed_documents([c.text for c in chunks]), dtype=np.float32)
     log(f"pool: {len(chunks)} real chunks; baseline vectors in {time.perf_counter() - t0:.0f} s")
-    return Pool(chunks=chunks, ours=np.concatenate(vectors), base=base, n_bundled=n_bundled)
+    return Pool(chunks=chunks, ours=np.concatenate(vectors), base=base, n_bundled=n_bundled, sentences=sentences)
 
 
 def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, answer_queries: int, keep: bool,
@@ -237,7 +238,7 @@ def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, an
         chunks, ours_v, base_v = synthesize(pool, n)
         settings = Settings(_env_file=None, data_dir=work / f"idx-{n}")
         emb = build_embedder(settings)
-        build_s = build_ours(settings, emb.model_id, emb.dim, chunks, ours_v)
+        build_s = build_ours(settings, emb.model_id, emb.dim, chunks, ours_v, pool.sentences)
         bl_dir = work / f"bl-idx-{n}"
         shutil.rmtree(bl_dir, ignore_errors=True)
         bl_build_s = build_baseline(bl_dir, chunks, base_v)

@@ -234,3 +234,19 @@ def test_pdf_answers_cite_the_page(bundled_engine):
     answer = bundled_engine.answer("Hva sier læringspunktet om teoretiske modeller for omstilling?")
     pdf = [c for c in answer.citations if c.source.endswith(".pdf")]
     assert pdf and pdf[0].page is not None and pdf[0].locator == f"side {pdf[0].page}"
+
+
+@pytest.mark.integration
+def test_answers_lead_with_the_fact_and_say_what_the_material_does_not_cover(bundled_engine):
+    """The issue's examples, asked in other words than the eval cases."""
+    organisers = bundled_engine.answer("Hvem var arrangørene av piloten?")
+    lead = organisers.body.split("\n\n")[0]
+    assert not organisers.declined and all(x in lead for x in ("KS Konsulent", "Vestfold og Telemark")), lead
+    gatherings = bundled_engine.answer("Hvor mange samlinger hadde piloten?")
+    assert not (gatherings.refused or gatherings.declined) and "fem" in gatherings.body.split("\n")[0].lower()
+    for question, start in (("Hvor stort var budsjettet til piloten?", "Materialet "), ("What did the pilot cost?", "The material ")):
+        answer = bundled_engine.answer(question)
+        # Refused outright, or: "the material does not say", then the nearest material with its source.
+        assert answer.refused or (answer.declined and answer.body.startswith(start) and answer.citations), answer.text
+    declined = bundled_engine.answer("What did the pilot cost?")
+    assert declined.declined and declined.body.startswith("The material gives no amount"), declined.text
