@@ -307,7 +307,10 @@ class AnswerEngine:
                 contexts.append(sentence_context(heading, u.text))
         if not units:
             return [], Support(0.0, unknown_share, lang)
-        sims = self._similarities(query, contexts, chunk_ids=[h.chunk.id for h in hits])
+        per_chunk: dict[str, int] = {}
+        for u in units:
+            per_chunk[hits[u.hit_index].chunk.id] = per_chunk.get(hits[u.hit_index].chunk.id, 0) + 1
+        sims = self._similarities(query, contexts, sentences_per_chunk=per_chunk)
         # e5 cosines are compressed and shift with the question: rank sentences relative to the
         # best and worst of this retrieval, not on a fixed scale.
         lo, top = float(min(sims)), float(max(sims))
@@ -323,10 +326,10 @@ class AnswerEngine:
                 u.score *= 0.6
         return units, Support(max(u.similarity for u in units), unknown_share, lang)
 
-    def _similarities(self, query: str, texts: list[str], chunk_ids: Sequence[str] = ()) -> np.ndarray:
+    def _similarities(self, query: str, texts: list[str], sentences_per_chunk: dict[str, int] | None = None) -> np.ndarray:
         """Cosine of the query with each text. Sentence vectors come from the in-memory cache,
-        then from the index (stored by ingest for `chunk_ids`), and only what neither has is
-        embedded now."""
+        then from the index (stored by ingest for the chunks in `sentences_per_chunk`), and only
+        what neither has is embedded now."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
         q = self.retriever.query_vector(query)
@@ -334,8 +337,8 @@ class AnswerEngine:
         with self._cache_lock:
             vectors = {t: self._sentence_cache[t] for t in wanted if t in self._sentence_cache}
         missing = [t for t in wanted if t not in vectors]
-        if missing and chunk_ids:
-            stored = self.retriever.sentence_vectors(chunk_ids)
+        if missing and sentences_per_chunk:
+            stored = self.retriever.sentence_vectors(sentences_per_chunk)
             vectors.update((t, stored[t]) for t in missing if t in stored)
             missing = [t for t in missing if t not in vectors]
         if missing:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -95,9 +94,10 @@ class Retriever:
         self._refresh_if_stale()
         return self._lexical.document_frequency(stem) if self._lexical is not None else 0
 
-    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Sentence text -> vector, as ingest stored them for these chunks."""
-        return self.store.sentence_vectors(chunk_ids)
+    def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
+        """Sentence text -> vector, as ingest stored them for these chunks (chunk id -> number of
+        sentences, as `assistant.selection.units_of` splits it)."""
+        return self.store.sentence_vectors(sentences_per_chunk)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, cached: the engine asks for it more than once per question."""

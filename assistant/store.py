@@ -339,13 +339,15 @@ class ChromaStore:
                 metadatas=metas[start : start + 1000],
             )
 
-    def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, np.ndarray]:
-        """Stored sentence text -> vector for the given chunks ({} when none are stored)."""
+    def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
+        """Stored sentence text -> vector for the given chunks and their number of sentences ({}
+        when none are stored). Read by id: a metadata filter over every sentence of a large index
+        costs tens of milliseconds, a primary-key lookup does not."""
         col = self._sentence_collection()
-        chunk_ids = list(dict.fromkeys(chunk_ids))
-        if col is None or not chunk_ids:
+        ids = [f"{chunk_id}:{n}" for chunk_id, count in sentences_per_chunk.items() for n in range(count)]
+        if col is None or not ids:
             return {}
-        got = self._call(col.get, where={"chunk_id": {"$in": chunk_ids}}, include=["documents", "embeddings"])
+        got = self._call(col.get, ids=ids, include=["documents", "embeddings"])
         embeddings = got.get("embeddings")
         if embeddings is None:
             return {}

@@ -72,7 +72,7 @@ def read_sentence_vectors(settings: Settings, model_id: str, dim: int, chunks: l
     out: dict[str, np.ndarray] = {}
     for start in range(0, len(chunks), 200):
         part = chunks[start : start + 200]
-        stored = store.sentence_vectors([c.id for c in part])
+        stored = store.sentence_vectors({c.id: len(sentence_texts(c)) for c in part})
         for c in part:
             for unit, text in zip(units_of(c.text, 0, c.meta.language), sentence_texts(c)):
                 if text in stored:

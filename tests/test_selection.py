@@ -115,6 +115,10 @@ def test_follow_ups_borrow_only_when_they_refer_back():
 
 
 # --- sentence vectors stored by ingest --------------------------------------------------------------------------
+def _counts(chunks) -> dict[str, int]:
+    return {c.id: len(sentence_texts(c)) for c in chunks}
+
+
 @pytest.fixture
 def settings(settings):
     """The fake embedder's similarities are not e5's: the refusal floor is lowered, as in test_evals."""
@@ -128,7 +132,7 @@ def test_ingest_stores_sentence_vectors_and_answers_embed_only_the_question(sett
     sync_corpus(settings, fake_embedder, store)
     retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
     chunks = list(retriever.chunks.values())
-    stored = retriever.sentence_vectors([c.id for c in chunks])
+    stored = retriever.sentence_vectors(_counts(chunks))
     expected = {t for c in chunks for t in sentence_texts(c)}
     assert expected and expected == set(stored)
     assert all(np.allclose(stored[t], fake_embedder.embed_passages([t])[0]) for t in list(expected)[:5])
@@ -143,10 +147,10 @@ def test_ingest_stores_sentence_vectors_and_answers_embed_only_the_question(sett
     source = chunks[0].meta.source
     (settings.corpus_dir / source).unlink()
     sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    gone = [c.id for c in chunks if c.meta.source == source]
-    assert ChromaStore(settings).sentence_vectors(gone) == {} or not gone
-    left = [c.id for c in chunks if c.meta.source != source]
-    assert ChromaStore(settings).sentence_vectors(left)
+    gone = [c for c in chunks if c.meta.source == source]
+    assert gone and ChromaStore(settings).sentence_vectors(_counts(gone)) == {}
+    left = [c for c in chunks if c.meta.source != source]
+    assert ChromaStore(settings).sentence_vectors(_counts(left))
 
 
 def test_an_index_without_sentence_vectors_still_answers(settings, small_corpus, fake_embedder):
@@ -155,7 +159,7 @@ def test_an_index_without_sentence_vectors_still_answers(settings, small_corpus,
     sync_corpus(settings, fake_embedder, store)
     store._connect().delete_collection(store.sentence_collection_name)
     retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
-    assert retriever.sentence_vectors(list(retriever.chunks)) == {}
+    assert retriever.sentence_vectors(_counts(retriever.chunks.values())) == {}
     before = fake_embedder.passages_embedded
     answer = AnswerEngine(settings, retriever, fake_embedder).answer("Hvilke kommuner deltok i piloten?")
     assert "Horten" in answer.body and fake_embedder.passages_embedded > before
