@@ -407,8 +407,9 @@ class AnswerEngine:
           match. English questions over mostly bokmål sources cannot be compared word by word, so
           for them only the kind is checked."""
         kind = question_kind(question)
-        if kind in CHECKED_KINDS and not lead_fits:
-            return Gap(kind=kind)
+        if kind in CHECKED_KINDS:
+            # The figure asked for is the answer: found, the question is answered; missing, it is not.
+            return None if lead_fits else Gap(kind=kind)
         if lang == "en" or best_similarity >= self.settings.answer_focus_confident_similarity:
             return None
         # The material: every sentence of the retrieved chunks, and their titles and headings.
@@ -624,7 +625,7 @@ def _render_span(span: list[Unit], cite) -> str:
     one ending in a colon) introduces its items as a list, so that the opening line and the items
     it announces read as one statement; anything else runs on as a paragraph."""
     head = next((i for i, u in enumerate(span) if announced_count(u.text) is not None), None)
-    if head is None or head == len(span) - 1:
+    if head is None or head == len(span) - 1 or not all(u.block >= span[head].block for u in span[head + 1 :]):
         return _join_lines([f"{_item(u)}{u.text} [{cite(u)}]" for u in span])
     before = [f"{_item(u)}{u.text} [{cite(u)}]" for u in span[:head]]
     intro = span[head].text.rstrip()

@@ -256,6 +256,17 @@ _NUMBER_VALUE["syv"] = 7
 MAX_FOLLOWERS = 6
 
 
+def _followers(head: Unit, after: Sequence[Unit]) -> list[Unit]:
+    """The units that can be the items of `head`: the rest of its paragraph, or the list right after it."""
+    out: list[Unit] = []
+    for u in after:
+        if u.block == head.block or (u.is_item and u.block <= head.block + 1):
+            out.append(u)
+        else:
+            break
+    return out
+
+
 def announced_count(text: str) -> int | None:
     """How many items a sentence announces ("tre parter", "five challenges", ending in ':'),
     or None when it announces nothing. 0 means "some" (a colon or "følgende" without a number)."""
@@ -312,6 +323,8 @@ def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
         return span
     wanted = count if count else MAX_FOLLOWERS
     start = same_chunk.index(lead_for_followers) + 1
+    if count and len(_followers(lead_for_followers, same_chunk[start:])) < count:
+        return span  # "fem samlinger, hver på én dag …" names a number but its items do not follow
     for u in same_chunk[start:]:
         if len([x for x in span if same_chunk.index(x) > same_chunk.index(lead_for_followers)]) >= min(wanted, MAX_FOLLOWERS):
             break

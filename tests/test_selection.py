@@ -79,6 +79,9 @@ def test_an_announcing_sentence_brings_the_items_it_announces():
     assert span_for(second, units)[0].text == "Bydelen har tre satsinger i planen."
     back = next(u for u in units if u.text.startswith("Dette skjedde"))
     assert [u.text for u in span_for(back, units)] == ["Planen ble vedtatt i juni.", "Dette skjedde etter en lang høring."]
+    # A number whose items do not follow announces nothing.
+    alone = units_of("Skolen hadde fem klasser, hver med egen lærer. Bygget var nytt.", 0, "nb")
+    assert [u.text for u in span_for(alone[0], alone)] == ["Skolen hadde fem klasser, hver med egen lærer."]
     # A sentence that lists its items itself announces nothing.
     assert announced_count("Tre byer deltok: Horten, Larvik og Tønsberg.") is None
 
