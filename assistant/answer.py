@@ -204,10 +204,15 @@ class AnswerEngine:
                 timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
             )
             return
-        if self.chat_model is None:
+        if self.chat_model is None or self._declines(question, query, lang, hits, candidates):
+            # Also with a model: what the material does not cover is said without calling it.
             yield from self._extractive(question, query, mode, lang, hits, candidates, started, retrieval_ms)
         else:
             yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
+
+    def _declines(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> bool:
+        """Would the extractive answer say the material does not cover this question?"""
+        return self._gap_for(question, query, lang, hits, units)[2] is not None
 
     def reflection_questions(
         self,
@@ -367,6 +372,17 @@ class AnswerEngine:
         return chosen
 
     # -- extractive backend --------------------------------------------------------------
+    def _gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], bool, Gap | None]:
+        """The answering span, whether it has the kind asked for, and what the material lacks."""
+        asked, is_question = question_part(question)
+        span, fits = self._lead(asked, lang, units)
+        # A follow-up is judged with the question it refers back to (the retrieval query).
+        in_context = asked if query == question else question_part(query)[0]
+        gap = self._gap(in_context, lang, hits, fits, max(u.similarity for u in units))
+        if gap and gap.word and not is_question:
+            gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
+        return span, fits, gap
+
     def _lead(self, question: str, lang: str, units: list[Unit]) -> tuple[list[Unit], bool]:
         """The span that answers first, and whether it carries the kind of answer asked for.
 
@@ -422,13 +438,7 @@ class AnswerEngine:
 
     def _extractive(self, question, query, mode, lang, hits, units, started, retrieval_ms) -> Iterator[str | Answer]:
         t = TEXT[lang]
-        asked, is_question = question_part(question)
-        span, fits = self._lead(asked, lang, units)
-        # A follow-up is judged with the question it refers back to (the retrieval query).
-        in_context = asked if query == question else question_part(query)[0]
-        gap = self._gap(in_context, lang, hits, fits, max(u.similarity for u in units))
-        if gap and gap.word and not is_question:
-            gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
+        span, _, gap = self._gap_for(question, query, lang, hits, units)
         in_span = {id(u) for u in span}
         rest = [u for u in units if id(u) not in in_span and not any(_jaccard(u.tokens, x.tokens) > 0.5 for x in span)]
         more = [] if gap else self._select(rest, self.settings.answer_max_sentences)

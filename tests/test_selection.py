@@ -182,3 +182,16 @@ def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpu
     first = answer.body.split("\n")
     assert first[0].startswith("Prosjektet ble styrt av tre aktører:")
     assert all(any(x in line for line in first) for x in ("Kommunen eide", "Fylket betalte", "Bydelsutvalget ledet"))
+
+
+def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, small_corpus, fake_embedder):
+    from tests.test_answer import FakeChatModel
+
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    model = FakeChatModel("Piloten kostet 3 millioner kroner [1].")
+    engine = AnswerEngine(settings, Retriever(settings, ChromaStore(settings), fake_embedder), fake_embedder, model)
+    answer = engine.answer("Hva kostet piloten?")
+    assert answer.declined and answer.backend == "extractive" and model.calls == []
+    assert "millioner" not in answer.text and answer.body.startswith("Materialet oppgir ingen beløp")
+    covered = engine.answer("Hvilke kommuner deltok i piloten?")
+    assert not covered.declined and len(model.calls) == 1 and covered.backend == "fake:model"
