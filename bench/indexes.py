@@ -127,11 +127,13 @@ def synthesize(pool: Pool, n: int, seed: int = 8) -> tuple[list[Chunk], np.ndarr
 
 
 def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk], vectors: np.ndarray,
-               sentences: dict[str, np.ndarray] | None = None) -> float:
+               sentences: dict[str, np.ndarray] | None = None, embed=None) -> float:
     """Write chunks with their vectors into our store (as ingest would), and the sentence vectors
-    ingest would store: a synthetic chunk's sentences are real ones, so each takes the vector stored
-    for that sentence in the real corpus (under its own heading there; a sentence found nowhere is
-    left out and embedded when an answer needs it). Returns seconds."""
+    ingest would store: a synthetic chunk's sentences are mostly real ones, so each takes the vector
+    stored for that sentence in the real corpus (under its own heading there). About one in eight is
+    not (two chunks' sentences joined differently); those are embedded here with `embed`, as ingest
+    would, or left out without it (then an answer embeds them, which is not what an ingested index
+    costs). Returns seconds."""
     t0 = time.perf_counter()
     store = ChromaStore(settings)
     store.drop()
@@ -146,15 +148,18 @@ def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk],
             _flush(store, chunks, vectors, batch)
             batch = []
     _flush(store, chunks, vectors, batch)
-    if sentences:
+    if sentences is not None:
         for start in range(0, len(chunks), 500):
             ids, texts, vecs = [], [], []
             for c in chunks[start : start + 500]:
-                pairs = [(t, sentences[u.text]) for u, t in zip(units_of(c.text, 0, c.meta.language), sentence_texts(c))
-                         if u.text in sentences]
+                pairs = list(zip(units_of(c.text, 0, c.meta.language), sentence_texts(c)))
+                missing = [t for u, t in pairs if u.text not in sentences]
+                fresh = dict(zip(missing, embed(missing))) if (embed and missing) else {}
+                kept = [(t, sentences[u.text] if u.text in sentences else fresh[t]) for u, t in pairs
+                        if u.text in sentences or t in fresh]
                 ids.append(c.id)
-                texts.append([t for t, _ in pairs])
-                vecs.extend(v for _, v in pairs)
+                texts.append([t for t, _ in kept])
+                vecs.extend(v for _, v in kept)
             store.upsert_sentences(ids, texts, np.asarray(vecs, dtype=np.float32).reshape(-1, dim))
     store.bump_revision()
     return time.perf_counter() - t0

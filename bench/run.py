@@ -238,7 +238,7 @@ def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, an
         chunks, ours_v, base_v = synthesize(pool, n)
         settings = Settings(_env_file=None, data_dir=work / f"idx-{n}")
         emb = build_embedder(settings)
-        build_s = build_ours(settings, emb.model_id, emb.dim, chunks, ours_v, pool.sentences)
+        build_s = build_ours(settings, emb.model_id, emb.dim, chunks, ours_v, pool.sentences, embed=emb.embed_passages)
         bl_dir = work / f"bl-idx-{n}"
         shutil.rmtree(bl_dir, ignore_errors=True)
         bl_build_s = build_baseline(bl_dir, chunks, base_v)
