@@ -204,15 +204,12 @@ class AnswerEngine:
                 timings=_timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
             )
             return
-        if self.chat_model is None or self._declines(question, query, lang, hits, candidates):
+        span, gap = self._gap_for(question, query, lang, hits, candidates)
+        if self.chat_model is None or gap is not None:
             # Also with a model: what the material does not cover is said without calling it.
-            yield from self._extractive(question, query, mode, lang, hits, candidates, started, retrieval_ms)
+            yield from self._extractive(question, mode, lang, hits, candidates, span, gap, started, retrieval_ms)
         else:
             yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
-
-    def _declines(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> bool:
-        """Would the extractive answer say the material does not cover this question?"""
-        return self._gap_for(question, query, lang, hits, units)[2] is not None
 
     def reflection_questions(
         self,
@@ -372,16 +369,16 @@ class AnswerEngine:
         return chosen
 
     # -- extractive backend --------------------------------------------------------------
-    def _gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], bool, Gap | None]:
-        """The answering span, whether it has the kind asked for, and what the material lacks."""
+    def _gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], Gap | None]:
+        """The answering span, and what the material lacks (None when it answers)."""
         asked, is_question = question_part(question)
         span, fits = self._lead(asked, lang, units)
         # A follow-up is judged with the question it refers back to (the retrieval query).
         in_context = asked if query == question else question_part(query)[0]
-        gap = self._gap(in_context, lang, hits, fits, max(u.similarity for u in units))
+        gap = self._gap(in_context, lang, hits, units, fits)
         if gap and gap.word and not is_question:
             gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
-        return span, fits, gap
+        return span, gap
 
     def _lead(self, question: str, lang: str, units: list[Unit]) -> tuple[list[Unit], bool]:
         """The span that answers first, and whether it carries the kind of answer asked for.
@@ -414,7 +411,7 @@ class AnswerEngine:
         assert best is not None
         return best[1], best[2]
 
-    def _gap(self, question: str, lang: str, hits: list[Hit], lead_fits: bool, best_similarity: float) -> Gap | None:
+    def _gap(self, question: str, lang: str, hits: list[Hit], units: list[Unit], lead_fits: bool) -> Gap | None:
         """What the question asks about that the retrieved material does not say, if anything:
         - the kind of answer a "how many" or "when" question wants (a number for the thing counted,
           a date) is in none of the best spans;
@@ -426,19 +423,18 @@ class AnswerEngine:
         if kind in CHECKED_KINDS:
             # The figure asked for is the answer: found, the question is answered; missing, it is not.
             return None if lead_fits else Gap(kind=kind)
-        if lang == "en" or best_similarity >= self.settings.answer_focus_confident_similarity:
+        if lang == "en" or max(u.similarity for u in units) >= self.settings.answer_focus_confident_similarity:
             return None
         # The material: every sentence of the retrieved chunks, and their titles and headings.
         texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
-        texts += [u.text for h in hits for u in units_of(h.chunk.text, 0, h.chunk.meta.language)]
+        texts += [u.text for u in units]
         focus = missing_focus(question, texts, weight=self.retriever.idf)
         if focus.missing and focus.share >= self.settings.answer_focus_max_share:
             return Gap(word=focus.missing[0])
         return None
 
-    def _extractive(self, question, query, mode, lang, hits, units, started, retrieval_ms) -> Iterator[str | Answer]:
+    def _extractive(self, question, mode, lang, hits, units, span, gap, started, retrieval_ms) -> Iterator[str | Answer]:
         t = TEXT[lang]
-        span, _, gap = self._gap_for(question, query, lang, hits, units)
         in_span = {id(u) for u in span}
         rest = [u for u in units if id(u) not in in_span and not any(_jaccard(u.tokens, x.tokens) > 0.5 for x in span)]
         more = [] if gap else self._select(rest, self.settings.answer_max_sentences)
