@@ -1,7 +1,7 @@
 """Users and roles for sign-in. Passwords are stored as scrypt hashes, never in clear.
 
 The users file is JSON: {"users": {"kari": {"role": "participant", "password": "scrypt$…"}}}.
-`assistant user add NAME --role participant|facilitator` writes it. The same JSON
+`assistant user NAME --role participant|facilitator` writes it. The same JSON
 can come from the ASSISTANT_USERS environment variable instead.
 Without either, the app runs in single-user local mode (shown as such in the UI).
 """
@@ -9,6 +9,7 @@ Without either, the app runs in single-user local mode (shown as such in the UI)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -47,6 +48,13 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash with the same cost parameters as real ones, made once (the first unknown name pays
+    for it twice; every later one once, as a known name does)."""
+    return hash_password(base64.b64encode(os.urandom(12)).decode())
+
+
 @dataclass(frozen=True)
 class User:
     name: str
@@ -73,9 +81,10 @@ class UserStore:
         return cls(users)
 
     def check(self, name: str, password: str) -> bool:
+        """One scrypt run whether or not the user exists, so timing does not tell which names do."""
         entry = self._users.get(name)
         if entry is None:
-            verify_password(password, hash_password("dummy-password", salt=b"0" * 16))  # same time either way
+            verify_password(password, _dummy_hash())
             return False
         return verify_password(password, entry["password"])
 

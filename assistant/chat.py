@@ -138,7 +138,7 @@ class ChatService:
     def finish(self, user: str, conversation_id: str, lang: str = "nb") -> ChatTurn:
         """Write the summary into the journal and show it."""
         conv = self.journal.get(user, conversation_id)
-        summary = summarize(conv, lang)
+        summary = safe_markdown(summarize(conv, lang))
         self.journal.update(user, conversation_id, summary=summary)
         self.journal.add_message(user, conversation_id, "assistant", summary, stage=conv.stage)
         return ChatTurn(conversation_id=conversation_id, text=summary, done=True, stage=conv.stage)
@@ -159,7 +159,8 @@ class ChatService:
 
         citation = _citation(1, chunk, lang)
         src = "Kilde" if lang == "nb" else "Source"
-        return f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})", [citation]
+        # The question, title and file name come from a document: shown as text only.
+        return safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})"), [citation]
 
     # -- journal -------------------------------------------------------------------------
     def conversations(self, user: str) -> list[Conversation]:

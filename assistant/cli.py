@@ -198,7 +198,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update=updates)
     mode = "innlogging påkrevd" if (settings.users_file or settings.users) else "lokal modus, én bruker uten innlogging"
     print(f"Starter på http://{settings.host}:{settings.port}  ({mode}). Stopp med Ctrl+C.", file=sys.stderr)
-    serve(settings)
+    from assistant.web import ServeRefused
+
+    try:
+        serve(settings)
+    except ServeRefused as exc:
+        raise CliError(str(exc)) from exc
     return EXIT_OK
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from assistant.records import Citation
-from assistant.safety import safe_markdown
+from assistant.safety import plain_text, safe_markdown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -214,12 +214,11 @@ class Journal:
             "en": {"user": "You", "assistant": "Assistant", "summary": "Summary", "sources": "Sources"},
         }[lang if lang == "en" else "nb"]
         when = datetime.fromtimestamp(conv.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        out = [f"# {conv.title}", "", f"*{when} · {conv.mode}*", ""]
+        # Everything typed or quoted is shown as text: no HTML, images or links from it.
+        out = [f"# {plain_text(conv.title)}", "", f"*{when} · {conv.mode}*", ""]
         for m in conv.messages:
             who = labels.get(m.role, m.role)
-            # What the participant typed is shown as text: no HTML, images or links from it.
-            content = safe_markdown(m.content) if m.role == "user" else m.content
-            out += [f"**{who}:**", "", content.strip(), ""]
+            out += [f"**{who}:**", "", safe_markdown(m.content).strip(), ""]
         if conv.summary:
-            out += [f"## {labels['summary']}", "", conv.summary.strip(), ""]
+            out += [f"## {labels['summary']}", "", safe_markdown(conv.summary).strip(), ""]
         return "\n".join(out)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     # --- the app ---------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the app answers to (the Host header); empty = loopback names and ASSISTANT_HOST. Set it to the public name behind a proxy.",
+    )
+    max_request_kb: float = Field(1024, gt=0, description="Largest request body other than an upload (KB).")
+    session_idle_hours: float = Field(12, gt=0, description="A signed-in session ends after this long without a request.")
     users_file: Path | None = Field(None, description="JSON users file; unset (and no ASSISTANT_USERS) = single-user local mode.")
     users: str | None = Field(None, description="The users file's JSON, given inline instead of a file.")
     max_message_chars: int = Field(4000, ge=100, le=100_000, description="Longest chat message accepted.")
@@ -160,6 +166,14 @@ class Settings(BaseSettings):
     @property
     def uses_chroma_server(self) -> bool:
         return bool(self.chroma_host)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """ASSISTANT_ALLOWED_HOSTS=chat.example.org,localhost"""
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     def chunking_fingerprint(self) -> str:
         """Changes whenever a setting that shapes chunks changes."""

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,10 +21,11 @@ import gradio as gr
 
 from assistant.auth import LOCAL_USER, UserStore
 from assistant.chat import UPLOAD_KINDS, ChatService, Forbidden
+from assistant.exports import ExportStore
 from assistant.i18n import tr
 from assistant.journal import NotFound
 from assistant.records import REFLECTION_STAGES, Citation
-from assistant.safety import InputRejected, safe_markdown
+from assistant.safety import InputRejected, inline_code, safe_markdown
 from assistant.settings import Settings
 from assistant.text import strip_emphasis
 
@@ -89,8 +91,12 @@ def _stage_text(stage: str | None, lang: str) -> str:
     return f"**{tr(lang, 'stage')} {index}/5:** {STAGE_LABELS[lang][stage]}"
 
 
-def build_app(settings: Settings, service: ChatService, users: UserStore | None):
+def build_app(settings: Settings, service: ChatService, users: UserStore | None, exports: ExportStore | None = None):
     default_lang = settings.language
+    exports = exports if exports is not None else ExportStore()
+    # Sign-out is a POST to the shell (assistant.web): a link or an image elsewhere cannot sign anyone out.
+    logout_form = ('<form method="post" action="/logout" id="logout-form">'
+                   '<button type="submit" class="logout">{}</button></form>')
 
     def kind_choices(lang):
         return [(tr(lang, f"kind_{k}"), k) for k in UPLOAD_KINDS]
@@ -103,6 +109,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
         conv_id = gr.State(None)
         header = gr.Markdown(f"# {tr(default_lang, 'title')}\n{tr(default_lang, 'intro')}")
         who = gr.Markdown(elem_id="who")
+        logout = gr.HTML(logout_form.format(html.escape(tr(default_lang, "logout"))), visible=users is not None, elem_id="logout")
         lang_radio = gr.Radio([("Bokmål", "nb"), ("English", "en")], value=default_lang, label=tr(default_lang, "language"))
         with gr.Tabs() as tabs:
             with gr.Tab(tr(default_lang, "tab_chat"), id="chat") as tab_chat:
@@ -146,7 +153,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                     delete_ok = gr.Checkbox(label=tr(default_lang, "delete_confirm"), value=False)
                     delete_btn = gr.Button(tr(default_lang, "delete"), variant="stop")
                 journal_status = gr.Markdown()
-                export_file = gr.File(label=tr(default_lang, "export_file"), interactive=False, visible=False)
+                export_file = gr.HTML(label=tr(default_lang, "export_file"), visible=False, elem_id="export-link")
                 preview = gr.Markdown(elem_id="journal-preview")
                 with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data") as my_data_box:
                     my_data_intro = gr.Markdown(tr(default_lang, "my_data_intro"))
@@ -154,9 +161,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                         show_data_btn = gr.Button(tr(default_lang, "my_data_show"), elem_id="my-data-show")
                         export_all_btn = gr.Button(tr(default_lang, "my_data_export"), elem_id="my-data-export")
                     my_data_view = gr.JSON(label=tr(default_lang, "my_data"), elem_id="my-data-view", visible=False)
-                    export_all_file = gr.File(
-                        label=tr(default_lang, "export_file"), interactive=False, elem_id="my-data-file", visible=False
-                    )
+                    export_all_file = gr.HTML(label=tr(default_lang, "export_file"), elem_id="my-data-file", visible=False)
                     with gr.Row():
                         erase_ok = gr.Checkbox(label=tr(default_lang, "erase_confirm"), value=False, elem_id="erase-confirm")
                         erase_btn = gr.Button(tr(default_lang, "erase"), variant="stop", elem_id="erase")
@@ -168,7 +173,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                     gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "prep_gathering"))
                 prep_btn = gr.Button(tr(default_lang, "prep_button"), variant="primary", elem_id="prep-button")
                 prep_out = gr.Markdown(elem_id="prep-out")
-                prep_file = gr.File(label=tr(default_lang, "prep_export"), interactive=False, visible=False)
+                prep_file = gr.HTML(label=tr(default_lang, "prep_export"), visible=False, elem_id="prep-link")
                 upload_heading = gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
                 upload_files = gr.File(
                     label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
@@ -179,10 +184,16 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 upload_out = gr.Markdown(elem_id="upload-out")
 
         # -- helpers -------------------------------------------------------------------
+        def download_link(user: str, path, lang: str) -> str:
+            """A link the shell serves to this user only (`/export/<token>`): no path in the URL."""
+            token = exports.register(user, path)
+            name = Path(path).name
+            return f'<a class="download" href="/export/{token}" download="{html.escape(name)}">{html.escape(tr(lang, "download", name=name))}</a>'
+
         def history_of(user: str, cid: str) -> list[dict]:
             conv = service.conversation(user, cid)
             return [
-                {"role": m.role, "content": safe_markdown(m.content) if m.role == "user" else m.content}
+                {"role": m.role, "content": safe_markdown(m.content)}
                 for m in conv.messages
                 if m.role in ("user", "assistant")
             ]
@@ -195,7 +206,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
         # -- load ----------------------------------------------------------------------------
         def greeting(lang: str, user: str, role: str) -> str:
-            return tr(lang, "local_mode") if users is None else tr(lang, "signed_in", user=user, role=tr(lang, f"role_{role}"))
+            return tr(lang, "local_mode") if users is None else tr(lang, "signed_in", user=inline_code(user), role=tr(lang, f"role_{role}"))
 
         def on_load(request: gr.Request):
             user, role = _user(request, users)
@@ -234,6 +245,7 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
             (prep_btn, "value", "prep_button", "{}"), (prep_file, "label", "prep_export", "{}"),
             (upload_heading, "value", "upload_heading", "### {}"), (upload_files, "label", "upload_files", "{}"),
             (upload_kind, "label", "upload_kind", "{}"), (upload_btn, "value", "upload_button", "{}"),
+            (logout, "value", "logout", logout_form),
         ]
         relabelled = list(dict.fromkeys(component for component, *_ in texts))
         empty_sources = {sources_html([], lang_code) for lang_code in ("nb", "en")}
@@ -420,7 +432,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 text = service.export(user, cid, current_lang)
             except NotFound:
                 return None, tr(current_lang, "not_found")
-            return gr.update(value=_private_file(settings, user, f"refleksjon-{cid[:8]}.md", text), visible=True), ""
+            path = _private_file(settings, user, f"refleksjon-{cid[:8]}.md", text)
+            return gr.update(value=download_link(user, path, current_lang), visible=True), ""
 
         export_btn.click(on_export, [journal_list, lang], [export_file, journal_status])
 
@@ -432,7 +445,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
 
         def on_export_all(current_lang, request: gr.Request):
             user, role = _user(request, users)
-            return gr.update(value=str(service.export_everything(user, role, current_lang)), visible=True)
+            path = service.export_everything(user, role, current_lang)
+            return gr.update(value=download_link(user, path, current_lang), visible=True)
 
         export_all_btn.click(on_export_all, [lang], [export_all_file])
 
@@ -441,12 +455,15 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
             if not confirmed:
                 return tr(current_lang, "confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             result = service.erase_everything(user)
+            exports.forget_user(user)
             text = tr(current_lang, "erased", n=result["conversations"])
             hidden = gr.update(value=None, visible=False)
             return text, False, None, [], gr.update(choices=[], value=None), hidden, hidden
 
+        # After erase, nothing of the participant stays in this browser either.
         erase_btn.click(on_erase, [erase_ok, lang],
-                        [erase_status, erase_ok, conv_id, chatbot, journal_list, my_data_view, export_all_file])
+                        [erase_status, erase_ok, conv_id, chatbot, journal_list, my_data_view, export_all_file]).then(
+            None, None, None, js="() => { try { localStorage.clear(); sessionStorage.clear(); } catch (e) {} }")
 
         # -- facilitator -------------------------------------------------------------------------
         def on_prepare(theme_text, number, current_lang, request: gr.Request):
@@ -457,7 +474,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 return tr(current_lang, "forbidden"), None
             except InputRejected as exc:
                 return str(exc), None
-            return text, gr.update(value=_private_file(settings, user, "samling.md", text), visible=True)
+            path = _private_file(settings, user, "samling.md", text)
+            return safe_markdown(text), gr.update(value=download_link(user, path, current_lang), visible=True)
 
         prep_btn.click(on_prepare, [theme, gathering, lang], [prep_out, prep_file], concurrency_id="answer")
 
@@ -472,9 +490,9 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None)
                 return str(exc)
             lines = [tr(current_lang, "upload_report", added=len(report.files_added), updated=len(report.files_updated),
                         chunks=report.chunks_total)]
-            lines += [f"- {html.escape(p)}" for p in problems]
-            lines += [f"- {html.escape(i.source)}: {html.escape(i.reason)}" for i in report.failed]
-            return "\n".join(lines)
+            lines += [f"- {p}" for p in problems]
+            lines += [f"- {i.source}: {i.reason}" for i in report.failed]
+            return safe_markdown("\n".join(lines))
 
         upload_btn.click(on_upload, [upload_files, upload_kind, lang], [upload_out], concurrency_id="ingest")
 
@@ -517,7 +535,10 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     from assistant.llm import build_chat_model
     from assistant.runtime import Runtime
 
+    from assistant.web import check_exposure
+
     users = UserStore.load(settings.users_file, settings.users)
+    check_exposure(settings, users)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
     # Load the embedder while the page opens, so the first question does not wait for it.
@@ -526,23 +547,44 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
     service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
     service.apply_retention()
-    demo = build_app(settings, service, users)
-    auth = users.check if users is not None else None
-    demo.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=False,
-        auth=auth,
-        auth_message="Logg inn med brukernavn og passord fra fasilitatoren. / Sign in with the user name and password from your facilitator.",
-        max_file_size=f"{int(settings.max_upload_mb)}mb",
-        allowed_paths=[],
-        show_error=False,
-        prevent_thread_lock=prevent_thread_lock,
-        footer_links=[],
-        ssr_mode=False,
-        css=CSS,
-        theme=theme(),
-        js="() => { document.documentElement.lang = '" + settings.language + "'; }",
-        quiet=True,
-    )
+    exports = ExportStore()
+    demo = build_app(settings, service, users, exports)
+    from assistant.web import create_app
+
+    app = create_app(settings, demo, users, exports=exports, ui={
+        "css": CSS, "theme": theme(),
+        "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
+    })
+    run_server(app, settings, prevent_thread_lock=prevent_thread_lock)
     return demo
+
+
+def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False):
+    """Serve the shell with uvicorn on settings.host:settings.port (in a thread when asked not to block)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    print(f"* Kjører på / Running on http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}", flush=True)
+    if prevent_thread_lock:
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            time.sleep(0.05)
+        return RunningServer(server, thread)
+    server.run()
+    return None
+
+
+class RunningServer:
+    """A server started with `prevent_thread_lock`: `close()` stops it."""
+
+    def __init__(self, server, thread: threading.Thread) -> None:
+        self.server, self.thread = server, thread
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -26,7 +26,7 @@ from .conftest import start_signed_in_app, stop_app
 # Served without sign-in by design: the login page shell, static front-end assets with no data,
 # the route schema (no data), and endpoints that only say whether sign-in is needed.
 PUBLIC = re.compile(
-    r"^/($|login/?$|logout$|config/?$|favicon\.ico$|theme\.css$|robots\.txt$|manifest\.json$|openapi\.json$|pwa_icon|assets/|static/|svelte/|"
+    r"^/($|healthz$|login/?$|logout$|config/?$|favicon\.ico$|theme\.css$|robots\.txt$|manifest\.json$|openapi\.json$|pwa_icon|assets/|static/|svelte/|"
     r"gradio_api/(theme\.css|login_check/?|app_id/?|startup-events|upload_progress|queue/status|heartbeat/))"
 )
 
@@ -189,7 +189,6 @@ def test_route_check_does_not_take_a_held_open_stream_for_a_refusal(fake_routes)
 @pytest.mark.integration
 def test_every_route_requires_sign_in(secured_app, settings):
     import gradio  # noqa: F401 - the app object below is built only to list its routes
-    from gradio.routes import App
 
     from assistant.answer import AnswerEngine
     from assistant.chat import ChatService
@@ -201,7 +200,11 @@ def test_every_route_requires_sign_in(secured_app, settings):
     rt = Runtime.from_settings(settings)
     demo = build_app(settings, ChatService(settings, rt, AnswerEngine(settings, rt.retriever, rt.embedder),
                                            Journal(settings.journal_path)), users=None)
-    routes = app_routes(App.create_app(demo))
+    from assistant.web import create_app
+
+    shell = create_app(settings, demo, users=None)  # the shell's own routes, with Gradio's mounted in it
+    routes = app_routes(shell.app)
+    assert ("GET", "/export/{token}") in routes and ("POST", "/logout") in routes
     assert len(routes) > 40
     open_routes = []
     for method, path in routes:
@@ -212,9 +215,9 @@ def test_every_route_requires_sign_in(secured_app, settings):
         if not refuses(p):
             open_routes.append((method, path, p.status, "held open" if p.timed_out else "closed", p.body[:120]))
     assert open_routes == []
-    # The page itself shows only the login form, and says nothing about the data.
+    # The page itself sends a visitor to the login form, which says nothing about the data.
     status, body = request(url)
-    assert status == 200 and b'"auth_required":true' in body and b"journal" not in body.lower()
+    assert status == 200 and b'action="/login' in body and b"journal" not in body.lower()
 
 
 @pytest.mark.integration

@@ -1,5 +1,5 @@
 """README claims about the chat app, checked through the handlers and through the running app
-(gradio_client, one session per client, as a browser tab would have):
+(tests/appclient.py: the page's own queue calls, one session per client, as a browser tab):
 
 - *Avslutt og oppsummer*: the summary with the material's insights, the participant's own
   commitments and suggested reading is written into the journal.
@@ -27,6 +27,7 @@ from assistant.runtime import Runtime
 from assistant.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
+from .appclient import AppClient
 from .conftest import free_port, start_signed_in_app, stop_app
 from .test_chat import final, service  # noqa: F401 - `service`: ChatService over the small corpus, fake embedder
 
@@ -38,23 +39,21 @@ MARKER = "KARIS-PRIVATE-TANKE-5e1d"
 
 @contextlib.contextmanager
 def launched(settings, chat_service, users=None):
-    """`build_app` launched on a free loopback port, as `serve` launches it; yields the URL."""
-    from assistant.ui import build_app
+    """`build_app` in the app shell on a free loopback port, as `serve` runs it; yields the URL."""
+    from assistant.ui import build_app, run_server
+    from assistant.web import create_app
 
-    demo = build_app(settings, chat_service, users)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                auth=users.check if users is not None else None, show_error=False)
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    server = run_server(create_app(settings, build_app(settings, chat_service, users), users), settings, prevent_thread_lock=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        demo.close()
+        server.close()
 
 
 def client(url: str, user: str | None = None, password: str | None = None):
-    from gradio_client import Client
-
-    return Client(url, auth=(user, password) if user else None, verbose=False, download_files=False)
+    return AppClient(url, user, password)
 
 
 def last_text(chat: list[dict]) -> str:
@@ -264,7 +263,7 @@ def test_participant_cannot_use_facilitator_endpoints(signed_in_app, tmp_path):
     url, data = signed_in_app
     doc = tmp_path / "notat.md"
     doc.write_text("# Notat\nSamlingen i Porsgrunn handlet om sirkulærøkonomi og kretsløp.\n", encoding="utf-8")
-    from gradio_client import handle_file
+    from .appclient import handle_file
 
     kari = as_user(url, "kari")
     text, file = kari.predict("regenerativ ledelse", "", api_name="/on_prepare")

@@ -1,4 +1,4 @@
-"""Load on the real app with gradio_client: 25 concurrent sessions, and a full queue.
+"""Load on the real app, driven as its page drives it (tests/appclient.py): 25 concurrent sessions, and a full queue.
 
 Bounded in count and time; traffic only to loopback.
 """
@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from .appclient import AppClient
 from .conftest import start_app, stop_app
 
 pytestmark = pytest.mark.integration
@@ -40,12 +41,10 @@ def app(indexed_data_copy):
 
 
 def test_25_concurrent_sessions_get_their_own_replies(app):
-    from gradio_client import Client
-
     questions = [q for q in QUESTIONS for _ in range(5)]  # 25 sessions
 
     def session(question: str):
-        client = Client(app, verbose=False)
+        client = AppClient(app)
         started = time.monotonic()
         result = client.predict(question, [], "qa", [], api_name="/send_advance")
         return question, reply_text(result), time.monotonic() - started, result[0][0]
@@ -64,8 +63,6 @@ def test_25_concurrent_sessions_get_their_own_replies(app):
 
 
 def test_requests_past_the_queue_limit_are_refused_quickly(indexed_data_copy):
-    from gradio_client import Client
-
     data = indexed_data_copy("busy")
     proc, url = start_app(data, {"ASSISTANT_CONCURRENCY": "1", "ASSISTANT_QUEUE_SIZE": "2"})
     try:
@@ -75,7 +72,7 @@ def test_requests_past_the_queue_limit_are_refused_quickly(indexed_data_copy):
         def one(i: int):
             started = time.monotonic()
             try:
-                Client(url, verbose=False).predict(f"Hva er regenerativ ledelse? ({i})", [], "qa", [], api_name="/send_advance")
+                AppClient(url).predict(f"Hva er regenerativ ledelse? ({i})", [], "qa", [], api_name="/send_advance")
                 result = "ok"
             except Exception as exc:  # noqa: BLE001 - we record what the client saw
                 result = f"refused: {exc}"
