@@ -248,6 +248,7 @@ class ChatService:
         target.mkdir(parents=True, exist_ok=True)
         limit = self.settings.max_upload_mb * 1024 * 1024
         problems: list[str] = []
+        copied: dict[str, Path] = {}  # "kind/name" -> where this upload put it
         for path in files:
             path = Path(path)
             name = safe_filename(path.name)
@@ -262,6 +263,7 @@ class ChatService:
                 problems.append(f"{path.name}: ugyldig filnavn")
                 continue
             shutil.copyfile(path, dest)
+            copied[f"{kind}/{name}"] = dest
         report = sync_corpus(
             self.settings,
             self.runtime.embedder,
@@ -270,6 +272,13 @@ class ChatService:
             source_prefix=UPLOAD_PREFIX,
         )
         self.runtime.retriever.invalidate()
+        # A file that could not be read is not kept: it would be tried, and reported, on every
+        # later upload. The index was left as it was (sync_corpus), and the report says why.
+        for issue in report.failed:
+            for key, dest in copied.items():
+                if issue.source.endswith(key) and dest.exists():
+                    dest.unlink()
+                    problems.append(f"{dest.name}: ikke lagret, fordi den ikke kunne leses")
         return report, problems
 
 

@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -91,7 +92,15 @@ def _stage_text(stage: str | None, lang: str) -> str:
     return f"**{tr(lang, 'stage')} {index}/5:** {STAGE_LABELS[lang][stage]}"
 
 
-def build_app(settings: Settings, service: ChatService, users: UserStore | None, exports: ExportStore | None = None):
+def build_app(
+    settings: Settings,
+    service: ChatService,
+    users: UserStore | None,
+    exports: ExportStore | None = None,
+    forget_other_sessions: Callable[[str, str], None] | None = None,
+):
+    """The Blocks. `exports` serves downloads to their owner; `forget_other_sessions(user, keep)`
+    drops the server-side state of the user's other open sessions (after erase)."""
     default_lang = settings.language
     exports = exports if exports is not None else ExportStore()
     # Sign-out is a POST to the shell (assistant.web): a link or an image elsewhere cannot sign anyone out.
@@ -104,7 +113,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None,
     def mode_choices(lang):
         return [(tr(lang, "mode_reflect"), "reflect"), (tr(lang, "mode_qa"), "qa")]
 
-    with gr.Blocks(title=tr(default_lang, "title"), analytics_enabled=False) as demo:
+    # Gradio's temporary files (uploads on their way to the index) are deleted after an hour.
+    with gr.Blocks(title=tr(default_lang, "title"), analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         lang = gr.State(default_lang)
         conv_id = gr.State(None)
         header = gr.Markdown(f"# {tr(default_lang, 'title')}\n{tr(default_lang, 'intro')}")
@@ -456,6 +466,8 @@ def build_app(settings: Settings, service: ChatService, users: UserStore | None,
                 return tr(current_lang, "confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             result = service.erase_everything(user)
             exports.forget_user(user)
+            if forget_other_sessions is not None:  # other tabs' chat state on the server goes too
+                forget_other_sessions(user, getattr(request, "session_hash", "") or "")
             text = tr(current_lang, "erased", n=result["conversations"])
             hidden = gr.update(value=None, visible=False)
             return text, False, None, [], gr.update(choices=[], value=None), hidden, hidden
@@ -539,6 +551,9 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
 
     users = UserStore.load(settings.users_file, settings.users)
     check_exposure(settings, users)
+    from assistant.logsafe import protect_process_output
+
+    protect_process_output()  # no user text in the server log, whatever a library prints (assistant/logsafe.py)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
     # Load the embedder while the page opens, so the first question does not wait for it.
@@ -547,11 +562,16 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
     service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
     service.apply_retention()
-    exports = ExportStore()
-    demo = build_app(settings, service, users, exports)
-    from assistant.web import create_app
+    from assistant.web import Sessions, create_app, drop_gradio_state
 
-    app = create_app(settings, demo, users, exports=exports, ui={
+    exports = ExportStore()
+    sessions = Sessions(max_idle_s=settings.session_idle_hours * 3600)
+
+    def forget_other_sessions(user: str, keep: str) -> None:
+        drop_gradio_state(demo, [h for h in sessions.hashes_of(user) if h != keep])
+
+    demo = build_app(settings, service, users, exports, forget_other_sessions)
+    app = create_app(settings, demo, users, exports=exports, sessions=sessions, ui={
         "css": CSS, "theme": theme(),
         "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
     })

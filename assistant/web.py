@@ -51,7 +51,7 @@ CLOSED_PREFIXES = (
     "/gradio_api/runs",
     "/gradio_api/mcp",
     "/gradio_api/docs",
-    "/gradio_api/openapi",
+    "/gradio_api/openapi.json",
     "/gradio_api/info",
     "/gradio_api/api_info",
     "/gradio_api/monitoring",
@@ -275,12 +275,13 @@ a {{ color: #9a3412; }}
 
 
 # --- the application ---------------------------------------------------------------------------------
-def create_app(settings: Settings, demo, users: UserStore | None, *, exports=None, ui: dict | None = None):
+def create_app(settings: Settings, demo, users: UserStore | None, *, exports=None, sessions: Sessions | None = None,
+               ui: dict | None = None):
     """The shell with `demo` (a Gradio Blocks) mounted at `/`. `exports` (an `ExportStore`) serves
     files a user exported, to that user only; `ui` holds Gradio's page options (css, theme, js)."""
     import gradio as gr
 
-    sessions = Sessions(max_idle_s=settings.session_idle_hours * 3600)
+    sessions = sessions if sessions is not None else Sessions(max_idle_s=settings.session_idle_hours * 3600)
     if users is not None:
         users.check("", "")  # makes the stand-in hash now: the first unknown name costs what a known one does
     throttle = LoginThrottle()
@@ -464,6 +465,10 @@ class ShellGuard:
             session_hash = _json_field(b"".join(body_parts), "session_hash")
         else:
             session_hash = _query_field(scope.get("query_string", b""), "session_hash") or _hash_in_path(path)
+        # Only facilitators upload documents: nobody else can fill the upload folder.
+        if path.startswith("/gradio_api/upload") and self.users is not None and user is not None and method == "POST":
+            if self.users.role(user) != "facilitator":
+                return await refuse(403, "Bare fasilitatorer kan laste opp. / Only facilitators can upload.")
         if user is not None and session_hash and not self.sessions.claim(session_hash, user):
             return await refuse(403, "Denne økten tilhører en annen bruker. / This session belongs to another user.")
 

@@ -195,6 +195,18 @@ def test_upload_refuses_bad_names_types_and_sizes(service, tmp_path):
     assert safe_filename(".hidden.md") == "hidden.md"
 
 
+def test_an_unreadable_upload_is_not_kept_or_reported_again(service, tmp_path):
+    broken = tmp_path / "ødelagt.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    report, problems = service.upload("facilitator", [broken])
+    assert report.failed and any("ikke lagret" in p for p in problems)
+    assert not any(service.settings.uploads_dir.rglob("*.pdf"))
+    good = tmp_path / "notat.md"
+    good.write_text("# Notat\nSamlingen handlet om kretsløp.\n", encoding="utf-8")
+    report, problems = service.upload("facilitator", [good])
+    assert report.failed == [] and problems == []  # the earlier failure is not reported again
+
+
 def test_reflection_state_moves():
     s = ReflectionState(stage_index=0)
     assert s.moved("back").stage == "where_are_we"

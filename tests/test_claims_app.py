@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assistant.answer import AnswerEngine
@@ -268,7 +269,11 @@ def test_participant_cannot_use_facilitator_endpoints(signed_in_app, tmp_path):
     kari = as_user(url, "kari")
     text, file = kari.predict("regenerativ ledelse", "", api_name="/on_prepare")
     assert text == tr("nb", "forbidden") and file is None
-    assert kari.predict([handle_file(str(doc))], "programme", api_name="/on_upload") == tr("nb", "forbidden")
+    # A participant cannot even put a file in the upload folder (the shell refuses the upload route).
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        kari.predict([handle_file(str(doc))], "programme", api_name="/on_upload")
+    assert refused.value.response.status_code == 403
+    assert kari.predict([], "programme", api_name="/on_upload") == tr("nb", "forbidden")  # and the handler checks the role
     assert not (data / "uploads").exists() or not any(p.is_file() for p in (data / "uploads").rglob("*"))
     assert not (user_folder_for(data, "kari")).exists()  # no gathering plan written for her
 

@@ -90,3 +90,22 @@ def test_the_products_own_markdown_survives():
 def test_titles_and_names_are_plain():
     assert "<" not in rendered(plain_text("# Tittel <img src=x> [a](http://e.example)")).replace("<p>", "").replace("</p>", "").replace("&lt;", "")
     assert rendered(inline_code("kari@ks.no")).strip() == "<p><code>kari@ks.no</code></p>"
+
+
+def test_log_lines_keep_the_traceback_shape_and_nothing_users_wrote():
+    import io
+
+    from assistant.logsafe import PrivateLog
+
+    out = io.StringIO()
+    log = PrivateLog(out)
+    log.write('Traceback (most recent call last):\n  File "/x/gradio/blocks.py", line 2064, in validate_inputs\n'
+              "    raise ValueError(\n    ^^^^^^^^\nValueError: didn't receive enough input values\nReceived inputs:\n")
+    log.write("    [{'text': 'HEMMELIG'}]\n")
+    log.write("* Kjører på / Running on http://127.0.0.1:7860\n" + "x" * 2_000_000 + "HEMMELIG\n")
+    log.write("KeyError: 'HEMMELIG-ID'\n")
+    text = out.getvalue()
+    assert "HEMMELIG" not in text and max(len(line) for line in text.splitlines()) <= 300
+    assert 'File "/x/gradio/blocks.py", line 2064, in validate_inputs' in text and "raise ValueError(" in text
+    assert "ValueError: [message withheld]" in text and "KeyError: [message withheld]" in text
+    assert "* Kjører på / Running on http://127.0.0.1:7860" in text and "characters withheld]" in text
