@@ -48,6 +48,7 @@ from assistant.selection import (
     units_of,
 )
 from assistant.text import guess_language, split_sentences, stems
+from assistant.verify import verify
 
 STAGE_LABELS = {
     "nb": {
@@ -69,6 +70,8 @@ STAGE_LABELS = {
 TEXT = {
     "nb": {
         "more": "Mer fra materialet:",
+        "unchecked": "Modellens svar kunne ikke kontrolleres mot kildene. Dette sier materialet selv:",
+        "unverified_mark": "(ikke bekreftet av kildene)",
         "original": "",
         "sources": "Kilder",
         "gap_word": "Materialet sier ikke noe om {word}.",
@@ -92,6 +95,8 @@ TEXT = {
     },
     "en": {
         "more": "More from the material:",
+        "unchecked": "The model's answer could not be checked against the sources. This is what the material itself says:",
+        "unverified_mark": "(not confirmed by the sources)",
         "original": "Norwegian sources are quoted in the original.",
         "sources": "Sources",
         "gap_word": "The material does not say anything about {word}.",
@@ -209,7 +214,8 @@ class AnswerEngine:
             # Also with a model: what the material does not cover is said without calling it.
             yield from self._extractive(question, mode, lang, hits, candidates, span, gap, started, retrieval_ms)
         else:
-            yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "")
+            fallback = lambda: self._extractive(question, mode, lang, hits, candidates, span, gap, started, retrieval_ms)  # noqa: E731
+            yield from self._generate(question, mode, lang, hits, started, retrieval_ms, stage or "", "", fallback=fallback)
 
     def reflection_questions(
         self,
@@ -479,14 +485,15 @@ class AnswerEngine:
         )
 
     # -- reflection ------------------------------------------------------------------------
-    def _reflect(self, question, lang, hits, cands, stage, asked, started, retrieval_ms, history) -> Iterator[str | Answer]:
+    def _reflect(self, question, lang, hits, cands, stage, asked, started, retrieval_ms, history, use_model=True) -> Iterator[str | Answer]:
         t = TEXT[lang]
         stage_key = stage or "where_are_we"
         next_questions = self.reflection_questions(question, stage=stage_key, n=2, asked=asked)
-        if self.chat_model is not None and hits:
+        if self.chat_model is not None and hits and use_model:
             hint = next_questions[0][0] if next_questions else ""
+            fallback = lambda: self._reflect(question, lang, hits, cands, stage, asked, started, retrieval_ms, history, use_model=False)  # noqa: E731
             yield from self._generate(question, "reflect", lang, hits, started, retrieval_ms, STAGE_LABELS[lang][stage_key], hint,
-                                      questions=tuple(q for q, _ in next_questions[:1]))
+                                      questions=tuple(q for q, _ in next_questions[:1]), fallback=fallback)
             return
         parts = [t["mirror"].format(phrase=_key_phrase(question))]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
@@ -526,7 +533,11 @@ class AnswerEngine:
         )
 
     # -- model backend ----------------------------------------------------------------------
-    def _generate(self, question, mode, lang, hits, started, retrieval_ms, stage_label, next_question, questions=()) -> Iterator[str | Answer]:
+    def _generate(self, question, mode, lang, hits, started, retrieval_ms, stage_label, next_question, questions=(),
+                  fallback=None) -> Iterator[str | Answer]:
+        """The model's answer, verified sentence by sentence against the passages it cites
+        (assistant/verify.py) before anything is shown: nothing unverified is streamed. When too
+        little survives, `fallback` (the extractive answer) is shown with a note."""
         assert self.chat_model is not None
         sources = [(i, h.chunk.meta.title, h.chunk.locator(lang), h.chunk.text) for i, h in enumerate(hits, start=1)]
         source_block = render_sources(sources, lang)
@@ -534,14 +545,16 @@ class AnswerEngine:
         if mode == "reflect":
             user = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources=source_block,
                           question=question, next_question=next_question or "-")
+            template = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources="", question="",
+                              next_question=next_question or "-")
         else:
             user = render(self.settings.prompts_dir, "answer", lang, sources=source_block, question=question)
+            template = render(self.settings.prompts_dir, "answer", lang, sources="", question="")
         t0 = time.perf_counter()
         pieces: list[str] = []
         try:
             for delta in self.chat_model.stream([ChatMessage("system", system), ChatMessage("user", user)]):
-                pieces.append(delta)
-                yield delta
+                pieces.append(delta)  # kept back: only verified sentences are shown
         except LLMError as exc:
             yield Answer(
                 question=question, mode=mode, language=lang, text=str(exc), backend=self.chat_model.name,
@@ -549,21 +562,57 @@ class AnswerEngine:
             )
             return
         raw = "".join(pieces)
-        text, used, removed = check_citations(raw, len(hits))
-        text = strip_prompt_leak(text, system)
-        text = safe_markdown(text, urls_in([h.chunk.text for h in hits]))
-        citations = [_citation(n, hits[n - 1].chunk, lang) for n in sorted(used)]
-        sentences = [s for s in split_sentences(_CITE.sub("", text)) if len(s.split()) >= 3]
-        cited = [s for s in split_sentences(text) if _CITE.search(s)]
-        final = text.strip()
+        text, _, removed = check_citations(raw, len(hits))
+        passages = {i: h.chunk.text for i, h in enumerate(hits, start=1)}
+        checked = verify(
+            text, passages, prompt_lines=[*system.splitlines(), *template.splitlines()],
+            similarity=self._support_similarity, min_lexical=self.settings.verify_min_lexical,
+            min_similarity=self.settings.verify_min_similarity,
+            known=lambda w: any(self.retriever.document_frequency(x) > 0 for x in stems(w)),
+            questions_need_no_source=(mode == "reflect"),
+        )
+        unverified = tuple(c.text for c in checked.removed if c.text)
+        if fallback is not None and (checked.share < self.settings.verify_min_share or not checked.supported):
+            for item in fallback():
+                if isinstance(item, Answer):
+                    note = TEXT[lang]["unchecked"]
+                    shown = f"*{note}*\n\n{item.text}"
+                    yield shown
+                    yield item.model_copy(update={
+                        "text": shown, "backend": f"{self.chat_model.name}+extractive", "fallback": True,
+                        "verified_share": round(checked.share, 3), "unverified": unverified,
+                        "removed_citations": tuple(removed), "timings": _timings(started, retrieval_ms, t0),
+                    })
+            return
+        lines: list[str] = []
+        for c in checked.checks:
+            if not c.text:
+                continue
+            if c.supported:
+                lines.append(c.text)
+            elif self.settings.verify_mode == "mark":
+                lines.append(f"{c.text} *{TEXT[lang]['unverified_mark']}*")
+        body = _join_sentences(lines)
+        body = safe_markdown(body, urls_in([h.chunk.text for h in hits]))
+        used = sorted({n for c in checked.supported for n in c.cited})
+        citations = [_citation(n, hits[n - 1].chunk, lang) for n in used]
+        final = body.strip()
         if citations:
             final += "\n\n" + _source_list(citations, lang)
+        yield final
         yield Answer(
-            question=question, mode=mode, language=lang, text=final, body=text.strip(), citations=tuple(citations),
-            backend=self.chat_model.name, removed_citations=tuple(removed), sentences=len(sentences),
-            cited_sentences=len(cited), reflection_questions=tuple(questions),
+            question=question, mode=mode, language=lang, text=final, body=body.strip(), citations=tuple(citations),
+            backend=self.chat_model.name, removed_citations=tuple(removed), sentences=len(checked.checks),
+            cited_sentences=len([c for c in checked.checks if c.cited]), reflection_questions=tuple(questions),
+            verified_share=round(checked.share, 3), unverified=unverified,
             timings=_timings(started, retrieval_ms, t0), retrieved=tuple(h.chunk.id for h in hits),
         )
+
+    def _support_similarity(self, sentence: str, passages: list[str]) -> float:
+        """Best e5 cosine of a model sentence with a sentence of the cited passages."""
+        units = [u.text for p in passages for u in units_of(p, 0, "nb")] or list(passages)
+        vectors = self.embedder.embed_passages([sentence, *units])
+        return float(np.max(vectors[1:] @ vectors[0]))
 
     # -- refusal ------------------------------------------------------------------------------
     def _refusal_text(self, query: str, lang: str) -> str:
@@ -615,6 +664,20 @@ def _source_list(citations: list[Citation], lang: str) -> str:
         where = f", {c.locator}" if c.locator else ""
         lines.append(f"[{c.number}] {c.title}{where} ({c.source})")
     return "\n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
+
+
+def _join_sentences(sentences: list[str]) -> str:
+    """Verified sentences back into text: list items one per line, other sentences as paragraphs."""
+    blocks: list[str] = []
+    last_item = None
+    for s in sentences:
+        item = bool(re.match(r"^\s*(?:[-*+]|\d+[.)])\s+", s))
+        if blocks and item == last_item:
+            blocks[-1] += ("\n" if item else " ") + s
+        else:
+            blocks.append(s)
+        last_item = item
+    return "\n\n".join(blocks)
 
 
 def _as_markdown_sentence(text: str) -> str:

@@ -113,6 +113,9 @@ class Answer(Record):
     cited_sentences: int = 0
     reflection_questions: tuple[str, ...] = ()
     error: str | None = Field(None, description="Set when the model backend failed; text says what to do.")
+    verified_share: float | None = Field(None, description="Model backends: share of the model's sentences the cited sources support.")
+    unverified: tuple[str, ...] = Field((), description="Model sentences not shown (or shown marked) because the sources do not support them.")
+    fallback: bool = Field(False, description="The model's answer could not be checked; the extractive answer is shown instead.")
     timings: Timings = Timings()
     retrieved: tuple[str, ...] = Field((), description="Ids of the chunks the search for this question returned.")
     asked_from: tuple[str, ...] = Field(

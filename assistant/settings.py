@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     answer_focus_confident_similarity: float = Field(
         0.90, ge=0.0, le=1.0, description="A best sentence this similar to the question overrides the focus-word check."
     )
+    # Verification of a model's answer (assistant/verify.py; measured in docs/answers.md).
+    verify_mode: Literal["remove", "mark"] = Field(
+        "remove", description="A model sentence the cited sources do not support is removed, or shown marked as unverified."
+    )
+    verify_min_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Below this share of supported sentences the extractive answer is shown instead, with a note.",
+    )
+    verify_min_lexical: float = Field(0.6, ge=0.0, le=1.0, description="Share of a sentence's content words that the cited passage must use…")
+    verify_min_similarity: float = Field(0.90, ge=0.0, le=1.0, description="…or the e5 cosine with the closest passage sentence.")
     # Refusal: measured on evals/retrieval (in scope) and out-of-scope questions; see docs/answers.md.
     answer_min_similarity: float = Field(
         0.80, ge=0.0, le=1.0, description="Below this best-sentence similarity the material does not answer."

@@ -295,3 +295,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = (len(xs) - 1) * q / 100
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def unsupported_shown(body: str, passages: dict[int, str]) -> int:
+    """Sentences of a shown answer that the sources it cites cannot back, read from the text alone
+    (not from the engine's own verification record): a sentence without a citation of a given
+    source, or with a number that the passages it cites do not contain. A question to the
+    participant (ending in "?") states nothing and is not counted."""
+    count = 0
+    for sentence in answer_sentences(body):
+        plain = re.sub(r"\[\d{1,3}\]", "", sentence).strip()
+        if not plain or plain.endswith("?"):
+            continue
+        cited = [int(n) for n in re.findall(r"\[(\d{1,3})\]", sentence) if int(n) in passages]
+        if not cited:
+            count += 1
+            continue
+        source = re.sub(r"(?<=\d)[ \u00a0.,](?=\d{3}\b)", "", " ".join(passages[n] for n in cited))
+        numbers = set(_NUMBER.findall(re.sub(r"(?<=\d)[ \u00a0.,](?=\d{3}\b)", "", plain)))
+        if any(n not in source for n in numbers):
+            count += 1
+    return count

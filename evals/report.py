@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from evals.runner import (
     JUDGE_METRICS,
     LATENCY_METRICS,
+    MODEL_METRICS,
     UNIT_METRICS,
     Aggregate,
     CaseResult,
@@ -63,6 +64,9 @@ LABELS = {
     "refusal_precision": "avvisningspresisjon",
     "refusal_recall": "avvisningsdekning (utenfor tema avvist eller «materialet sier ikke»)",
     "false_refusal_rate": "andel spørsmål materialet dekker som ble avvist eller avslått (lavere er bedre)",
+    "verified_share": "modell: andel av modellens setninger som kildene støtter",
+    "fallback_rate": "modell: andel svar der det uttrekkende svaret ble vist i stedet (lavere er bedre)",
+    "unsupported_shown": "modell: setninger vist uten kilde eller med tall kilden mangler (skal være 0)",
     "injection_resistance": "motstand mot instruksinjeksjon",
     "judge_faithfulness": "dommer: påstander støttet av kildene",
     "judge_correctness": "dommer: korrekthet mot referansen",
@@ -88,7 +92,7 @@ class ReportPaths(BaseModel):
 def fmt(value: float | None, metric: str = "") -> str:
     if value is None:
         return "–"
-    if metric.endswith("_ms"):
+    if metric.endswith("_ms") or metric == "unsupported_shown":
         return f"{value:.0f}"
     return f"{value:.3f}"
 
@@ -173,7 +177,8 @@ def render_summary(run: EvalRun, worst: int = 10) -> str:
         + " | alle | terskel (test) | status | betydning |",
         "|---|" + "---|" * len(splits) + "---|---|---|---|",
     ]
-    for m in (*HEADLINE, "score", *LATENCY_METRICS[1:3]):
+    model_rows = tuple(m for m in MODEL_METRICS if o.metrics.get(m) is not None)  # model backends only
+    for m in (*HEADLINE, *model_rows, "score", *LATENCY_METRICS[1:3]):
         c = checks.get(m)
         bound = "" if c is None else (f"≥ {c.threshold:g}" if c.bound == "min" else f"≤ {c.threshold:g}")
         values = " | ".join(fmt(run.by_split[sp].metrics.get(m), m) for sp in splits)

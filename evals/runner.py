@@ -42,6 +42,7 @@ from evals.metrics import (
     facts_to_score,
     hit_at_k,
     injection_resistance,
+    unsupported_shown,
     injection_violations,
     mean,
     percentile,
@@ -91,7 +92,8 @@ CASE_METRICS = (
 )
 # Metrics where a higher value is better and the range is 0..1 (charts, comparisons).
 UNIT_METRICS = CASE_METRICS + ("refusal_precision", "refusal_recall")
-RATE_METRICS = ("false_refusal_rate",)  # lower is better
+RATE_METRICS = ("false_refusal_rate", "fallback_rate")  # lower is better
+MODEL_METRICS = ("verified_share", "fallback_rate", "unsupported_shown")  # model backends only (assistant/verify.py)
 LATENCY_METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 JUDGE_METRICS = ("judge_faithfulness", "judge_correctness")
 
@@ -300,6 +302,12 @@ def score_case(
             secrets=secrets,
         )
         scores["injection_resistance"] = injection_resistance(violations)
+    if answer.verified_share is not None or answer.fallback:
+        # A model backend: how much of the model's text survived verification, whether the
+        # extractive fallback was shown, and what was shown that its sources cannot back.
+        scores["verified_share"] = answer.verified_share
+        scores["fallback"] = 1.0 if answer.fallback else 0.0
+        scores["unsupported_shown"] = float(unsupported_shown(answer.body, {c.number: c.passage for c in answer.citations}))
     scores = {key: (None if v is None else round(float(v), 4)) for key, v in scores.items()}
     return CaseResult(
         case=case,
@@ -331,6 +339,10 @@ def aggregate(results: Sequence[CaseResult]) -> Aggregate:
     metrics["false_refusal_rate"] = (
         round(sum(declines(r.answer) for r in in_scope) / len(in_scope), 4) if in_scope else None  # type: ignore[arg-type]
     )
+    model = [r for r in results if r.scores.get("fallback") is not None]
+    metrics["verified_share"] = round(mean([r.scores["verified_share"] or 0.0 for r in model]), 4) if model else None
+    metrics["fallback_rate"] = round(mean([r.scores["fallback"] for r in model]), 4) if model else None
+    metrics["unsupported_shown"] = float(sum(r.scores["unsupported_shown"] for r in model)) if model else None
     metrics["refusal_precision"] = None if precision is None else round(precision, 4)
     metrics["refusal_recall"] = None if recall is None else round(recall, 4)
     latencies = [r.latency_ms for r in results if r.answer is not None]
@@ -474,7 +486,7 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS) -> dict[str, dict[str, floa
         raise ThresholdError(f"{path}: cannot read ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ThresholdError(f"{path}: invalid TOML ({exc})") from exc
-    known = set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(RATE_METRICS) | set(LATENCY_METRICS)
+    known = set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(RATE_METRICS) | set(LATENCY_METRICS) | set(MODEL_METRICS)
     out: dict[str, dict[str, float]] = {}
     for bound in ("min", "max"):
         table = data.get(bound, {})

@@ -5,7 +5,9 @@
 
 The extractive default cannot fail citation validity or citation coverage (it only quotes
 retrieved sentences); this run measures them, and injection resistance, on text a model wrote.
-Its numbers are reported, not gated: the model is tiny. To keep CI within minutes on 2 cores the
+Gated by evals/thresholds-model.toml: no unsupported sentence shown, injection resistance 1.0
+(the model's answers are verified against their sources, assistant/verify.py); its fact recall,
+verified share and fallback rate are reported, not gated: the model is tiny. To keep CI within minutes on 2 cores the
 model gets three chunks and 120 tokens (prompt processing dominates: ~2,000 prompt tokens a case). Exit code: that of `assistant eval` (2 when a case
 errored, e.g. the server died), or 2 when the server does not start.
 """
@@ -65,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                    ASSISTANT_LLM_MODEL="smollm2", ASSISTANT_LLM_MAX_TOKENS="120", ASSISTANT_LLM_TEMPERATURE="0", ASSISTANT_ANSWER_CHUNKS="3",
                    ASSISTANT_LLM_TIMEOUT_S="120", ASSISTANT_LLM_MAX_RETRIES="0")
         assistant = Path(sys.executable).with_name("assistant")
-        eval_cmd = [str(assistant), "eval", "--split", "test", "--limit", str(args.limit), "--no-html", *args.extra]
+        thresholds = Path(__file__).resolve().parents[1] / "evals" / "thresholds-model.toml"
+        eval_cmd = [str(assistant), "eval", "--split", "test", "--limit", str(args.limit), "--no-html",
+                    "--thresholds", str(thresholds), *args.extra]
         if args.out:
             eval_cmd += ["--out", str(args.out)]
         return subprocess.call(eval_cmd, env=env)

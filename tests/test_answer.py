@@ -76,17 +76,18 @@ def test_model_answer_is_checked_and_made_safe(engine_parts):
     leaked = next(line for line in system.splitlines() if line.startswith("3. "))
     assert len(leaked) >= 30 and not re.search(r"[<>\[\]&*_`]", leaked) and safe_markdown(leaked) == leaked
     reply = (
-        "Horten, Larvik, Porsgrunn og Tønsberg deltok [1]. Piloten hadde tolv byer [7]. "
-        f"{leaked} ![bilde](http://evil.example/x.png) <script>alert(1)</script> Se [her](http://evil.example)."
+        "Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1]. Hver kommune stilte med fire til fem ledere [1]. "
+        "Piloten hadde tolv byer [7].\n"
+        f"{leaked} ![bilde](http://evil.example/x.png) <script>alert(1)</script> Se [her](http://evil.example) [1]."
     )
     model = FakeChatModel(reply)
     answer = AnswerEngine(s, retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
-    assert answer.removed_citations == (7,)
-    assert "[7]" not in answer.text and "[1]" in answer.text
+    assert answer.removed_citations == (7,) and not answer.fallback
+    assert "[7]" not in answer.text and "[1]" in answer.text and "tolv" not in answer.text
     assert "evil.example" not in answer.text and "<script>" not in answer.text
     assert leaked not in answer.text
     assert [c.number for c in answer.citations] == [1]
-    assert answer.cited_sentences == 1 and answer.sentences >= 2
+    assert answer.verified_share == 0.5 and any("tolv" in u for u in answer.unverified)
     sent = model.calls[0]
     assert sent[0].role == "system" and "instrukser" in sent[0].content
     assert '<kilde nr="1"' in sent[1].content and "Hvilke kommuner deltok i piloten?" in sent[1].content

@@ -194,4 +194,4 @@ def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, sm
     assert answer.declined and answer.backend == "extractive" and model.calls == []
     assert "millioner" not in answer.text and answer.body.startswith("Materialet oppgir ingen beløp")
     covered = engine.answer("Hvilke kommuner deltok i piloten?")
-    assert not covered.declined and len(model.calls) == 1 and covered.backend == "fake:model"
+    assert not covered.declined and len(model.calls) == 1 and covered.backend.startswith("fake:model")  # verified, or fallen back
