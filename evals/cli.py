@@ -224,7 +224,10 @@ def _print_human(run, paths, thresholds_path, filters) -> None:
         f"backend {run.backend}, korpus {run.corpus.fingerprint} ({run.corpus.chunks} biter)"
     )
     checks = {c.metric: c for c in run.thresholds}
-    metrics = (*HEADLINE, "latency_p50_ms", "latency_p95_ms")
+    from evals.runner import MODEL_METRICS
+
+    model_rows = tuple(m for m in MODEL_METRICS if o.metrics.get(m) is not None)  # a model backend's verification
+    metrics = (*HEADLINE, *model_rows, "latency_p50_ms", "latency_p95_ms")
     if run.judge:
         metrics += ("judge_faithfulness", "judge_correctness")
     splits = [s for s in ("test", "dev") if s in run.by_split]

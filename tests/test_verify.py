@@ -84,3 +84,14 @@ def test_a_verified_answer_is_streamed_only_when_checked(engine_parts):
     streamed, answer = run(AnswerEngine(s, retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
     assert not answer.fallback and answer.verified_share == 1.0 and streamed == [answer.text]
     assert answer.text.startswith("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")
+
+
+def test_the_eval_counts_unsupported_sentences_from_the_shown_text():
+    from evals.metrics import unsupported_shown
+
+    passages = {1: PASSAGE}
+    assert unsupported_shown("Fire bykommuner deltok: Horten, Larvik, Porsgrunn og Tønsberg [1].", passages) == 0
+    assert unsupported_shown("Erfaringene ble lagt fram i 2025 [1]. Hva betyr det for deg?", passages) == 0
+    shown = ("Fire bykommuner deltok i piloten [1]. Piloten kostet 12 millioner kroner [1]. "
+             "Det var en stor suksess for alle som var med. Seminaret var i 2024 [3].")
+    assert unsupported_shown(shown, passages) == 3  # a number the passage lacks, no citation, a source not given
