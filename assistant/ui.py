@@ -538,7 +538,8 @@ def _private_file(settings: Settings, user: str, name: str, text: str) -> str:
 
 
 def serve(settings: Settings, *, prevent_thread_lock: bool = False):
-    """Build everything from settings and launch on settings.host:settings.port."""
+    """Build everything from settings and serve on settings.host:settings.port. With
+    `prevent_thread_lock`, returns the running server (`close()` stops it); else blocks."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio-tmp").resolve()))
     Path(os.environ["GRADIO_TEMP_DIR"]).mkdir(parents=True, exist_ok=True)
@@ -547,12 +548,11 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     from assistant.llm import build_chat_model
     from assistant.runtime import Runtime
 
-    from assistant.web import check_exposure
+    from assistant.logsafe import protect_process_output
+    from assistant.web import Sessions, check_exposure, create_app, drop_gradio_state
 
     users = UserStore.load(settings.users_file, settings.users)
     check_exposure(settings, users)
-    from assistant.logsafe import protect_process_output
-
     protect_process_output()  # no user text in the server log, whatever a library prints (assistant/logsafe.py)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
@@ -562,8 +562,6 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
     service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
     service.apply_retention()
-    from assistant.web import Sessions, create_app, drop_gradio_state
-
     exports = ExportStore()
     sessions = Sessions(max_idle_s=settings.session_idle_hours * 3600)
 
@@ -575,8 +573,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
         "css": CSS, "theme": theme(),
         "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
     })
-    run_server(app, settings, prevent_thread_lock=prevent_thread_lock)
-    return demo
+    return run_server(app, settings, prevent_thread_lock=prevent_thread_lock)
 
 
 def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False):

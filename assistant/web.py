@@ -19,19 +19,20 @@ docs/reliability.md "The web face"):
   login and logout, the run history, the API docs and MCP) answer 404.
 - **Request-size limits** before a body is read.
 - **Headers** on every response: a content security policy that lets the page load images and
-  connect only to itself, no framing, no referrer.
+  connect only to itself, no framing, the referrer only within the app.
 """
 
 from __future__ import annotations
 
 import html
 import ipaddress
+import json
 import secrets
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -145,9 +146,7 @@ def host_name(host_header: str) -> str:
 @dataclass
 class Session:
     user: str
-    created: float
-    seen: float
-    hashes: set[str] = field(default_factory=set)
+    seen: float  # last request (monotonic clock): idle sessions end
 
 
 class Sessions:
@@ -162,9 +161,8 @@ class Sessions:
 
     def create(self, user: str) -> str:
         token = secrets.token_urlsafe(32)
-        now = time.monotonic()
         with self._lock:
-            self._by_token[token] = Session(user, now, now)
+            self._by_token[token] = Session(user, time.monotonic())
         return token
 
     def user(self, token: str | None) -> str | None:
@@ -193,16 +191,14 @@ class Sessions:
             owner = self._hash_owner.setdefault(session_hash, user)
             return owner == user
 
-    def hashes_of(self, user: str) -> list[str]:
+    def hashes_of(self, user: str, *, forget: bool = False) -> list[str]:
+        """The Gradio session hashes `user` has used; with `forget`, they are released too."""
         with self._lock:
-            return [h for h, u in self._hash_owner.items() if u == user]
-
-    def forget_hashes(self, user: str) -> list[str]:
-        with self._lock:
-            gone = [h for h, u in self._hash_owner.items() if u == user]
-            for h in gone:
-                del self._hash_owner[h]
-            return gone
+            owned = [h for h, u in self._hash_owner.items() if u == user]
+            if forget:
+                for h in owned:
+                    del self._hash_owner[h]
+            return owned
 
 
 class LoginThrottle:
@@ -240,9 +236,9 @@ class LoginThrottle:
 
 
 # --- pages ----------------------------------------------------------------------------------------
-def login_page(lang: str, message: str = "", status_class: str = "") -> str:
+def login_page(lang: str, message: str = "") -> str:
     esc = html.escape
-    note = f'<p class="msg {status_class}" role="alert">{esc(message)}</p>' if message else ""
+    note = f'<p class="msg" role="alert">{esc(message)}</p>' if message else ""
     other = "en" if lang == "nb" else "nb"
     return f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -256,7 +252,6 @@ input {{ width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; b
 button {{ margin-top: 1.4rem; width: 100%; padding: .7rem; font-size: 1rem; background: #c2410c; color: #fff; border: 0; border-radius: .4rem; cursor: pointer; }}
 button:hover {{ background: #9a3412; }}
 .msg {{ background: #fef2f2; color: #991b1b; padding: .6rem; border-radius: .4rem; }}
-.msg.ok {{ background: #f0fdf4; color: #166534; }}
 a {{ color: #9a3412; }}
 </style></head>
 <body><main>
@@ -288,8 +283,6 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
     hosts = allowed_hosts(settings)
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sessions = sessions
-    app.state.throttle = throttle
     # An empty CORS policy of our own: Gradio then adds none (its own reflects any origin).
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
 
@@ -298,9 +291,8 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
         return lang if lang in ("nb", "en") else settings.language
 
     def current_user(request: Request) -> str | None:
-        if users is None:
-            return LOCAL_USER
-        return sessions.user(request.cookies.get(COOKIE))
+        """Who is signed in: found once per request by `ShellGuard`, which runs in front."""
+        return request.scope.get("state", {}).get(SCOPE_USER)
 
     @app.get("/healthz")
     def healthz() -> PlainTextResponse:
@@ -342,7 +334,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
     def logout(request: Request):
         user = sessions.end(request.cookies.get(COOKIE)) if users is not None else LOCAL_USER
         if user:
-            drop_gradio_state(demo, sessions.forget_hashes(user))
+            drop_gradio_state(demo, sessions.hashes_of(user, forget=True))
         response = RedirectResponse("/login" if users is not None else "/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
@@ -365,18 +357,16 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
             "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}", "Cache-Control": "no-store",
         })
 
-    app.state.exports = exports
-
-    def auth_dependency(request: Request) -> str | None:
-        return current_user(request)
-
     gr.mount_gradio_app(
-        app, demo, path="/", auth_dependency=auth_dependency if users is not None else None,
+        app, demo, path="/", auth_dependency=current_user if users is not None else None,
         run_history=False, footer_links=[], show_error=False, ssr_mode=False, allowed_paths=[],
         max_file_size=f"{int(settings.max_upload_mb)}mb", server_name=settings.host, server_port=settings.port,
         **(ui or {}),
     )
     return ShellGuard(app, settings=settings, hosts=hosts, sessions=sessions, users=users)
+
+
+SCOPE_USER = "assistant_user"  # where ShellGuard leaves the signed-in user in the request's state
 
 
 def drop_gradio_state(demo, session_hashes: list[str]) -> None:
@@ -393,18 +383,13 @@ def drop_gradio_state(demo, session_hashes: list[str]) -> None:
 class ShellGuard:
     """Pure ASGI middleware in front of everything (Gradio included)."""
 
-    SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
     def __init__(self, app, *, settings: Settings, hosts: frozenset[str], sessions: Sessions, users: UserStore | None) -> None:
         self.app = app
-        self.settings = settings
         self.hosts = hosts
         self.sessions = sessions
         self.users = users
         self.max_body = int(settings.max_request_kb * 1024)
         self.max_upload = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
-        # The FastAPI app's state, for tests and the CLI.
-        self.state = app.state
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -428,10 +413,11 @@ class ShellGuard:
         if self._foreign(headers, method):
             return await refuse(403, "Forespørsler fra andre nettsteder avvises. / Requests from other sites are refused.")
         if any(path == p or path.startswith(p if p.endswith("/") else p + "/") or path.startswith(p + "=")
-               for p in CLOSED_PREFIXES) or path.startswith(("/gradio_api/file=", "/gradio_api/proxy=")):
+               for p in CLOSED_PREFIXES):
             return await refuse(404, "Not found")
 
         user = LOCAL_USER if self.users is None else self.sessions.user(_cookie(headers.get("cookie", ""), COOKIE))
+        scope.setdefault("state", {})[SCOPE_USER] = user  # the routes and Gradio read it (`current_user`)
         if user is None and path not in PUBLIC_PATHS:
             page = path == "/" or "text/html" in headers.get("accept", "")
             if method == "GET" and page and headers.get("sec-fetch-mode", "navigate") == "navigate" and "/gradio_api/" not in path:
@@ -547,8 +533,6 @@ def _hash_in_path(path: str) -> str | None:
 
 
 def _json_field(body: bytes, name: str) -> str | None:
-    import json
-
     try:
         value = json.loads(body or b"{}").get(name)
     except (ValueError, AttributeError):

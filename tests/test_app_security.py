@@ -264,9 +264,9 @@ def test_no_outbound_connections(tmp_path, bundled_settings):
         import socket
         s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
         settings = settings.model_copy(update={{"port": port}})
-        demo = serve(settings, prevent_thread_lock=True)
+        server = serve(settings, prevent_thread_lock=True)
         urllib.request.urlopen(f"http://127.0.0.1:{{port}}/", timeout=10).read()
-        demo.close()
+        server.close()
         # The server's own stdout lets no unknown line through (assistant/logsafe.py): the real one.
         sys.__stdout__.write(json.dumps(seen) + chr(10)); sys.__stdout__.flush()
         # Leave without interpreter teardown: native threads of the libraries (ONNX Runtime, Chroma)

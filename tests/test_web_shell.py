@@ -95,6 +95,14 @@ def status(client: httpx.Client, method: str, path: str, **kwargs) -> int:
         return r.status_code
 
 
+def kari_reflecting(url: str, text: str) -> AppClient:
+    """Kari, signed in, in a reflection where she has written `text`."""
+    kari = AppClient(url, "kari", "kari-passord")
+    kari.predict("reflect", api_name="/start_conversation")
+    kari.predict(text, [], "reflect", [], api_name="/send_advance")
+    return kari
+
+
 def signed_in(url: str, user: str) -> httpx.Client:
     c = httpx.Client(base_url=url, timeout=30, follow_redirects=False)
     r = c.post("/login", data={"username": user, "password": USERS[user][1]})
@@ -174,9 +182,7 @@ def test_logout_is_a_post_from_the_app_itself(app):
 def test_another_user_cannot_use_a_session_hash(app):
     """B with their own cookie and A's session hash (it shows in URLs) gets nothing of A's session."""
     url, _ = app
-    a = AppClient(url, "kari", "kari-passord")
-    a.predict("reflect", api_name="/start_conversation")
-    a.predict(f"Byen vår vokser. {MARKER}", [], "reflect", [], api_name="/send_advance")
+    a = kari_reflecting(url, f"Byen vår vokser. {MARKER}")
     ola = signed_in(url, "ola")
     h = a.session_hash
     assert status(ola, "GET", "/gradio_api/queue/data", params={"session_hash": h}) == 403
@@ -192,9 +198,7 @@ def test_another_user_cannot_use_a_session_hash(app):
 @pytest.mark.integration
 def test_exported_files_need_their_owner_and_show_no_path(app):
     url, data = app
-    kari = AppClient(url, "kari", "kari-passord")
-    kari.predict("reflect", api_name="/start_conversation")
-    kari.predict(f"Vi planlegger et nytt sentrum. {MARKER}", [], "reflect", [], api_name="/send_advance")
+    kari = kari_reflecting(url, f"Vi planlegger et nytt sentrum. {MARKER}")
     cid = kari.predict(api_name="/on_refresh")[0]["choices"][0][1]
     link, _ = kari.predict(cid, api_name="/on_export")
     html = link["value"] if isinstance(link, dict) else link
