@@ -341,6 +341,13 @@ class AnswerEngine:
         if not texts:
             return np.zeros(0, dtype=np.float32)
         q = self.retriever.query_vector(query)
+        vectors = self._passage_vectors(texts, sentences_per_chunk)
+        return np.stack([vectors[t] for t in texts]) @ q
+
+    def _passage_vectors(self, texts: list[str], sentences_per_chunk: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+        """Passage vectors of `texts`: from the in-memory cache, then from the index (stored by
+        ingest for the chunks in `sentences_per_chunk`), and only what neither has is embedded now
+        (and kept in the cache)."""
         wanted = list(dict.fromkeys(texts))
         with self._cache_lock:
             vectors = {t: self._sentence_cache[t] for t in wanted if t in self._sentence_cache}
@@ -357,8 +364,7 @@ class AnswerEngine:
                     self._sentence_cache[t] = vectors[t]
                     if len(self._sentence_cache) > 20_000:
                         self._sentence_cache.popitem(last=False)
-        matrix = np.stack([vectors[t] for t in texts])
-        return matrix @ q
+        return vectors
 
     def _select(self, cands: list[Unit], limit: int) -> list[Unit]:
         ranked = sorted(cands, key=lambda c: -c.score)
@@ -584,17 +590,12 @@ class AnswerEngine:
                         "removed_citations": tuple(removed), "timings": _timings(started, retrieval_ms, t0),
                     })
             return
-        lines: list[str] = []
-        for c in checked.checks:
-            if not c.text:
-                continue
-            if c.supported:
-                lines.append(c.text)
-            elif self.settings.verify_mode == "mark":
-                lines.append(f"{c.text} *{TEXT[lang]['unverified_mark']}*")
+        marked = self.settings.verify_mode == "mark"
+        shown = [c for c in checked.checks if c.text and (c.supported or marked)]
+        lines = [c.text if c.supported else f"{c.text} *{TEXT[lang]['unverified_mark']}*" for c in shown]
         body = _join_sentences(lines)
         body = safe_markdown(body, urls_in([h.chunk.text for h in hits]))
-        used = sorted({n for c in checked.supported for n in c.cited})
+        used = sorted({n for c in shown for n in c.cited})  # every sentence shown has its source listed
         citations = [_citation(n, hits[n - 1].chunk, lang) for n in used]
         final = body.strip()
         if citations:
@@ -609,10 +610,12 @@ class AnswerEngine:
         )
 
     def _support_similarity(self, sentence: str, passages: list[str]) -> float:
-        """Best e5 cosine of a model sentence with a sentence of the cited passages."""
+        """Best e5 cosine of a model sentence with a sentence of the cited passages (the passages'
+        sentence vectors are cached: every sentence of an answer is compared with the same ones)."""
         units = [u.text for p in passages for u in units_of(p, 0, "nb")] or list(passages)
-        vectors = self.embedder.embed_passages([sentence, *units])
-        return float(np.max(vectors[1:] @ vectors[0]))
+        vectors = self._passage_vectors(units)
+        own = self.embedder.embed_passages([sentence])[0]
+        return float(np.max(np.stack([vectors[u] for u in units]) @ own))
 
     # -- refusal ------------------------------------------------------------------------------
     def _refusal_text(self, query: str, lang: str) -> str:
@@ -640,15 +643,6 @@ def check_citations(text: str, n_sources: int) -> tuple[str, set[int], list[int]
         return ""
 
     return _CITE.sub(repl, text), used, removed
-
-
-def strip_prompt_leak(text: str, system_prompt: str) -> str:
-    """Drop any line of the system prompt that the model repeated."""
-    for line in system_prompt.splitlines():
-        line = line.strip()
-        if len(line) >= 30 and line in text:
-            text = text.replace(line, "")
-    return text
 
 
 def _citation(number: int, chunk: Chunk, lang: str) -> Citation:

@@ -65,7 +65,14 @@ def inline_code(value: str) -> str:
 
 
 def urls_in(texts: list[str]) -> set[str]:
-    return {m.group(0) for t in texts for m in _URL.finditer(t)} | {m.group(0) for t in texts for m in _LINKABLE.finditer(t)}
+    """Addresses the texts contain, as `safe_markdown` looks them up (without trailing punctuation)."""
+    found = {m.group(0) for t in texts for m in _URL.finditer(t)} | {m.group(0) for t in texts for m in _LINKABLE.finditer(t)}
+    return found | {_trim_url(u) for u in found}
+
+
+def _trim_url(url: str) -> str:
+    """An address without the sentence's punctuation after it ("…/p." -> "…/p")."""
+    return url.rstrip(".,;:!?")
 
 
 class _Writer:
@@ -88,7 +95,7 @@ class _Writer:
         return _MARKUP.sub(lambda m: m.group(1) or _ENTITY.get(m.group(2)) or "\\" + m.group(2), value)
 
     def url(self, url: str) -> str:
-        trimmed = url.rstrip(".,;:!?")
+        trimmed = _trim_url(url)
         tail = url[len(trimmed) :]
         if trimmed in self.allowed:
             return _code(trimmed) + self.escape(tail)
@@ -129,7 +136,7 @@ class _Writer:
                 out.append(self.text(t.content))
             else:  # anything new a parser version may add: its text only
                 out.append(self.text(t.content))
-        return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), "".join(out), count=1).replace("\n", "\n")
+        return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), "".join(out), count=1)
 
     # -- blocks ------------------------------------------------------------------------------
     def write(self, tokens) -> str:
@@ -146,10 +153,9 @@ class _Writer:
             nonlocal item_first
             lead = "".join(prefix)
             for n, line in enumerate(text.split("\n")):
-                if item_first and n == 0:
-                    lead_item = "".join(prefix[:-1]) + prefix[-1].replace("  ", "", 0)
+                if item_first and n == 0:  # the item's marker takes the place of its indentation
                     marker = f"{lists[-1][1]}. " if lists[-1][0] else "- "
-                    lines.append(lead_item[: len(lead_item) - len(prefix[-1])] + marker + line)
+                    lines.append("".join(prefix[:-1]) + marker + line)
                 else:
                     lines.append(lead + line)
             item_first = False

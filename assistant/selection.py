@@ -250,9 +250,10 @@ _ORDINAL_OPENERS = re.compile(
     r"^(den|det|de)?\s*(første|andre|tredje|fjerde|femte|sjette|sjuende|syvende|siste)\b|^(the )?(first|second|third|fourth|fifth|last)\b|^(for det )",
     re.I,
 )
-_NUMBER_VALUE = {w: i for i, w in enumerate("null en to tre fire fem seks sju åtte ni ti elleve tolv".split())}
-_NUMBER_VALUE.update({w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())})
-_NUMBER_VALUE["syv"] = 7
+# Number words as values, bokmål and English (also used to check a model's numbers, assistant/verify.py).
+NUMBER_VALUE = {w: i for i, w in enumerate("null en to tre fire fem seks sju åtte ni ti elleve tolv".split())}
+NUMBER_VALUE.update({w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())})
+NUMBER_VALUE["syv"] = 7
 MAX_FOLLOWERS = 6
 
 
@@ -288,7 +289,7 @@ def _count_value(token: str) -> int | None:
     token = token.casefold()
     if token.isdigit():
         return int(token)
-    return _NUMBER_VALUE.get(token)
+    return NUMBER_VALUE.get(token)
 
 
 def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from assistant.selection import covered
+from assistant.selection import NUMBER_VALUE, covered
 from assistant.text import STOPWORDS, split_sentences, stems, words
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
@@ -96,9 +96,7 @@ def sentences_of(text: str) -> list[str]:
     return out
 
 
-_WORD_VALUE = {w: i for i, w in enumerate("null en to tre fire fem seks sju åtte ni ti elleve tolv".split())}
-_WORD_VALUE.update({w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())})
-_WORD_VALUE.update({"syv": 7, "tjue": 20, "twenty": 20, "hundre": 100, "hundred": 100})
+_WORD_VALUE = {**NUMBER_VALUE, "tjue": 20, "twenty": 20, "hundre": 100, "hundred": 100}
 _NOT_COUNTS = {"en", "et", "ei", "one", "to"}  # articles and a preposition more often than numbers
 
 
@@ -134,7 +132,6 @@ def check_sentence(
     if not valid:
         return SentenceCheck(sentence, cited, False, "no citation")
     source = "\n".join(passages[n] for n in valid)
-    source_words = set(words(source))
     source_stems = set(stems(source))
     source_text = source.casefold()
     missing_numbers = _numbers(plain) - _numbers(source)
@@ -146,7 +143,7 @@ def check_sentence(
     missing_names = [n for n in _names(plain) if n not in source_text and known(n)]
     if missing_names:
         return SentenceCheck(sentence, valid, False, "name")
-    content = [s for s in dict.fromkeys(stems(plain))]
+    content = list(dict.fromkeys(stems(plain)))
     lexical = sum(1 for s in content if covered(s, source_stems)) / len(content) if content else 0.0
     sim = similarity(plain, [passages[n] for n in valid]) if plain else 0.0
     ok = lexical >= min_lexical or sim >= min_similarity

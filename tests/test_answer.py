@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import AnswerEngine, check_citations, strip_prompt_leak
+from assistant.answer import AnswerEngine, check_citations
+from assistant.verify import strip_markup_and_leaks
 from assistant.llm import ChatMessage, LLMError
 from assistant.prompts import PromptError, render, render_sources
 from assistant.retrieval import Retriever
@@ -72,7 +73,7 @@ def test_model_answer_is_checked_and_made_safe(engine_parts):
     s, retriever, embedder = engine_parts
     system = render(s.prompts_dir, "system", "nb", language="bokmål")
     # A rule line without markup or citation marks: escaping and the citation check leave it
-    # as it is, so only strip_prompt_leak can take it out of the answer.
+    # as it is, so only the leak check (assistant/verify.py) can take it out of the answer.
     leaked = next(line for line in system.splitlines() if line.startswith("3. "))
     assert len(leaked) >= 30 and not re.search(r"[<>\[\]&*_`]", leaked) and safe_markdown(leaked) == leaked
     reply = (
@@ -125,7 +126,9 @@ def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
 def test_check_citations_and_prompt_leak():
     text, used, removed = check_citations("A [1]. B [2]. C [9].", 2)
     assert used == {1, 2} and removed == [9] and "[9]" not in text
-    assert strip_prompt_leak("Svar. Du er en hemmelig assistent med mange regler.", "Du er en hemmelig assistent med mange regler.") == "Svar. "
+    # A line the model copied from the prompt is dropped (assistant/verify.py, which replaced the
+    # exact-substring strip_prompt_leak); the answer's own line stays.
+    assert strip_markup_and_leaks("Svar.\nDu er en hemmelig assistent med mange regler.", ["Du er en hemmelig assistent med mange regler."]) == "Svar."
 
 
 def test_safe_markdown_makes_no_clickable_link():

@@ -38,7 +38,7 @@ def system_prompt(settings, lang: str) -> str:
 
 
 def leak_line(settings, lang: str) -> str:
-    """A line of the system prompt that only `strip_prompt_leak` removes (no markup in it)."""
+    """A line of the system prompt that only the leak check removes (no markup in it; assistant/verify.py)."""
     lines = [ln.strip() for ln in system_prompt(settings, lang).splitlines()]
     return max((ln for ln in lines if len(ln) >= 30 and "<" not in ln and "[" not in ln), key=len)
 
