@@ -176,6 +176,15 @@ def test_logout_is_a_post_from_the_app_itself(app):
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert '"storage"' in r.headers["clear-site-data"] and '"cookies"' in r.headers["clear-site-data"]
     assert kari.get("/config").status_code == 401
+    assert httpx.post(url + "/logout").status_code == 401  # without a session: nothing to end
+
+
+@pytest.mark.integration
+def test_sign_in_from_another_origin_is_refused(app):
+    """Login CSRF: another site cannot sign a visitor in to an account of its choosing."""
+    url, _ = app
+    r = httpx.post(url + "/login", data={"username": "kari", "password": "kari-passord"}, headers={"Origin": "http://evil.test"})
+    assert r.status_code == 403 and "set-cookie" not in r.headers
 
 
 @pytest.mark.integration
@@ -208,6 +217,7 @@ def test_exported_files_need_their_owner_and_show_no_path(app):
     assert own.status_code == 200 and MARKER in own.text and "attachment" in own.headers["content-disposition"]
     assert signed_in(url, "ola").get(href).status_code == 404
     assert httpx.get(url + href).status_code == 401
+    assert kari.http.get(href, headers={"Origin": "http://localhost:9999", "Sec-Fetch-Site": "cross-site"}).status_code == 403
 
 
 @pytest.mark.integration
