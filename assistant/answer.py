@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.concern import concern, mirror_sentence
 from assistant.embeddings import Embedder
 from assistant.llm import ChatMessage, ChatModel, LLMError
 from assistant.prompts import render, render_sources
@@ -45,6 +46,7 @@ from assistant.selection import (
     question_part,
     sentence_context,
     span_for,
+    stands_alone,
     units_of,
 )
 from assistant.text import guess_language, split_sentences, stems
@@ -194,7 +196,8 @@ class AnswerEngine:
         t0 = time.perf_counter()
         insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
         hits = self.retriever.search(query, k=self.settings.answer_chunks, kinds=insight_kinds)
-        candidates, support = self._candidates(query, hits, lang)
+        # A reflection's sentences are matched against its concern, not the introduction around it.
+        candidates, support = self._candidates(concern(query) if mode == "reflect" else query, hits, lang)
         retrieval_ms = (time.perf_counter() - t0) * 1000
         answerable = bool(hits) and support.answerable(self.settings)
 
@@ -501,10 +504,11 @@ class AnswerEngine:
             yield from self._generate(question, "reflect", lang, hits, started, retrieval_ms, STAGE_LABELS[lang][stage_key], hint,
                                       questions=tuple(q for q, _ in next_questions[:1]), fallback=fallback)
             return
-        parts = [t["mirror"].format(phrase=_key_phrase(question))]
+        parts = [t["mirror"].format(phrase=_key_phrase(mirror_sentence(question)))]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
-        chosen = self._select(cands, 2) if hits else []
+        # Insights are read one by one, in the middle of a conversation: only sentences that stand alone.
+        chosen = self._select([c for c in cands if stands_alone(c.text)], 2) if hits else []
         if chosen:
             lines = []
             for c in sorted(chosen, key=lambda c: -c.score):

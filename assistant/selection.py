@@ -285,6 +285,12 @@ def announced_count(text: str) -> int | None:
     return None
 
 
+def stands_alone(text: str) -> bool:
+    """A sentence that can be read without its neighbours: it neither announces what follows
+    (ends in a colon) nor opens by referring back ("Dette …", "De …", "Den andre …")."""
+    return not text.rstrip().endswith(":") and not _REFERS_BACK.match(text) and not _ORDINAL_OPENERS.match(text)
+
+
 def _count_value(token: str) -> int | None:
     token = token.casefold()
     if token.isdigit():

@@ -254,3 +254,12 @@ def test_answers_lead_with_the_fact_and_say_what_the_material_does_not_cover(bun
         assert answer.refused or (answer.declined and answer.body.startswith(start) and answer.citations), answer.text
     declined = bundled_engine.answer("What did the pilot cost?")
     assert declined.declined and declined.body.startswith("The material gives no amount"), declined.text
+
+
+def test_reflect_mode_mirrors_the_concern_not_the_introduction(engine_parts):
+    s, retriever, embedder = engine_parts
+    answer = AnswerEngine(s, retriever, embedder).answer(
+        "Jeg er plansjef i Horten. Byen vokser, men jeg er usikker på min rolle i byutviklingen.",
+        mode="reflect", stage="where_are_we",
+    )
+    assert answer.text.startswith("Du skriver: «Byen vokser, men jeg er usikker på min rolle i byutviklingen»")
