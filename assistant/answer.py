@@ -42,6 +42,7 @@ from assistant.selection import (
     counted_word,
     kind_satisfied,
     missing_focus,
+    office_word,
     question_kind,
     question_part,
     sentence_context,
@@ -80,6 +81,7 @@ TEXT = {
         "gap_count": "Materialet oppgir ikke noe tall for dette.",
         "gap_when": "Materialet sier ikke når dette var eller blir.",
         "gap_who": "Materialet nevner ikke hvem det gjelder.",
+        "gap_office": "Materialet sier ikke hvem som hadde denne rollen.",
         "gap_any": "Materialet sier ikke noe om dette.",
         "gap_amount": "Materialet oppgir ingen beløp for dette.",
         "gap_population": "Materialet oppgir ikke folketall.",
@@ -105,6 +107,7 @@ TEXT = {
         "gap_count": "The material gives no number for this.",
         "gap_when": "The material does not say when this was or will be.",
         "gap_who": "The material does not name who this is.",
+        "gap_office": "The material does not say who held this post.",
         "gap_any": "The material does not say anything about this.",
         "gap_amount": "The material gives no amount for this.",
         "gap_population": "The material gives no population figures.",
@@ -402,7 +405,7 @@ class AnswerEngine:
         carries the kind of answer the question asks for (a name for "who", a number for "how many",
         a date for "when", an enumeration for "which") and, for an English question, one from an
         English source, is preferred."""
-        kind, counted = question_kind(question), counted_word(question)
+        kind, counted = question_kind(question), counted_word(question) or office_word(question)
         ranked = sorted(units, key=lambda u: -u.score)
         pool = ranked[: self.settings.answer_lead_candidates]
         if kind in CHECKED_KINDS:

@@ -37,11 +37,13 @@ _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("score", re.compile(r"^\W*(hva|hvilken|hvilket|hvor|what|which|how)\b.{0,60}?\b(karakter\w*|poeng\w*|score\w*|rating\w*|skala\w*|scale|out of (ten|10))\b", re.I)),
     ("count", re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|høy|ofte)|how (many|much|large|big|long|often)|antall|number of)\b", re.I)),
     ("when", re.compile(r"^\W*(når|when)\b|\b(hvilket år|hvilken dato|hvilken måned|what year|which year|what date)\b", re.I)),
-    ("who", re.compile(r"\b(hvem|who|whom|whose)\b", re.I)),
+    ("who", re.compile(r"\b(hvem|who|whom|whose)\b", re.I)),  # "office" when it asks for a role's holder
     ("why", re.compile(r"\b(hvorfor|why)\b", re.I)),
     ("list", re.compile(r"^\W*(hvilke|which|what are|hva er de|name the|list)\b", re.I)),
     ("define", re.compile(r"^\W*(hva (er|betyr|menes|kjennetegner|innebærer)|what (is|does|do .* mean)|what's)\b", re.I)),
 )
+
+_KIND_PATTERNS_BY_NAME = dict(_KIND_PATTERNS)
 
 NUMBER_WORDS = frozenset(
     "to tre fire fem seks sju syv åtte ni ti elleve tolv tjue hundre tusen million millioner milliard milliarder "
@@ -81,9 +83,36 @@ def question_part(message: str) -> tuple[str, bool]:
     return " ".join(text.split()), False
 
 
+# Nouns that name a post one person holds: "kommunedirektør", "prosjektleder", "ordfører", "mayor".
+_OFFICE = re.compile(
+    r"^(?:[\wæøå]*(?:leder|lederen|direktør|direktøren|sjef|sjefen|ordfører|ordføreren|rådmann|rådmannen|koordinator|koordinatoren|rektor|rektoren|formann|formannen)|"
+    r"(?:[\w-]*)(?:mayor|director|manager|chair|chairman|chairperson|leader|minister|executive|coordinator|ceo|principal|president))$",
+    re.I,
+)
+
+
+_ASKS_HOLDER = re.compile(
+    r"^\W*(?:hvem|who)\s+(?:var|er|ble|blir|har vært|is|was|were|are|will be|has been)\s+(?:the\s+|a\s+|an\s+)?(?:([\wæøå-]+)\s+)?([\wæøå-]+)",
+    re.I,
+)
+
+
+def office_word(question: str) -> str:
+    """The post a "who was/is the X" question asks the holder of ("kommunedirektør" in "Hvem var
+    kommunedirektør i Tønsberg?", "leader" in "Who was the project leader?"), or "". A "who"
+    question about a group or an action ("Hvem var målgruppen?", "Hvem arrangerte piloten?") or
+    one that only mentions a post ("Apart from the project leader, who …") names none."""
+    m = _ASKS_HOLDER.search(question)
+    if not m:
+        return ""
+    return next((w for w in (m.group(2), m.group(1)) if w and _OFFICE.match(w)), "")
+
+
 def question_kind(question: str) -> QuestionKind:
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(question):
+            if kind == "who" and office_word(question):
+                return "office"
             return kind
     return "other"
 
@@ -99,6 +128,14 @@ def _has_date(text: str) -> bool:
 
 
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-ZÆØÅ][\wæøåÆØÅ'’-]+)")
+
+
+_PERSON = re.compile(r"\b[A-ZÆØÅ][a-zæøåé'’-]+(?:\s+[A-ZÆØÅ]\.)?\s+[A-ZÆØÅ][a-zæøåé'’-]+")
+
+
+def _has_person(text: str) -> bool:
+    """A person's name: two capitalised words in a row ("Grethe Salvesvold", "Hilde Hanson")."""
+    return bool(_PERSON.search(text))
 
 
 def _has_name(text: str) -> bool:
@@ -152,6 +189,10 @@ def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
         return _has_date(text)
     if kind == "who":
         return _has_name(text)
+    if kind == "office":
+        # The post's holder: the post and a person's name in the same span.
+        stem = (stems(counted) or [""])[0]
+        return _has_person(text) and (not stem or covered(stem, set(stems(text))))
     if kind == "list":
         return _has_enumeration(text)
     if kind == "why":
@@ -163,8 +204,9 @@ def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
 
 # Kinds whose answer is a specific item the material either states or does not: when no retrieved
 # sentence carries one, the material does not answer the question.
-# "who" is not checked: in this domain the answer is often a group ("administrative leaders"), not a name.
-CHECKED_KINDS = frozenset({"count", "when", "amount", "population", "score"})
+# "who" is not checked: in this domain the answer is often a group ("administrative leaders"), not a
+# name; "office" (who held a named post) is: its answer is a person named beside the post.
+CHECKED_KINDS = frozenset({"count", "when", "amount", "population", "score", "office"})
 
 
 # --- units ------------------------------------------------------------------------------------------

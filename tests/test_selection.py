@@ -13,6 +13,7 @@ from assistant.selection import (
     covered,
     kind_satisfied,
     missing_focus,
+    office_word,
     question_kind,
     question_part,
     sentence_texts,
@@ -32,6 +33,11 @@ def test_question_kinds_in_both_languages():
     assert question_kind("Hvilke fag har skolen?") == "list" and question_kind("Which subjects does it teach?") == "list"
     assert question_kind("Hva er en bydelsplan?") == "define"
     assert question_kind("Hvorfor stengte de?") == "why"
+    # Who held a post: the answer is a person named beside the post; a group or an action is "who".
+    assert question_kind("Hvem var kommunedirektør i Tønsberg?") == "office" and office_word("Hvem var kommunedirektør i Tønsberg?") == "kommunedirektør"
+    assert question_kind("Who is the mayor of Horten?") == "office" and office_word("Who was the project leader?") == "leader"
+    assert question_kind("Hvem er målgruppen for programmet?") == "who"
+    assert question_kind("Apart from the project leader, who represented the county?") == "who"
     # "når" inside a sentence is a conjunction, not a question about time.
     assert question_kind("Hva gjør man når budsjettet sprekker?") != "when"
 
@@ -42,6 +48,9 @@ def test_kind_satisfied_wants_the_thing_counted_next_to_the_number():
     assert kind_satisfied("count", "Det var fire lærere der.", "lærere")
     assert kind_satisfied("when", "Biblioteket åpnet i mars 2019.") and not kind_satisfied("when", "Biblioteket åpnet.")
     assert kind_satisfied("who", "Saken ble ledet av Kari Nordmann.") and not kind_satisfied("who", "Saken ble ledet av rektor.")
+    assert kind_satisfied("office", "Rektor ved skolen er Kari Nordmann.", "rektor")
+    assert not kind_satisfied("office", "Rektor og ledergruppen må se helheten.", "rektor")  # the post, but nobody named
+    assert not kind_satisfied("office", "Skolen ligger mellom Horten og Larvik.", "rektor")  # places, not a person beside the post
     assert kind_satisfied("list", "Skolen har fag som norsk, matte, musikk og kunst.")
     assert not kind_satisfied("list", "Skolen har fag, og noen av dem er valgfrie.")
 
@@ -195,3 +204,18 @@ def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, sm
     assert "millioner" not in answer.text and answer.body.startswith("Materialet oppgir ingen beløp")
     covered = engine.answer("Hvilke kommuner deltok i piloten?")
     assert not covered.declined and len(model.calls) == 1 and covered.backend.startswith("fake:model")  # verified, or fallen back
+
+
+def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(settings, small_corpus, fake_embedder):
+    write_doc(
+        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
+        "# Skolebyggene\n\n## Prosjektet\n\nProsjektleder for skolebyggene var Kari Nordmann fra eiendomsavdelingen. "
+        "Rektor og ledergruppen ved skolen må se byggene som en del av undervisningen.\n",
+        kind="programme", language="nb",
+    )
+    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    engine = AnswerEngine(settings, Retriever(settings, ChromaStore(settings), fake_embedder), fake_embedder)
+    named = engine.answer("Hvem var prosjektleder for skolebyggene?")
+    assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
+    unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")
+    assert unnamed.declined and unnamed.body.startswith("Materialet sier ikke hvem som hadde denne rollen.")
