@@ -43,8 +43,6 @@ _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("define", re.compile(r"^\W*(hva (er|betyr|menes|kjennetegner|innebærer)|what (is|does|do .* mean)|what's)\b", re.I)),
 )
 
-_KIND_PATTERNS_BY_NAME = dict(_KIND_PATTERNS)
-
 NUMBER_WORDS = frozenset(
     "to tre fire fem seks sju syv åtte ni ti elleve tolv tjue hundre tusen million millioner milliard milliarder "
     "dusin halvparten two three four five six seven eight nine ten eleven twelve twenty hundred thousand "
@@ -138,10 +136,15 @@ def _has_person(text: str) -> bool:
     return bool(_PERSON.search(text))
 
 
+# English capitalises adjectives of nationality and region ("the Norwegian pilot", "Danish
+# programmes", "Nordic towns"): a capitalised -ian/-ish/-ese/-ic word before a lowercase word names nobody.
+_PROPER_ADJECTIVE = re.compile(r"[A-Z][a-z]+(?:ian|ish|ese|ic)\s+[a-z]")
+
+
 def _has_name(text: str) -> bool:
     """A capitalised word that does not start the sentence: a person, organisation or place."""
     body = text.lstrip("-*+ «\"(").strip()
-    return any(m.start() > 0 for m in _NAME.finditer(body))
+    return any(m.start() > 0 and not _PROPER_ADJECTIVE.match(body, m.start()) for m in _NAME.finditer(body))
 
 
 _ENUMERATION = re.compile(

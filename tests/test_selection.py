@@ -48,6 +48,10 @@ def test_kind_satisfied_wants_the_thing_counted_next_to_the_number():
     assert kind_satisfied("count", "Det var fire lærere der.", "lærere")
     assert kind_satisfied("when", "Biblioteket åpnet i mars 2019.") and not kind_satisfied("when", "Biblioteket åpnet.")
     assert kind_satisfied("who", "Saken ble ledet av Kari Nordmann.") and not kind_satisfied("who", "Saken ble ledet av rektor.")
+    # English capitalises adjectives of nationality: they name nobody.
+    assert not kind_satisfied("who", "The Norwegian pilot made justice part of its goal.")
+    assert not kind_satisfied("who", "It followed the Danish model and the Nordic tradition.")
+    assert kind_satisfied("who", "The pilot was organised by KS and the county.")
     assert kind_satisfied("office", "Rektor ved skolen er Kari Nordmann.", "rektor")
     assert not kind_satisfied("office", "Rektor og ledergruppen må se helheten.", "rektor")  # the post, but nobody named
     assert not kind_satisfied("office", "Skolen ligger mellom Horten og Larvik.", "rektor")  # places, not a person beside the post
