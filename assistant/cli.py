@@ -14,17 +14,13 @@ import sys
 import textwrap
 from collections.abc import Callable
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
+import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 from pydantic import ValidationError  # noqa: E402
 
-from assistant.progress import tqdm_progress  # noqa: E402
-from assistant.records import REFLECTION_STAGES  # noqa: E402
+from assistant.core.records import REFLECTION_STAGES  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
 from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from ingest.cli import add_ingest_parser, run_ingest_command  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -50,52 +46,9 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-# --- ingest -------------------------------------------------------------------
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
-
-    from assistant.runtime import Runtime
-    from ingest.pipeline import sync_corpus
-
-    if args.corpus:
-        settings = settings.model_copy(update={"corpus_dir": Path(args.corpus)})
-    rt = Runtime.from_settings(settings)
-    report = sync_corpus(
-        settings,
-        rt.embedder,
-        rt.store,
-        dry_run=args.dry_run,
-        rebuild=args.rebuild,
-        progress=None if args.json else tqdm_progress,
-    )
-    if args.json:
-        _print_json(report.model_dump())
-    else:
-        verb = "Ville endret" if report.dry_run else "Indeksert"
-        print(f"{verb}: {report.corpus}")
-        print(
-            f"  filer: {report.files_seen} sett, {len(report.files_added)} nye, {len(report.files_updated)} endret, "
-            f"{len(report.files_removed)} fjernet, {report.files_unchanged} uendret"
-        )
-        print(
-            f"  biter: {report.chunks_added} lagt til, {report.chunks_removed} fjernet, "
-            f"{report.chunks_unchanged} uendret, {report.chunks_total} i indeksen"
-        )
-        for issue in report.failed:
-            print(f"  FEIL  {issue.source}: {issue.reason}")
-        for issue in report.warnings:
-            print(f"  MERK  {issue.source}: {issue.reason}")
-        for issue in report.ignored:
-            print(f"  hoppet over  {issue.source}: {issue.reason}")
-        print(f"  tid: {report.seconds:.1f} s")
-        if report.failed:
-            print("Noen filer ble ikke indeksert; resten av indeksen er uendret. Rett filene og kjør igjen.")
-    return EXIT_OK if report.ok else EXIT_FAILED
-
-
 # --- search -------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.runtime import Runtime
+    from assistant.core.runtime import Runtime
 
     rt = Runtime.from_settings(settings)
     kinds = tuple(args.kind or ())
@@ -139,11 +92,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- ask ----------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.answer import AnswerEngine
-    from assistant.llm import LLMError, build_chat_model
-    from assistant.records import Answer
-    from assistant.runtime import Runtime
-    from assistant.safety import InputRejected, clean_user_text
+    from assistant.core.answer import AnswerEngine
+    from assistant.core.llm import LLMError, build_chat_model
+    from assistant.core.records import Answer
+    from assistant.core.runtime import Runtime
+    from assistant.core.safety import InputRejected, clean_user_text
 
     overrides = {
         key: value
@@ -191,14 +144,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- serve and users -------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.ui import serve
+    from assistant.web.ui import serve
 
     updates = {k: v for k, v in {"host": args.host, "port": args.port, "language": args.language}.items() if v}
     if updates:
         settings = settings.model_copy(update=updates)
     mode = "innlogging påkrevd" if (settings.users_file or settings.users) else "lokal modus, én bruker uten innlogging"
     print(f"Starter på http://{settings.host}:{settings.port}  ({mode}). Stopp med Ctrl+C.", file=sys.stderr)
-    from assistant.web import ServeRefused
+    from assistant.web.shell import ServeRefused
 
     try:
         serve(settings)
@@ -211,7 +164,7 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
     from pathlib import Path
 
-    from assistant.auth import AuthError, add_user
+    from assistant.app.auth import AuthError, add_user
 
     path = Path(args.file) if args.file else (settings.users_file or settings.data_dir / "users.json")
     password = os.environ.get("ASSISTANT_NEW_PASSWORD") or getpass.getpass(f"Passord for {args.name}: ")
@@ -245,16 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("settings", "vis gjeldende innstillinger", "Vis innstillingene som gjelder, med hemmeligheter maskert.")
 
-    p = add(
-        "ingest",
-        "indekser korpuset (synkroniser)",
-        "Synkroniser korpusmappen inn i indeksen: nye og endrede filer legges inn, slettede fjernes, "
-        "uendrede hoppes over. Filer som ikke kan leses rapporteres med grunn, og resten fullføres. "
-        "Avslutter med 1 hvis en fil feilet.",
-    )
-    p.add_argument("--corpus", help="mappe å indeksere (standard: ASSISTANT_CORPUS_DIR)")
-    p.add_argument("--dry-run", action="store_true", help="vis hva som ville endret seg, uten å skrive")
-    p.add_argument("--rebuild", action="store_true", help="slett indeksen og bygg den på nytt (f.eks. ny embedder)")
+    add_ingest_parser(sub)
 
     p = add("search", "søk i materialet", "Hybrid søk (semantisk + nøkkelord) i det indekserte materialet.")
     p.add_argument("query", help="spørsmålet eller søkeordene, på bokmål eller engelsk")
@@ -299,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "settings": cmd_settings,
-    "ingest": cmd_ingest,
+    "ingest": run_ingest_command,
     "search": cmd_search,
     "ask": cmd_ask,
     "serve": cmd_serve,
@@ -319,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"Ugyldige innstillinger:\n{exc}", file=sys.stderr)
         return EXIT_ERROR
-    from assistant.embeddings import EmbeddingError
-    from assistant.store import StoreError
+    from assistant.core.embeddings import EmbeddingError
+    from assistant.core.store import StoreError
 
     try:
         return COMMANDS[args.command](args, settings)

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from assistant.settings import REPO_ROOT
+from assistant.core.settings import REPO_ROOT
 
 BUNDLED = REPO_ROOT / "corpus"
 FOLDERS = ("programme", "leadership", "questions")
@@ -144,7 +144,7 @@ def generate_corpus(dest: Path, *, pages: int = 500, seed: int = 8, pdf_share: f
 
 def corpus_words(corpus_dir: Path) -> int:
     """Words of text in a corpus folder as ingest sees it (Markdown/text bodies and PDF pages)."""
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from ingest.loaders import discover, load
 
     settings = Settings(_env_file=None)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.records import Chunk, DocumentMeta
-from assistant.selection import sentence_texts, units_of
-from assistant.settings import Settings
-from assistant.store import ChromaStore
-from assistant.text import split_sentences
+from assistant.core.records import Chunk, DocumentMeta
+from assistant.core.selection import sentence_texts, units_of
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore
+from assistant.core.text import split_sentences
 
 NOISE_SIGMA = 0.01
 MIX = 0.75
@@ -48,7 +48,7 @@ class Pool:
 
 def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chunk], np.ndarray]:
     """All chunks of an ingested index with their stored vectors, in a stable order."""
-    from assistant.store import chunk_from_record
+    from assistant.core.store import chunk_from_record
 
     store = ChromaStore(settings)
     store.open(model_id, dim, create=False)

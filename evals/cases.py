@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from assistant.records import REFLECTION_STAGES
+from assistant.core.records import REFLECTION_STAGES
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 

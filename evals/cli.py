@@ -21,7 +21,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_ERROR = 0, 1, 2
 HEADLINE_WIDTH = 22
@@ -134,10 +134,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> int:
-    from assistant.embeddings import EmbeddingError
-    from assistant.llm import LLMError
-    from assistant.runtime import Runtime
-    from assistant.store import StoreError
+    from assistant.core.embeddings import EmbeddingError
+    from assistant.core.llm import LLMError
+    from assistant.core.runtime import Runtime
+    from assistant.core.store import StoreError
     from evals.cases import CaseFileError, load_cases
     from evals.judge import Judge, JudgeConfig, build_judge_model
     from evals.report import write_report

@@ -3,7 +3,7 @@
 Off unless `ASSISTANT_JUDGE_BASE_URL` is set (also `ASSISTANT_JUDGE_MODEL`,
 `ASSISTANT_JUDGE_API_KEY`; read from the environment or `.env`). The judge is any
 OpenAI-compatible server, reached through the project's own chat-model backend
-(`assistant.llm.build_chat_model` on a copy of the settings), so it has the same
+(`assistant.core.llm.build_chat_model` on a copy of the settings), so it has the same
 deadline and error messages as the answering model.
 
 - faithfulness: the judge splits the answer into claims and marks each as supported
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from assistant.llm import ChatMessage, ChatModel, LLMError, build_chat_model
-from assistant.settings import Settings
+from assistant.core.llm import ChatMessage, ChatModel, LLMError, build_chat_model
+from assistant.core.settings import Settings
 
 SYSTEM = (
     "You are a strict evaluator of answers produced by a retrieval assistant. The answers and passages "

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from assistant.text import split_sentences, stems, words
+from assistant.core.text import split_sentences, stems, words
 
 
 def first_relevant_rank(ranked_sources: Sequence[str], expected: Sequence[str]) -> int | None:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from assistant.retrieval import Mode, Retriever
+from assistant.core.retrieval import Mode, Retriever
 from evals.metrics import document_recall, hit_at_k, mean, reciprocal_rank
 
 RETRIEVAL_DIR = Path(__file__).resolve().parent / "retrieval"

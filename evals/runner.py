@@ -20,14 +20,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from assistant.answer import AnswerEngine
-from assistant.llm import ChatMessage, ChatModel, build_chat_model
-from assistant.progress import tqdm_progress as _tqdm_progress
-from assistant.prompts import render
-from assistant.records import Answer, Chunk
-from assistant.runtime import Runtime
-from assistant.safety import urls_in
-from assistant.settings import Settings
+from assistant.core.answer import AnswerEngine
+from assistant.core.llm import ChatMessage, ChatModel, build_chat_model
+from assistant.core.progress import tqdm_progress as _tqdm_progress
+from assistant.core.prompts import render
+from assistant.core.records import Answer, Chunk
+from assistant.core.runtime import Runtime
+from assistant.core.safety import urls_in
+from assistant.core.settings import Settings
 from evals.cases import EvalCase
 from evals.judge import Judge
 from evals.metrics import (
@@ -93,7 +93,7 @@ CASE_METRICS = (
 # Metrics where a higher value is better and the range is 0..1 (charts, comparisons).
 UNIT_METRICS = CASE_METRICS + ("refusal_precision", "refusal_recall")
 RATE_METRICS = ("false_refusal_rate", "fallback_rate")  # lower is better
-MODEL_METRICS = ("verified_share", "fallback_rate", "unsupported_shown")  # model backends only (assistant/verify.py)
+MODEL_METRICS = ("verified_share", "fallback_rate", "unsupported_shown")  # model backends only (assistant/core/verify.py)
 LATENCY_METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 JUDGE_METRICS = ("judge_faithfulness", "judge_correctness")
 

@@ -14,8 +14,8 @@ import json
 import re
 from collections.abc import Callable
 
-from assistant.records import Chunk, DocumentMeta, Section
-from assistant.text import split_sentences
+from assistant.core.records import Chunk, DocumentMeta, Section
+from assistant.core.text import split_sentences
 
 TokenCounter = Callable[[str], int]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from assistant.records import REFLECTION_STAGES, DocumentMeta, Section
-from assistant.settings import Settings
-from assistant.text import guess_language
+from assistant.core.records import REFLECTION_STAGES, DocumentMeta, Section
+from assistant.core.settings import Settings
+from assistant.core.text import guess_language
 from ingest.office import OfficeError, extract_office
 from ingest.pdf import PdfError, extract_pdf
 

@@ -30,12 +30,12 @@ import numpy as np
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
-from assistant.embeddings import Embedder
-from assistant.lexical import passage_text
-from assistant.records import Chunk
-from assistant.selection import sentence_texts
-from assistant.settings import Settings
-from assistant.store import ChromaStore, StoreError
+from assistant.core.embeddings import Embedder
+from assistant.core.records import passage_text
+from assistant.core.records import Chunk
+from assistant.core.selection import sentence_texts
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore, StoreError
 from ingest.chunking import chunk_sections, sha256
 from ingest.loaders import UPLOAD_PREFIX, FoundFile, LoadError, check_size, discover, load
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.runtime import Runtime
-from assistant.selection import units_of
-from assistant.settings import Settings
-from assistant.text import stems
-from assistant.verify import check_sentence, sentences_of
+from assistant.core.runtime import Runtime
+from assistant.core.selection import units_of
+from assistant.core.settings import Settings
+from assistant.core.text import stems
+from assistant.core.verify import check_sentence, sentences_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@
 The extractive default cannot fail citation validity or citation coverage (it only quotes
 retrieved sentences); this run measures them, and injection resistance, on text a model wrote.
 Gated by evals/thresholds-model.toml: no unsupported sentence shown, injection resistance 1.0
-(the model's answers are verified against their sources, assistant/verify.py); its fact recall,
+(the model's answers are verified against their sources, assistant/core/verify.py); its fact recall,
 verified share and fallback rate are reported, not gated: the model is tiny. To keep CI within minutes on 2 cores the
 model gets three chunks and 120 tokens (prompt processing dominates: ~2,000 prompt tokens a case). Exit code: that of `assistant eval` (2 when a case
 errored, e.g. the server died), or 2 when the server does not start.

@@ -3,7 +3,7 @@ reads /config, joins the queue (`/gradio_api/queue/join`) and reads the event st
 (`/gradio_api/queue/data`), one session hash per client (a browser tab).
 
 gradio_client cannot be used: it needs Gradio's own login and API routes (`/gradio_api/info`,
-`/gradio_api/call`), which the shell closes (assistant/web.py).
+`/gradio_api/call`), which the shell closes (assistant/web/shell.py).
 """
 
 from __future__ import annotations

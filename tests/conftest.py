@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 
-from assistant.settings import REPO_ROOT, Settings  # noqa: E402
-from assistant.text import stems  # noqa: E402
+from assistant.core.settings import REPO_ROOT, Settings  # noqa: E402
+from assistant.core.text import stems  # noqa: E402
 
 
 class FakeEmbedder:
@@ -135,7 +133,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def bundled_settings(tmp_path_factory) -> Settings:
     """The bundled corpus, indexed once per test session with the real default embedder."""
-    from assistant.runtime import Runtime
+    from assistant.core.runtime import Runtime
     from ingest.pipeline import sync_corpus
 
     data = tmp_path_factory.mktemp("bundled")
@@ -148,7 +146,7 @@ def bundled_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def bundled_runtime(bundled_settings):
-    from assistant.runtime import Runtime
+    from assistant.core.runtime import Runtime
 
     rt = Runtime.from_settings(bundled_settings)
     rt.retriever.warm_up()
@@ -184,7 +182,7 @@ def start_signed_in_app(data_dir: Path, users: dict[str, tuple[str, str]]):
     """Start the app with sign-in for `users` ({name: (role, password)}); returns (process, url)."""
     import json
 
-    from assistant.auth import hash_password
+    from assistant.app.auth import hash_password
 
     users_file = data_dir / "users.json"
     users_file.write_text(

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import AnswerEngine, check_citations
-from assistant.verify import strip_markup_and_leaks
-from assistant.llm import ChatMessage, LLMError
-from assistant.prompts import PromptError, render, render_sources
-from assistant.retrieval import Retriever
-from assistant.safety import InputRejected, clean_user_text, safe_markdown
-from assistant.store import ChromaStore
+from assistant.core.answer import AnswerEngine, check_citations
+from assistant.core.verify import strip_markup_and_leaks
+from assistant.core.llm import ChatMessage, LLMError
+from assistant.core.prompts import PromptError, render, render_sources
+from assistant.core.retrieval import Retriever
+from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
+from assistant.core.store import ChromaStore
 from evals.cases import load_cases
 from evals.metrics import answer_body
 from ingest.pipeline import sync_corpus
@@ -73,7 +73,7 @@ def test_model_answer_is_checked_and_made_safe(engine_parts):
     s, retriever, embedder = engine_parts
     system = render(s.prompts_dir, "system", "nb", language="bokmål")
     # A rule line without markup or citation marks: escaping and the citation check leave it
-    # as it is, so only the leak check (assistant/verify.py) can take it out of the answer.
+    # as it is, so only the leak check (assistant/core/verify.py) can take it out of the answer.
     leaked = next(line for line in system.splitlines() if line.startswith("3. "))
     assert len(leaked) >= 30 and not re.search(r"[<>\[\]&*_`]", leaked) and safe_markdown(leaked) == leaked
     reply = (
@@ -126,7 +126,7 @@ def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
 def test_check_citations_and_prompt_leak():
     text, used, removed = check_citations("A [1]. B [2]. C [9].", 2)
     assert used == {1, 2} and removed == [9] and "[9]" not in text
-    # A line the model copied from the prompt is dropped (assistant/verify.py, which replaced the
+    # A line the model copied from the prompt is dropped (assistant/core/verify.py, which replaced the
     # exact-substring strip_prompt_leak); the answer's own line stays.
     assert strip_markup_and_leaks("Svar.\nDu er en hemmelig assistent med mange regler.", ["Du er en hemmelig assistent med mange regler."]) == "Svar."
 

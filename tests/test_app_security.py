@@ -190,17 +190,17 @@ def test_route_check_does_not_take_a_held_open_stream_for_a_refusal(fake_routes)
 def test_every_route_requires_sign_in(secured_app, settings):
     import gradio  # noqa: F401 - the app object below is built only to list its routes
 
-    from assistant.answer import AnswerEngine
-    from assistant.chat import ChatService
-    from assistant.journal import Journal
-    from assistant.runtime import Runtime
-    from assistant.ui import build_app
+    from assistant.core.answer import AnswerEngine
+    from assistant.app.chat import ChatService
+    from assistant.app.journal import Journal
+    from assistant.core.runtime import Runtime
+    from assistant.web.ui import build_app
 
     url, _ = secured_app
     rt = Runtime.from_settings(settings)
     demo = build_app(settings, ChatService(settings, rt, AnswerEngine(settings, rt.retriever, rt.embedder),
                                            Journal(settings.journal_path)), users=None)
-    from assistant.web import create_app
+    from assistant.web.shell import create_app
 
     shell = create_app(settings, demo, users=None)  # the shell's own routes, with Gradio's mounted in it
     routes = app_routes(shell.app)
@@ -252,22 +252,22 @@ def test_no_outbound_connections(tmp_path, bundled_settings):
                 host = addr[0] if isinstance(addr, tuple) else str(addr)
                 seen.append(str(host))
         sys.addaudithook(hook)
-        from assistant.settings import Settings
-        from assistant.runtime import Runtime
-        from assistant.answer import AnswerEngine
+        from assistant.core.settings import Settings
+        from assistant.core.runtime import Runtime
+        from assistant.core.answer import AnswerEngine
         from ingest.pipeline import sync_corpus
         settings = Settings(_env_file=None, data_dir={str(tmp_path / "data")!r}, port=7860)
         rt = Runtime.from_settings(settings)
         sync_corpus(settings, rt.embedder, rt.store)
         AnswerEngine(settings, rt.retriever, rt.embedder).answer("Hvilke kommuner deltok i piloten?")
-        from assistant.ui import serve
+        from assistant.web.ui import serve
         import socket
         s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
         settings = settings.model_copy(update={{"port": port}})
         server = serve(settings, prevent_thread_lock=True)
         urllib.request.urlopen(f"http://127.0.0.1:{{port}}/", timeout=10).read()
         server.close()
-        # The server's own stdout lets no unknown line through (assistant/logsafe.py): the real one.
+        # The server's own stdout lets no unknown line through (assistant/core/logsafe.py): the real one.
         sys.__stdout__.write(json.dumps(seen) + chr(10)); sys.__stdout__.flush()
         # Leave without interpreter teardown: native threads of the libraries (ONNX Runtime, Chroma)
         # still running at exit have aborted it ("terminate called without an active exception")

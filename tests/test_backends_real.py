@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.embeddings import SentenceTransformerEmbedder
-from assistant.retrieval import Retriever
-from assistant.settings import Settings
-from assistant.store import ChromaStore, StoreError
+from assistant.core.embeddings import SentenceTransformerEmbedder
+from assistant.core.retrieval import Retriever
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore, StoreError
 from ingest.pipeline import sync_corpus
 
 from .conftest import free_port

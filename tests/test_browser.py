@@ -154,7 +154,7 @@ def test_participant_flow(app_url, browser):
 def test_other_user_sees_nothing(app_url, browser):
     import sqlite3
 
-    from assistant.journal import Journal
+    from assistant.app.journal import Journal
 
     url, data = app_url
     # Kari's conversation in the journal the app uses (the participant flow may have added more).
@@ -231,7 +231,7 @@ def test_accessibility_audit_of_every_view(facilitator_url, browser):
     page = context.new_page()
     page.goto(url)
     page.wait_for_selector("input[type=password]")
-    # The shell's own login page (assistant/web.py): in bokmål, with a title and labelled fields.
+    # The shell's own login page (assistant/web/shell.py): in bokmål, with a title and labelled fields.
     assert page.evaluate("document.documentElement.lang") == "nb" and page.title()
     assert axe_violations(page) == [], "login page"
     context.close()

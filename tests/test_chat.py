@@ -6,13 +6,13 @@ import sqlite3
 
 import pytest
 
-from assistant.answer import AnswerEngine
-from assistant.chat import ChatService, Forbidden, safe_filename
-from assistant.journal import Journal, NotFound
-from assistant.records import REFLECTION_STAGES
-from assistant.reflection import ReflectionState
-from assistant.runtime import Runtime
-from assistant.store import ChromaStore
+from assistant.core.answer import AnswerEngine
+from assistant.app.chat import ChatService, Forbidden, safe_filename
+from assistant.app.journal import Journal, NotFound
+from assistant.core.records import REFLECTION_STAGES
+from assistant.app.reflection import ReflectionState
+from assistant.core.runtime import Runtime
+from assistant.core.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
 from .conftest import write_doc
@@ -226,7 +226,7 @@ def test_participant_can_export_and_erase_everything(service, tmp_path):
     other = service.start("ola", "qa").conversation_id
     final(service.send("ola", other, "Hvilke kommuner deltok i piloten?"))
     exported = service.export("kari", cid)
-    from assistant.ui import _private_file
+    from assistant.web.ui import _private_file
 
     served = _private_file(service.settings, "kari", "refleksjon.md", exported)
     # Gradio keeps its own copy of a downloaded file; simulate that copy.

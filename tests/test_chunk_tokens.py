@@ -13,9 +13,9 @@ import string
 
 import pytest
 
-from assistant.lexical import passage_text
-from assistant.records import DocumentMeta, Section
-from assistant.settings import Settings
+from assistant.core.records import passage_text
+from assistant.core.records import DocumentMeta, Section
+from assistant.core.settings import Settings
 from ingest.chunking import chunk_sections
 
 from .conftest import write_doc
@@ -27,7 +27,7 @@ CAP, AIM = 480, 300
 
 @pytest.fixture(scope="module")
 def embedder():
-    from assistant.embeddings import build_embedder
+    from assistant.core.embeddings import build_embedder
 
     e = build_embedder(Settings(_env_file=None))
     e.warm_up()
@@ -56,7 +56,7 @@ def test_bundled_prose_without_headings_is_chunked_within_the_cap(tmp_path, embe
     document together as one section (headings removed) through ingest: real prose where it must."""
     import re
 
-    from assistant.store import ChromaStore
+    from assistant.core.store import ChromaStore
     from ingest.pipeline import sync_corpus
 
     corpus = tmp_path / "corpus"
@@ -111,7 +111,7 @@ def test_hostile_text_is_chunked_within_the_cap_and_keeps_every_character(embedd
 
 def test_ingest_of_a_hostile_file_stays_within_the_cap(tmp_path, embedder):
     """The same through `sync_corpus`: loader, chunker and store, as `assistant ingest` runs it."""
-    from assistant.store import ChromaStore
+    from assistant.core.store import ChromaStore
     from ingest.pipeline import sync_corpus
 
     corpus = tmp_path / "corpus"

@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.answer import AnswerEngine
-from assistant.chat import ChatService
-from assistant.i18n import tr
-from assistant.journal import Journal
-from assistant.privacy import user_folder
-from assistant.runtime import Runtime
-from assistant.store import ChromaStore
+from assistant.core.answer import AnswerEngine
+from assistant.app.chat import ChatService
+from assistant.core.i18n import tr
+from assistant.app.journal import Journal
+from assistant.app.privacy import user_folder
+from assistant.core.runtime import Runtime
+from assistant.core.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
 from .appclient import AppClient
@@ -41,8 +41,8 @@ MARKER = "KARIS-PRIVATE-TANKE-5e1d"
 @contextlib.contextmanager
 def launched(settings, chat_service, users=None):
     """`build_app` in the app shell on a free loopback port, as `serve` runs it; yields the URL."""
-    from assistant.ui import build_app, run_server
-    from assistant.web import create_app
+    from assistant.web.ui import build_app, run_server
+    from assistant.web.shell import create_app
 
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
@@ -80,7 +80,7 @@ def _summary_sections(summary: str) -> dict[str, list[str]]:
 
 
 def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_journal(service):  # noqa: F811
-    from assistant.reflection import SUMMARY_TEXT
+    from assistant.app.reflection import SUMMARY_TEXT
 
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, f"Byen min vokser raskt og jeg leder planavdelingen. {MARKER}"))
@@ -254,7 +254,7 @@ def as_user(url: str, name: str):
 
 
 def user_folder_for(data: Path, user: str) -> Path:
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
 
     return user_folder(Settings(_env_file=None, data_dir=data), user)
 
@@ -336,7 +336,7 @@ def test_handlers_refuse_another_users_id_even_past_gradios_choice_check(service
     for the signed-in user's conversation only."""
     import gradio as gr
 
-    from assistant.auth import UserStore, hash_password
+    from assistant.app.auth import UserStore, hash_password
 
     monkeypatch.setattr(gr.Dropdown, "preprocess", lambda self, payload: payload)
     cid = service.start("kari", "reflect").conversation_id

@@ -152,7 +152,7 @@ def user_cmd(*args: str, data_dir: Path, password: str | None = None, stdin: str
 
 
 def test_user_command_stores_scrypt_hashes_and_updates_users(tmp_path):
-    from assistant.auth import UserStore
+    from assistant.app.auth import UserStore
 
     users_file = tmp_path / "conf" / "users.json"
     # assistant user kari --role participant --file data/users.json   (asks for the password)

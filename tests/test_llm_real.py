@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.llm import (
+from assistant.core.llm import (
     ChatMessage,
     LlamaCppChatModel,
     LLMError,
     OpenAICompatibleChatModel,
     build_chat_model,
 )
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 from .conftest import free_port
 

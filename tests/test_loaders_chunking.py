@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.records import DocumentMeta, Section
-from assistant.text import guess_language, split_sentences, stems
+from assistant.core.records import DocumentMeta, Section
+from assistant.core.text import guess_language, split_sentences, stems
 from ingest.chunking import chunk_sections
 from ingest.loaders import FoundFile, LoadError, discover, load, markdown_sections
 
@@ -126,7 +126,7 @@ def test_text_helpers():
 def test_normalize_removes_control_and_format_characters_and_keeps_the_rest():
     import unicodedata
 
-    from assistant.text import normalize
+    from assistant.core.text import normalize
 
     def slow(text: str) -> str:  # the definition: NFC, every category-C character but \n and \t gone, casefold
         text = unicodedata.normalize("NFC", text)

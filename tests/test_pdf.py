@@ -11,7 +11,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from assistant.store import ChromaStore
+from assistant.core.store import ChromaStore
 from ingest.pdf import PdfError, extract_pdf
 from ingest.pipeline import sync_corpus
 

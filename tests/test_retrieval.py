@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.retrieval import Retriever, weighted_rrf
-from assistant.store import ChromaStore
+from assistant.core.retrieval import Retriever, weighted_rrf
+from assistant.core.store import ChromaStore
 from evals.retrieval import load_retrieval_set, score_retrieval
 from ingest.pipeline import sync_corpus
 
@@ -20,8 +20,8 @@ def test_weighted_rrf_orders_by_weighted_ranks():
 def test_bm25_top_n_is_the_head_of_the_full_ranking_with_and_without_a_kind_filter():
     import random
 
-    from assistant.lexical import LexicalIndex
-    from assistant.records import Chunk, DocumentMeta
+    from assistant.core.lexical import LexicalIndex
+    from assistant.core.records import Chunk, DocumentMeta
 
     rng = random.Random(3)
     words = ["by", "leder", "samling", "klima", "bolig", "natur", "tillit", "sentrum", "plan", "medvirkning"]

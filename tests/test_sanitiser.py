@@ -1,4 +1,4 @@
-"""The one sanitiser (`assistant.safety.safe_markdown`) against a corpus of hostile inputs: what it
+"""The one sanitiser (`assistant.core.safety.safe_markdown`) against a corpus of hostile inputs: what it
 returns, rendered as Markdown by a CommonMark renderer with GFM autolinks (as the browser's is),
 has no link, no image and no HTML element other than the ones the product writes itself."""
 
@@ -9,7 +9,7 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from assistant.safety import inline_code, plain_text, safe_markdown
+from assistant.core.safety import inline_code, plain_text, safe_markdown
 
 # A renderer at least as eager as the browser's: raw HTML on, bare addresses linkified.
 RENDER = MarkdownIt("gfm-like", {"html": True, "linkify": True}).enable(["table", "strikethrough"])
@@ -95,7 +95,7 @@ def test_titles_and_names_are_plain():
 def test_log_lines_keep_the_traceback_shape_and_nothing_users_wrote():
     import io
 
-    from assistant.logsafe import PrivateLog
+    from assistant.core.logsafe import PrivateLog
 
     out = io.StringIO()
     log = PrivateLog(out)

@@ -1,4 +1,4 @@
-"""Sentence choice (assistant/selection.py) on hand-made text, and the sentence vectors that
+"""Sentence choice (assistant/core/selection.py) on hand-made text, and the sentence vectors that
 ingest stores for it. The texts here are written for the tests, not taken from the eval cases."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.answer import AnswerEngine, refers_back
-from assistant.retrieval import Retriever
-from assistant.selection import (
+from assistant.core.answer import AnswerEngine, refers_back
+from assistant.core.retrieval import Retriever
+from assistant.core.selection import (
     announced_count,
     covered,
     kind_satisfied,
@@ -20,8 +20,8 @@ from assistant.selection import (
     span_for,
     units_of,
 )
-from assistant.store import ChromaStore
-from assistant.text import stems
+from assistant.core.store import ChromaStore
+from assistant.core.text import stems
 from ingest.pipeline import sync_corpus
 from tests.conftest import write_doc
 

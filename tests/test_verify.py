@@ -1,11 +1,11 @@
-"""Verification of model answers (assistant/verify.py) and the engine around it, with a fake
+"""Verification of model answers (assistant/core/verify.py) and the engine around it, with a fake
 chat model: what a model writes reaches the user only where the cited passage supports it."""
 
 from __future__ import annotations
 
-from assistant.answer import AnswerEngine
-from assistant.records import Answer
-from assistant.verify import check_sentence, sentences_of, strip_markup_and_leaks, verify
+from assistant.core.answer import AnswerEngine
+from assistant.core.records import Answer
+from assistant.core.verify import check_sentence, sentences_of, strip_markup_and_leaks, verify
 
 from .test_answer import FakeChatModel, engine_parts  # noqa: F401 - engine_parts: the small corpus with the fake embedder
 

@@ -1,4 +1,4 @@
-"""The app shell (assistant/web.py) against the attacks found on the web face (issue 16), with raw
+"""The app shell (assistant/web/shell.py) against the attacks found on the web face (issue 16), with raw
 HTTP on a running `assistant serve`: each test is an attack that used to get through.
 
 Browser-side attacks (a page on another origin, a hostile document, storage after erase) are in
@@ -14,10 +14,10 @@ import time
 import httpx
 import pytest
 
-from assistant.auth import UserStore, hash_password
-from assistant.exports import ExportStore
-from assistant.settings import Settings
-from assistant.web import COOKIE, LoginThrottle, allowed_hosts, host_name
+from assistant.app.auth import UserStore, hash_password
+from assistant.app.exports import ExportStore
+from assistant.core.settings import Settings
+from assistant.web.shell import COOKIE, LoginThrottle, allowed_hosts, host_name
 
 from .appclient import AppClient
 from .conftest import start_app, start_signed_in_app, stop_app

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.concern import concern, mirror_sentence
-from assistant.embeddings import Embedder
-from assistant.llm import ChatMessage, ChatModel, LLMError
-from assistant.prompts import render, render_sources
-from assistant.records import Answer, Chunk, Citation, Hit, Timings
-from assistant.retrieval import Retriever
-from assistant.safety import safe_markdown, urls_in
-from assistant.settings import Settings
-from assistant.selection import (
+from assistant.core.concern import concern, mirror_sentence
+from assistant.core.embeddings import Embedder
+from assistant.core.llm import ChatMessage, ChatModel, LLMError
+from assistant.core.prompts import render, render_sources
+from assistant.core.records import Answer, Chunk, Citation, Hit, Timings
+from assistant.core.retrieval import Retriever
+from assistant.core.safety import safe_markdown, urls_in
+from assistant.core.settings import Settings
+from assistant.core.selection import (
     CHECKED_KINDS,
     Gap,
     Unit,
@@ -50,8 +50,8 @@ from assistant.selection import (
     stands_alone,
     units_of,
 )
-from assistant.text import guess_language, split_sentences, stems
-from assistant.verify import verify
+from assistant.core.text import guess_language, split_sentences, stems
+from assistant.core.verify import verify
 
 STAGE_LABELS = {
     "nb": {
@@ -549,7 +549,7 @@ class AnswerEngine:
     def _generate(self, question, mode, lang, hits, started, retrieval_ms, stage_label, next_question, questions=(),
                   fallback=None) -> Iterator[str | Answer]:
         """The model's answer, verified sentence by sentence against the passages it cites
-        (assistant/verify.py) before anything is shown: nothing unverified is streamed. When too
+        (assistant/core/verify.py) before anything is shown: nothing unverified is streamed. When too
         little survives, `fallback` (the extractive answer) is shown with a note."""
         assert self.chat_model is not None
         sources = [(i, h.chunk.meta.title, h.chunk.locator(lang), h.chunk.text) for i, h in enumerate(hits, start=1)]

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from assistant.answer import STAGE_LABELS, AnswerEngine
-from assistant.journal import Conversation, Journal
-from assistant.llm import ChatMessage
-from assistant.records import REFLECTION_STAGES, Answer, Citation
-from assistant.reflection import Move, ReflectionState, summarize
-from assistant.runtime import Runtime
-from assistant.safety import InputRejected, clean_user_text, safe_markdown
-from assistant.settings import Settings
+from assistant.core.answer import STAGE_LABELS, AnswerEngine
+from assistant.app.journal import Conversation, Journal
+from assistant.core.llm import ChatMessage
+from assistant.core.records import REFLECTION_STAGES, Answer, Citation
+from assistant.app.reflection import Move, ReflectionState, summarize
+from assistant.core.runtime import Runtime
+from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
+from assistant.core.settings import Settings
 from ingest.loaders import UPLOAD_PREFIX
 
 UPLOAD_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx")
@@ -155,7 +155,7 @@ class ChatService:
         if not picked:
             return f"**{label}**", []
         question, chunk = picked[0]
-        from assistant.answer import _citation
+        from assistant.core.answer import _citation
 
         citation = _citation(1, chunk, lang)
         src = "Kilde" if lang == "nb" else "Source"
@@ -180,12 +180,12 @@ class ChatService:
 
     # -- data rights -------------------------------------------------------------------------
     def my_data(self, user: str, role: str) -> dict:
-        from assistant.privacy import inventory
+        from assistant.app.privacy import inventory
 
         return inventory(self.settings, self.journal, user, role)
 
     def export_everything(self, user: str, role: str, lang: str = "nb") -> Path:
-        from assistant.privacy import export_archive, user_folder
+        from assistant.app.privacy import export_archive, user_folder
 
         folder = user_folder(self.settings, user)
         folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +194,7 @@ class ChatService:
         return path
 
     def erase_everything(self, user: str) -> dict:
-        from assistant.privacy import erase_everything
+        from assistant.app.privacy import erase_everything
 
         return erase_everything(self.settings, self.journal, user)
 

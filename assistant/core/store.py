@@ -9,17 +9,16 @@ it, so a query with another model fails with a clear message.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from assistant.records import Chunk, DocumentMeta
-from assistant.settings import Settings
+from assistant.core.records import Chunk, DocumentMeta
+from assistant.core.settings import Settings
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+import assistant.core.environment  # noqa: E402,F401  (telemetry off before chromadb loads)
 
 
 class StoreError(RuntimeError):
@@ -198,7 +197,7 @@ class ChromaStore:
 
     @property
     def sentence_collection_name(self) -> str:
-        """The sentence vectors of the chunks (`assistant/selection.py`), one record a sentence."""
+        """The sentence vectors of the chunks (`assistant/core/selection.py`), one record a sentence."""
         return f"{self.settings.collection}-sentences"
 
     def _sentence_collection(self):

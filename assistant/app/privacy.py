@@ -17,8 +17,8 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.journal import Journal
-from assistant.settings import Settings
+from assistant.app.journal import Journal
+from assistant.core.settings import Settings
 
 
 def user_folder(settings: Settings, user: str) -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Protocol, runtime_checkable
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 _FALLBACK_HINT = "eller bytt til ASSISTANT_LLM_BACKEND=extractive"
 

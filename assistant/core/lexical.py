@@ -14,16 +14,10 @@ from collections import Counter
 import bm25s
 import numpy as np
 
-from assistant.records import Chunk
-from assistant.text import stems
+from assistant.core.records import Chunk, passage_text
+from assistant.core.text import stems
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-
-def passage_text(chunk: Chunk) -> str:
-    """What is embedded and indexed for a chunk: its title and section give it context."""
-    head = " — ".join(p for p in (chunk.meta.title, chunk.section) if p)
-    return f"{head}\n\n{chunk.text}" if head else chunk.text
 
 
 class LexicalIndex:

@@ -121,3 +121,9 @@ class Answer(Record):
     asked_from: tuple[str, ...] = Field(
         (), description="Reflect mode: ids of the question-bank chunks the next question was taken from (a second, stage-filtered search)."
     )
+
+
+def passage_text(chunk: Chunk) -> str:
+    """What is embedded and indexed for a chunk: its title and section give it context."""
+    head = " — ".join(p for p in (chunk.meta.title, chunk.section) if p)
+    return f"{head}\n\n{chunk.text}" if head else chunk.text

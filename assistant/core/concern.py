@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.text import split_sentences, words
+from assistant.core.text import split_sentences, words
 
 # "Jeg er kultursjef i Tønsberg", "I'm a planning manager in Horten", "Jeg leder næringsavdelingen".
 _INTRODUCTION = re.compile(

@@ -29,7 +29,7 @@ _CHAINING = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
-# The app's own lines (assistant/ui.py, assistant/cli.py) and uvicorn's level prefixes.
+# The app's own lines (assistant/web/ui.py, assistant/cli.py) and uvicorn's level prefixes.
 _OWN = ("* Kjører på", "Starter på", "INFO:", "WARNING:", "ERROR:", "CRITICAL:")
 
 

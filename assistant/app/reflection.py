@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from assistant.journal import Conversation
-from assistant.records import REFLECTION_STAGES
-from assistant.text import split_sentences
+from assistant.app.journal import Conversation
+from assistant.core.records import REFLECTION_STAGES
+from assistant.core.text import split_sentences
 
 Move = Literal["advance", "stay", "skip", "back"]
 
