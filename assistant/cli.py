@@ -92,8 +92,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- ask ----------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.core.answer import AnswerEngine
-    from assistant.core.llm import LLMError, build_chat_model
+    from assistant.core.llm import LLMError
     from assistant.core.records import Answer
     from assistant.core.runtime import Runtime
     from assistant.core.safety import InputRejected, clean_user_text
@@ -116,10 +115,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(exc)) from exc
     rt = Runtime.from_settings(settings)
     try:
-        chat_model = build_chat_model(settings)
+        engine = rt.engine
     except LLMError as exc:
         raise CliError(str(exc)) from exc
-    engine = AnswerEngine(settings, rt.retriever, rt.embedder, chat_model)
     kinds = tuple(args.kind or ())
     answer: Answer | None = None
     streamed = False

@@ -210,13 +210,13 @@ def _embedder(engine: str | None, workers: int | None):
 
 def cmd_latency(args: argparse.Namespace) -> dict:
     """Our search and default-backend answers on one index (bench.latency)."""
-    from assistant.core.answer import AnswerEngine
     from assistant.core.runtime import Runtime
     from assistant.core.settings import Settings
     from bench import latency, quality
 
     settings = Settings(_env_file=None, data_dir=Path(args.data))
-    rt = Runtime.from_settings(settings, embedder=_embedder(args.engine, args.workers))
+    # The default (extractive) backend, whatever the environment configures.
+    rt = Runtime.from_settings(settings, embedder=_embedder(args.engine, args.workers), chat_model=None)
     rss0 = _status_kb("VmRSS")
     t0 = time.perf_counter()
     rt.retriever.warm_up()
@@ -228,7 +228,7 @@ def cmd_latency(args: argparse.Namespace) -> dict:
            "workers": getattr(rt.embedder, "workers", None)}
     out["search"] = latency.our_search(rt.retriever, queries, args.rounds)
     if args.answers:
-        out["answer"] = latency.our_answer(AnswerEngine(settings, rt.retriever, rt.embedder), queries[: args.answers], 1)
+        out["answer"] = latency.our_answer(rt.engine, queries[: args.answers], 1)
     return out
 
 

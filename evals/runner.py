@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from assistant.core.answer import AnswerEngine
-from assistant.core.llm import ChatMessage, ChatModel, build_chat_model
+from assistant.core.llm import ChatMessage, ChatModel
 from assistant.core.progress import tqdm_progress as _tqdm_progress
 from assistant.core.prompts import render
 from assistant.core.records import Answer, Chunk
@@ -379,7 +379,7 @@ def run_eval(
     filters: dict[str, object] | None = None,
 ) -> EvalRun:
     """Answer and score every case. `chat_model` None means: the backend the settings configure
-    (`build_chat_model`; None again for the extractive default). One case failing is recorded as
+    (`Runtime.engine`; None again for the extractive default). One case failing is recorded as
     that case's error; the run goes on."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -388,9 +388,7 @@ def run_eval(
     warm = getattr(runtime.embedder, "warm_up", None)
     if callable(warm):
         warm()
-    if chat_model is None:
-        chat_model = build_chat_model(settings)
-    engine = AnswerEngine(settings, retriever, runtime.embedder, chat_model)
+    engine = runtime.engine if chat_model is None else AnswerEngine(settings, retriever, runtime.embedder, chat_model)
     chunks = dict(retriever.chunks)
     fingerprint = corpus_fingerprint(list(chunks.values()), runtime.embedder.model_id)
     system_prompts = _system_prompts(settings)

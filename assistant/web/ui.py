@@ -543,9 +543,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio-tmp").resolve()))
     Path(os.environ["GRADIO_TEMP_DIR"]).mkdir(parents=True, exist_ok=True)
-    from assistant.core.answer import AnswerEngine
     from assistant.app.journal import Journal
-    from assistant.core.llm import build_chat_model
     from assistant.core.runtime import Runtime
 
     from assistant.core.logsafe import protect_process_output
@@ -559,8 +557,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     # Load the embedder while the page opens, so the first question does not wait for it.
     if hasattr(runtime.embedder, "warm_up"):
         threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
-    engine = AnswerEngine(settings, runtime.retriever, runtime.embedder, build_chat_model(settings))
-    service = ChatService(settings, runtime, engine, Journal(settings.journal_path))
+    service = ChatService(settings, runtime, runtime.engine, Journal(settings.journal_path))
     service.apply_retention()
     exports = ExportStore()
     sessions = Sessions(max_idle_s=settings.session_idle_hours * 3600)
