@@ -51,7 +51,6 @@ def mean(values: Sequence[float]) -> float:
 # cases a metric applies to; docs/evals.md says what each one means.
 
 _CITE_MARK = re.compile(r"\s*\[\d{1,3}\]")
-_SOURCE_LIST = re.compile(r"^\*\*(Kilder|Sources):\*\*\s*$", re.M)
 _DASHES = str.maketrans({"–": "-", "—": "-", "‑": "-", "−": "-", "\u00a0": " "})
 
 
@@ -61,12 +60,10 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def answer_body(text: str) -> str:
-    """The answer without its numbered source list and without the [n] citation marks."""
-    m = _SOURCE_LIST.search(text)
-    if m:
-        text = text[: m.start()]
-    return _CITE_MARK.sub("", text).strip()
+def answer_body(body: str) -> str:
+    """An answer's body (`Answer.body`: its own statements, no framing, no source list) without
+    the [n] citation marks: what the fact metrics read."""
+    return _CITE_MARK.sub("", body).strip()
 
 
 def _is_exact_fact(fact: str) -> bool:

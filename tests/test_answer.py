@@ -199,7 +199,7 @@ def test_fact_questions_answered_with_fact_and_citation(bundled_engine):
         cited = {c.source for c in answer.citations}
         # Only the answer's own text counts: a fact in a cited document's title in the source
         # list is not an answer (measured: the source list alone satisfied 15 of the 58 cases).
-        body = answer_body(answer.text)
+        body = answer_body(answer.body)
         has_fact = sum(_contains(body, f) for f in case.facts) >= max(1, len(case.facts) // 2)
         if not answer.refused and has_fact and cited & set(case.documents):
             passed[case.language] += 1

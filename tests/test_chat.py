@@ -262,3 +262,50 @@ def test_retention_deletes_old_conversations(service):
     fresh = retained.start("kari", "qa").conversation_id  # starting applies retention
     assert [c.id for c in retained.conversations("kari")] == [fresh]
     assert service.settings.retention_days is None  # off by default
+
+
+def test_reflection_turns_store_their_questions_and_insights_as_data(service):
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, "Byen min vokser, og jeg lurer på min rolle i byutviklingen.", move="stay"))
+    opening, _, turn = service.conversation("kari", cid).messages
+    assert opening.questions and opening.questions[0] in opening.content
+    assert turn.questions and turn.questions[0] in turn.content
+    assert turn.insights and all(i.text in turn.content for i in turn.insights)
+    by_number = {c.number: c for c in turn.citations}
+    assert all(by_number[i.number].kind != "question" for i in turn.insights)
+
+
+def test_state_and_summary_read_the_stored_data_not_the_rendered_text(service):
+    """Rewording a label or the framing cannot break the no-repeat rule or the summary."""
+    cid = service.start("kari", "reflect").conversation_id
+    final(service.send("kari", cid, "Byen min vokser, og jeg lurer på min rolle i byutviklingen.", move="stay"))
+    conv = service.conversation("kari", cid)
+    asked = [q for m in conv.messages for q in m.questions]
+    insight = conv.messages[-1].insights[0].text
+    with sqlite3.connect(service.journal.path) as db:  # the rendered text no longer shows them
+        db.execute("UPDATE messages SET content = 'omformulert' WHERE role = 'assistant'")
+    assert service._state(service.conversation("kari", cid)).asked == asked
+    summary = service.finish("kari", cid).text
+    assert insight in summary
+
+
+def test_an_older_journal_gets_the_new_columns_filled_from_its_text(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema before questions and insights were stored
+        db.executescript(
+            "CREATE TABLE conversations (id TEXT PRIMARY KEY, user TEXT NOT NULL, title TEXT NOT NULL, mode TEXT NOT NULL,"
+            " stage TEXT, summary TEXT, created REAL NOT NULL, updated REAL NOT NULL);"
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, role TEXT NOT NULL,"
+            " content TEXT NOT NULL, citations TEXT NOT NULL DEFAULT '[]', stage TEXT, created REAL NOT NULL);"
+        )
+        db.execute("INSERT INTO conversations VALUES ('c1', 'kari', 'Gammel', 'reflect', 'where_to', NULL, 1, 1)")
+        citations = ('[{"number": 1, "source": "a.md", "title": "A", "kind": "programme", "locator": "", "passage": "p"},'
+                     ' {"number": 2, "source": "q.md", "title": "Q", "kind": "question", "locator": "", "passage": "p"}]')
+        content = ("Du skriver: «Byen vokser»\n\nFra materialet:\n\nKommunen har planmyndighet over arealene. [1]\n\n"
+                   "**Neste spørsmål (Hvor skal vi?):** Hva er et godt resultat for byen? [2]\n\n**Kilder:**\n[1] A (a.md)")
+        db.execute("INSERT INTO messages (conversation_id, role, content, citations, stage, created) VALUES ('c1', 'assistant', ?, ?, 'where_to', 1)",
+                   (content, citations))
+    message = Journal(path).get("kari", "c1").messages[0]
+    assert message.questions == ["Hva er et godt resultat for byen?"]
+    assert [(i.text, i.number) for i in message.insights] == [("Kommunen har planmyndighet over arealene.", 1)]
+    assert Journal(path).get("kari", "c1").messages[0] == message  # opening it again changes nothing

@@ -126,9 +126,8 @@ def test_injection_violations():
     assert m.injection_resistance(["image"]) == 0.0
 
 
-def test_answer_body_drops_sources_and_markers():
-    text = "Dette sier programmaterialet:\n\nHorten deltok. [1] Larvik også [2].\n\n**Kilder:**\n[1] Om piloten (a.md)"
-    assert m.answer_body(text) == "Dette sier programmaterialet:\n\nHorten deltok. Larvik også."
+def test_answer_body_drops_the_citation_marks():
+    assert m.answer_body("Horten deltok. [1] Larvik også [2].") == "Horten deltok. Larvik også."
 
 
 def test_percentile():

@@ -70,9 +70,9 @@ class ChatService:
             cid = self.journal.create(user, mode=mode, title=title or _default_title(mode, lang))
             return ChatTurn(conversation_id=cid, text="", done=True)
         cid = self.journal.create(user, mode="reflect", title=title or _default_title(mode, lang), stage=REFLECTION_STAGES[0])
-        text, citations = self._stage_question(REFLECTION_STAGES[0], lang, context="", asked=())
+        text, citations, questions = self._stage_question(REFLECTION_STAGES[0], lang, context="", asked=())
         text = f"{OPENING[lang]}\n\n{text}"
-        self.journal.add_message(user, cid, "assistant", text, citations, stage=REFLECTION_STAGES[0])
+        self.journal.add_message(user, cid, "assistant", text, citations, stage=REFLECTION_STAGES[0], questions=questions)
         return ChatTurn(conversation_id=cid, text=text, done=True, stage=REFLECTION_STAGES[0])
 
     def send(
@@ -109,7 +109,8 @@ class ChatService:
                     yield ChatTurn(conversation_id=conversation_id, text=item.error, done=True, answer=item, error=item.error)
                     return
                 stage = state.stage if state else None
-                self.journal.add_message(user, conversation_id, "assistant", item.text, list(item.citations), stage=stage)
+                self.journal.add_message(user, conversation_id, "assistant", item.text, list(item.citations), stage=stage,
+                                         questions=item.reflection_questions, insights=item.insights)
                 if state is not None:
                     self.journal.update(user, conversation_id, stage=state.stage)
                 if conv.title.startswith(("Ny samtale", "New conversation", "Refleksjon ", "Reflection ")) and len(conv.messages) <= 2:
@@ -130,8 +131,8 @@ class ChatService:
             return ChatTurn(conversation_id=conversation_id, text="", done=True)
         state = self._state(conv).moved(move)
         context = " ".join(m.content for m in conv.messages if m.role == "user")[-600:]
-        text, citations = self._stage_question(state.stage, lang, context=context, asked=state.asked)
-        self.journal.add_message(user, conversation_id, "assistant", text, citations, stage=state.stage)
+        text, citations, questions = self._stage_question(state.stage, lang, context=context, asked=state.asked)
+        self.journal.add_message(user, conversation_id, "assistant", text, citations, stage=state.stage, questions=questions)
         self.journal.update(user, conversation_id, stage=state.stage)
         return ChatTurn(conversation_id=conversation_id, text=text, done=True, stage=state.stage)
 
@@ -145,22 +146,23 @@ class ChatService:
 
     def _state(self, conv: Conversation) -> ReflectionState:
         stage = conv.stage or REFLECTION_STAGES[0]
-        asked = [q for m in conv.messages if m.role == "assistant" for q in _questions_in(m.content)]
+        asked = [q for m in conv.messages if m.role == "assistant" for q in m.questions]
         return ReflectionState(stage_index=REFLECTION_STAGES.index(stage), asked=asked)
 
-    def _stage_question(self, stage: str, lang: str, *, context: str, asked) -> tuple[str, list[Citation]]:
+    def _stage_question(self, stage: str, lang: str, *, context: str, asked) -> tuple[str, list[Citation], list[str]]:
+        """The stage's next question as shown, its source, and the question itself (stored as data)."""
         seed = context or STAGE_LABELS["nb"][stage]
         picked = self.engine.reflection_questions(seed, stage=stage, n=1, asked=asked)
         label = STAGE_LABELS[lang][stage]
         if not picked:
-            return f"**{label}**", []
+            return f"**{label}**", [], []
         question, chunk = picked[0]
         from assistant.core.answer import _citation
 
         citation = _citation(1, chunk, lang)
         src = "Kilde" if lang == "nb" else "Source"
         # The question, title and file name come from a document: shown as text only.
-        return safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})"), [citation]
+        return safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})"), [citation], [question]
 
     # -- journal -------------------------------------------------------------------------
     def conversations(self, user: str) -> list[Conversation]:
@@ -319,10 +321,6 @@ def _default_title(mode: str, lang: str) -> str:
 def _title_from(message: str) -> str:
     words = message.split()
     return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
-
-
-def _questions_in(text: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"\*\*[^*]+\*\*\s*([^\[\n]+\?)", text)]
 
 
 def _answered_final_stage(conv: Conversation) -> bool:

@@ -8,17 +8,19 @@ session. Journal content is never logged and never indexed.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from assistant.core.records import Citation
+from assistant.core.records import Citation, Insight
 from assistant.core.safety import plain_text, safe_markdown
 
 SCHEMA = """
@@ -40,10 +42,20 @@ CREATE TABLE IF NOT EXISTS messages (
     content TEXT NOT NULL,
     citations TEXT NOT NULL DEFAULT '[]',
     stage TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    questions TEXT NOT NULL DEFAULT '[]',
+    insights TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
 """
+
+
+# Columns added after the first release, with their definition: `_migrate` adds them to an older
+# journal and fills them from the messages' text (the one time that text is parsed).
+ADDED_COLUMNS = {
+    "questions": "TEXT NOT NULL DEFAULT '[]'",
+    "insights": "TEXT NOT NULL DEFAULT '[]'",
+}
 
 
 class NotFound(LookupError):
@@ -56,6 +68,8 @@ class Message(BaseModel):
     citations: list[Citation] = []
     stage: str | None = None
     created: float
+    questions: list[str] = []  # the reflection questions this turn asked
+    insights: list[Insight] = []  # the material's sentences this turn offered
 
 
 class Conversation(BaseModel):
@@ -77,6 +91,7 @@ class Journal:
         self._lock = threading.Lock()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            _migrate(db)
 
     @contextmanager
     def _connect(self):
@@ -116,7 +131,8 @@ class Journal:
             if row is None:
                 raise NotFound(cid)
             msgs = db.execute(
-                "SELECT role, content, citations, stage, created FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
+                "SELECT role, content, citations, stage, created, questions, insights FROM messages "
+                "WHERE conversation_id = ? ORDER BY id", (cid,)
             ).fetchall()
         conv = Conversation(**dict(row))
         conv.messages = [
@@ -126,20 +142,26 @@ class Journal:
                 citations=json.loads(m["citations"]),
                 stage=m["stage"],
                 created=m["created"],
+                questions=json.loads(m["questions"]),
+                insights=json.loads(m["insights"]),
             )
             for m in msgs
         ]
         return conv
 
     def add_message(
-        self, user: str, cid: str, role: str, content: str, citations: list[Citation] = (), stage: str | None = None
+        self, user: str, cid: str, role: str, content: str, citations: list[Citation] = (), stage: str | None = None,
+        *, questions: Sequence[str] = (), insights: Sequence[Insight] = (),
     ) -> None:
         now = time.time()
         with self._connect() as db:
             self._owned(db, user, cid)
             db.execute(
-                "INSERT INTO messages (conversation_id, role, content, citations, stage, created) VALUES (?,?,?,?,?,?)",
-                (cid, role, content, json.dumps([c.model_dump() for c in citations], ensure_ascii=False), stage, now),
+                "INSERT INTO messages (conversation_id, role, content, citations, stage, created, questions, insights) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (cid, role, content, json.dumps([c.model_dump() for c in citations], ensure_ascii=False), stage, now,
+                 json.dumps(list(questions), ensure_ascii=False),
+                 json.dumps([i.model_dump() for i in insights], ensure_ascii=False)),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
 
@@ -222,3 +244,38 @@ class Journal:
         if conv.summary:
             out += [f"## {labels['summary']}", "", safe_markdown(conv.summary).strip(), ""]
         return "\n".join(out)
+
+
+# -- migration ---------------------------------------------------------------------
+_LEGACY_QUESTION = re.compile(r"\*\*[^*]+\*\*\s*([^\[\n]+\?)")
+_LEGACY_SOURCE_LINE = re.compile(r"^\[\d+\] ")
+_LEGACY_CITED = re.compile(r"([^\[\]]+?)\s*\[(\d+)\]")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older journal up to date: add the columns it lacks and fill them for its
+    assistant messages from their text, as the app used to read it (the bold stage label before a
+    question; a cited line of insight). New messages store both as data when written."""
+    have = {row["name"] for row in db.execute("PRAGMA table_info(messages)")}
+    missing = [name for name in ADDED_COLUMNS if name not in have]
+    for name in missing:
+        db.execute(f"ALTER TABLE messages ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+    if not missing:
+        return
+    rows = db.execute("SELECT id, content, citations FROM messages WHERE role = 'assistant'").fetchall()
+    for row in rows:
+        questions = [m.group(1).strip() for m in _LEGACY_QUESTION.finditer(row["content"])]
+        kinds = {c.get("number"): c.get("kind") for c in json.loads(row["citations"] or "[]")}
+        insights = []
+        for line in row["content"].splitlines():
+            line = line.strip()
+            if _LEGACY_SOURCE_LINE.match(line):
+                continue  # "[1] Title (file)": the source list
+            for m in _LEGACY_CITED.finditer(line):
+                text, number = m.group(1).strip().lstrip("-*+ ").strip(), int(m.group(2))
+                if kinds.get(number) not in (None, "question") and not text.endswith("?") and len(text.split()) >= 3:
+                    insights.append({"text": text, "number": number})
+        db.execute(
+            "UPDATE messages SET questions = ?, insights = ? WHERE id = ?",
+            (json.dumps(questions, ensure_ascii=False), json.dumps(insights, ensure_ascii=False), row["id"]),
+        )

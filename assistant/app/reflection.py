@@ -26,7 +26,6 @@ _COMMITMENT = re.compile(
     r"i will|i'll|i am going to|my next step|we will)\b",
     re.I,
 )
-_CITED_LINE = re.compile(r"^(?!\[\d+\] )(.+?\S)\s*\[(\d+)\]\s*$")
 
 SUMMARY_TEXT = {
     "nb": {
@@ -79,19 +78,12 @@ def summarize(conversation: Conversation, lang: str = "nb") -> str:
     for i, message in enumerate(conversation.messages):
         if message.role == "assistant":
             by_number = {c.number: c for c in message.citations}
-            for line in message.content.splitlines():
-                match = _CITED_LINE.match(line.strip())
-                if not match:
+            for insight in message.insights:  # stored with the turn (assistant.app.journal)
+                cite = by_number.get(insight.number)
+                if cite is None or cite.kind == "question" or insight.text in seen:
                     continue
-                cite = by_number.get(int(match.group(2)))
-                if cite is None or cite.kind == "question":
-                    continue
-                for sentence in split_sentences(match.group(1)):
-                    sentence = re.sub(r"\s*\[\d+\]", "", sentence).strip()
-                    if sentence and sentence not in seen and len(sentence.split()) >= 5:
-                        seen.add(sentence)
-                        insights.append(f"{sentence} ({cite.title})")
-                        break
+                seen.add(insight.text)
+                insights.append(f"{insight.text} ({cite.title})")
             for c in message.citations:
                 if c.kind != "question":
                     reading[(c.title, c.source)] += 1

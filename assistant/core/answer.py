@@ -29,7 +29,7 @@ from assistant.core.concern import concern, mirror_sentence
 from assistant.core.embeddings import Embedder
 from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render, render_sources
-from assistant.core.records import Answer, Chunk, Citation, Hit, Timings
+from assistant.core.records import Answer, Chunk, Citation, Hit, Insight, Timings
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.settings import Settings
@@ -512,6 +512,7 @@ class AnswerEngine:
         citations: list[Citation] = []
         # Insights are read one by one, in the middle of a conversation: only sentences that stand alone.
         chosen = self._select([c for c in cands if stands_alone(c.text)], 2) if hits else []
+        insights: list[Insight] = []
         if chosen:
             lines = []
             for c in sorted(chosen, key=lambda c: -c.score):
@@ -521,6 +522,7 @@ class AnswerEngine:
                     number = len(citations) + 1
                     citations.append(_citation(number, chunk, lang))
                 lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
+                insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
             parts.append(f"{t['insight']}\n\n" + own[-1])
         else:
@@ -541,7 +543,7 @@ class AnswerEngine:
         yield Answer(
             question=question, mode="reflect", language=lang, text=text, body=safe_markdown("\n\n".join(own)),
             citations=tuple(citations), backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
-            reflection_questions=tuple(asked_now), timings=_timings(started, retrieval_ms),
+            reflection_questions=tuple(asked_now), insights=tuple(insights), timings=_timings(started, retrieval_ms),
             retrieved=tuple(h.chunk.id for h in hits), asked_from=tuple(chunk.id for _, chunk in next_questions[:1]),
         )
 
@@ -612,6 +614,10 @@ class AnswerEngine:
             question=question, mode=mode, language=lang, text=final, body=body.strip(), citations=tuple(citations),
             backend=self.chat_model.name, removed_citations=tuple(removed), sentences=len(checked.checks),
             cited_sentences=len([c for c in checked.checks if c.cited]), reflection_questions=tuple(questions),
+            insights=tuple(
+                Insight(text=re.sub(r"\s*\[\d{1,3}\]", "", c.text).strip(), number=c.cited[0])
+                for c in shown if mode == "reflect" and c.supported and c.cited and not c.text.rstrip().endswith("?")
+            ),
             verified_share=round(checked.share, 3), unverified=unverified,
             timings=_timings(started, retrieval_ms, t0), retrieved=tuple(h.chunk.id for h in hits),
         )

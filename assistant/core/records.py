@@ -92,6 +92,15 @@ class Timings(Record):
     total_ms: float = 0.0
 
 
+class Insight(Record):
+    """A sentence from the material that a reflection turn offered, and the number of its source
+    among the answer's citations. Stored with the turn, so that the summary and the no-repeat
+    rule read data, not the rendered text."""
+
+    text: str = Field(description="The sentence as shown, without citation marks.")
+    number: int = Field(description="Its source's number in the answer's citations.")
+
+
 class Answer(Record):
     question: str
     mode: str
@@ -112,6 +121,7 @@ class Answer(Record):
     sentences: int = 0
     cited_sentences: int = 0
     reflection_questions: tuple[str, ...] = ()
+    insights: tuple[Insight, ...] = Field((), description="Reflect mode: the material's sentences offered, with their source numbers.")
     error: str | None = Field(None, description="Set when the model backend failed; text says what to do.")
     verified_share: float | None = Field(None, description="Model backends: share of the model's sentences the cited sources support.")
     unverified: tuple[str, ...] = Field((), description="Model sentences not shown (or shown marked) because the sources do not support them.")
