@@ -124,7 +124,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for item in engine.stream(question, mode=args.mode, kinds=kinds, stage=args.stage):
         if isinstance(item, Answer):
             answer = item
-        elif chat_model is not None and not args.json:
+        elif engine.chat_model is not None and not args.json:
             sys.stderr.write(item)  # live tokens; the checked answer follows on stdout
             sys.stderr.flush()
             streamed = True
