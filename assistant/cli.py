@@ -2,7 +2,10 @@
 
 Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the work
 ran but something failed (a file could not be read), 2 a usage, settings or
-service error (nothing was changed).
+service error (nothing was changed). Every error of the project's hierarchy
+(`assistant/core/errors.py`) is printed as `Feil: <user_message>` on stderr, or
+`{"error": ..., "type": ...}` on stdout with --json, and exits with 2: never a
+traceback.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ from collections.abc import Callable
 import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 from pydantic import ValidationError  # noqa: E402
 
+from assistant.core.errors import AssistantError, InputError, print_error  # noqa: E402
 from assistant.core.records import REFLECTION_STAGES  # noqa: E402
-from assistant.core.settings import Settings  # noqa: E402
+from assistant.core.settings import Settings, invalid_settings, load_settings  # noqa: E402
 from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
 from ingest.cli import add_ingest_parser, run_ingest_command  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
-class CliError(RuntimeError):
-    """A problem to report in one line, exit status 2."""
+class CliError(InputError, RuntimeError):
+    """A usage problem of the command line, reported in one line with exit status 2."""
 
 
 def _print_json(data: object) -> None:
@@ -92,10 +96,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- ask ----------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.core.llm import LLMError
     from assistant.core.records import Answer
     from assistant.core.runtime import Runtime
-    from assistant.core.safety import InputRejected, clean_user_text
+    from assistant.core.safety import clean_user_text
 
     overrides = {
         key: value
@@ -108,16 +111,13 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if value is not None
     }
     if overrides:
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
-    try:
-        question = clean_user_text(args.question)
-    except InputRejected as exc:
-        raise CliError(str(exc)) from exc
+        try:
+            settings = Settings.model_validate({**settings.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise invalid_settings(exc) from None
+    question = clean_user_text(args.question)  # InputRejected, LLMError and the rest: reported by main()
     rt = Runtime.from_settings(settings)
-    try:
-        engine = rt.engine
-    except LLMError as exc:
-        raise CliError(str(exc)) from exc
+    engine = rt.engine  # LLMError (a backend that cannot be built): reported by main()
     kinds = tuple(args.kind or ())
     answer: Answer | None = None
     streamed = False
@@ -149,12 +149,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update=updates)
     mode = "innlogging påkrevd" if (settings.users_file or settings.users) else "lokal modus, én bruker uten innlogging"
     print(f"Starter på http://{settings.host}:{settings.port}  ({mode}). Stopp med Ctrl+C.", file=sys.stderr)
-    from assistant.web.shell import ServeRefused
-
-    try:
-        serve(settings)
-    except ServeRefused as exc:
-        raise CliError(str(exc)) from exc
+    serve(settings)  # ServeRefused: reported by main()
     return EXIT_OK
 
 
@@ -162,14 +157,11 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
     from pathlib import Path
 
-    from assistant.app.auth import AuthError, add_user
+    from assistant.app.auth import add_user
 
     path = Path(args.file) if args.file else (settings.users_file or settings.data_dir / "users.json")
     password = os.environ.get("ASSISTANT_NEW_PASSWORD") or getpass.getpass(f"Passord for {args.name}: ")
-    try:
-        add_user(path, args.name, args.role, password)
-    except AuthError as exc:
-        raise CliError(str(exc)) from exc
+    add_user(path, args.name, args.role, password)  # AuthError: reported by main()
     if args.json:
         _print_json({"user": args.name, "role": args.role, "users_file": str(path)})
     else:
@@ -257,20 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"Ugyldige innstillinger:\n{exc}", file=sys.stderr)
-        return EXIT_ERROR
-    from assistant.core.embeddings import EmbeddingError
-    from assistant.core.store import StoreError
-
-    try:
-        return COMMANDS[args.command](args, settings)
-    except (StoreError, EmbeddingError, CliError) as exc:
-        if getattr(args, "json", False):
-            _print_json({"error": str(exc), "type": type(exc).__name__})
-        else:
-            print(f"Feil: {exc}", file=sys.stderr)
+        return COMMANDS[args.command](args, load_settings())
+    except AssistantError as exc:  # any of the project's errors: one line, exit 2, no traceback
+        print_error(exc, as_json=getattr(args, "json", False))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("Avbrutt.", file=sys.stderr)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 
-from pydantic import ValidationError  # noqa: E402
-
-from assistant.core.settings import Settings  # noqa: E402
+from assistant.core.errors import AssistantError, print_error  # noqa: E402
+from assistant.core.settings import load_settings  # noqa: E402
 from evals.cli import EXIT_ERROR, add_arguments, run_eval_command  # noqa: E402
 
 
@@ -25,9 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"Ugyldige innstillinger:\n{exc}", file=sys.stderr)
+        settings = load_settings()
+    except AssistantError as exc:  # the command's own errors are reported by run_eval_command
+        print_error(exc, as_json=args.json)
         return EXIT_ERROR
     return run_eval_command(args, settings)
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from assistant.core.errors import InputError
 from assistant.core.records import REFLECTION_STAGES
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -39,8 +40,8 @@ class EvalCase(BaseModel):
     stage: Literal[REFLECTION_STAGES] | None = None  # type: ignore[valid-type]
 
 
-class CaseFileError(ValueError):
-    """A case file line is invalid; str() names file and line."""
+class CaseFileError(InputError, ValueError):
+    """A case file line is invalid; str() names file and line. (Also the retrieval set's.)"""
 
 
 def load_cases(folder: Path = CASES_DIR) -> list[EvalCase]:

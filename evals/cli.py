@@ -6,7 +6,8 @@ or compare two reports.
     assistant eval compare data/reports/A data/reports/B
 
 Exit codes: 0 ok; 1 the run finished but a metric is below (or latency above) its
-threshold; 2 a usage, settings, index or case-file problem, or a case that failed
+threshold; 2 a usage, settings, index or case-file problem (any error of the project's
+hierarchy, `assistant/core/errors.py`, printed in one line), or a case that failed
 with an error (the report is still written).
 
 `add_eval_parser(subparsers)` and `run_eval_command(args, settings)` are what
@@ -21,6 +22,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from assistant.core.errors import AssistantError
 from assistant.core.settings import Settings
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_ERROR = 0, 1, 2
@@ -104,6 +106,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings, *, runtime=No
         if args.reports:
             return _fail(args, f"uventede argumenter: {' '.join(map(str, args.reports))} (mente du `eval compare A B`?)", "UsageError")
         return _run(args, settings, runtime, chat_model)
+    except AssistantError as exc:  # store, embedder, model, prompts, judge ...: one line, exit 2
+        return _fail(args, exc.user_message, type(exc).__name__)
     except KeyboardInterrupt:
         print("Avbrutt.", file=sys.stderr)
         return 130
@@ -134,10 +138,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> int:
-    from assistant.core.embeddings import EmbeddingError
-    from assistant.core.llm import LLMError
     from assistant.core.runtime import Runtime
-    from assistant.core.store import StoreError
     from evals.cases import CaseFileError, load_cases
     from evals.judge import Judge, JudgeConfig, build_judge_model
     from evals.report import write_report
@@ -156,7 +157,7 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
     try:
         all_cases = load_cases(Path(args.cases))
     except CaseFileError as exc:
-        return _fail(args, f"ugyldig case-fil {exc}", "CaseFileError")
+        return _fail(args, f"ugyldig case-fil {exc.user_message}", "CaseFileError")
     filters = {k: v for k, v in {"type": args.type, "language": args.language, "split": args.split, "limit": args.limit}.items() if v}
     cases = select_cases(all_cases, types=args.type or (), languages=args.language or (), splits=args.split or (), limit=args.limit)
     if not cases:
@@ -168,17 +169,14 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
         try:
             thresholds = load_thresholds(thresholds_path)
         except ThresholdError as exc:
-            return _fail(args, str(exc), "ThresholdError")
+            return _fail(args, exc.user_message, "ThresholdError")
 
     judge = None
     judge_config = JudgeConfig()
-    try:
-        rt = runtime or Runtime.from_settings(settings)
-        if judge_config.enabled and not args.no_judge:
-            judge = Judge(build_judge_model(settings, judge_config))
-        run = run_eval(settings, rt, cases, chat_model=chat_model, progress=tqdm_progress, judge=judge, filters=filters)
-    except (StoreError, EmbeddingError, LLMError) as exc:
-        return _fail(args, str(exc), type(exc).__name__)
+    rt = runtime or Runtime.from_settings(settings)  # StoreError, EmbeddingError, LLMError: run_eval_command reports them
+    if judge_config.enabled and not args.no_judge:
+        judge = Judge(build_judge_model(settings, judge_config))
+    run = run_eval(settings, rt, cases, chat_model=chat_model, progress=tqdm_progress, judge=judge, filters=filters)
 
     checks = check_thresholds(run, thresholds) if thresholds else []
     run = run.model_copy(update={"thresholds": checks})

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assistant.core.errors import ServiceError
 from assistant.core.llm import ChatMessage, ChatModel, LLMError, build_chat_model
 from assistant.core.settings import Settings
 
@@ -81,7 +82,7 @@ class JudgeConfig(BaseSettings):
         return {"base_url": self.base_url, "model": self.model, "api_key": "********" if self.api_key.get_secret_value() else ""}
 
 
-class JudgeError(ValueError):
+class JudgeError(ServiceError, ValueError):
     """The judge's reply could not be used."""
 
 

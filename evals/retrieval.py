@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.core.retrieval import Mode, Retriever
+from evals.cases import CaseFileError  # one class for both kinds of case file
 from evals.metrics import document_recall, hit_at_k, mean, reciprocal_rank
 
 RETRIEVAL_DIR = Path(__file__).resolve().parent / "retrieval"
@@ -25,10 +26,6 @@ class RetrievalCase(BaseModel):
     query: str
     language: str
     expected: list[str]
-
-
-class CaseFileError(ValueError):
-    pass
 
 
 def load_retrieval_set(folder: Path = RETRIEVAL_DIR) -> list[RetrievalCase]:

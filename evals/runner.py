@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from assistant.core.answer import AnswerEngine
+from assistant.core.errors import ConfigError
 from assistant.core.llm import ChatMessage, ChatModel
 from assistant.core.progress import tqdm_progress as _tqdm_progress
 from assistant.core.prompts import render
@@ -472,7 +473,7 @@ def _add_similarity(results: list[CaseResult], embedder, batch: int = 32) -> Non
 
 
 # --- thresholds ---------------------------------------------------------------------------------------
-class ThresholdError(ValueError):
+class ThresholdError(ConfigError, ValueError):
     """The thresholds file is invalid."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from assistant.core.errors import InputError
 from assistant.core.records import REFLECTION_STAGES, DocumentMeta, Section
 from assistant.core.settings import Settings
 from assistant.core.text import guess_language
@@ -37,7 +38,7 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^(```|~~~)")
 
 
-class LoadError(ValueError):
+class LoadError(InputError, ValueError):
     """The file cannot be indexed; str() is the reason."""
 
 

@@ -28,6 +28,8 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+from assistant.core.errors import InputError
+
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 MAX_MEMBERS = 10_000
@@ -41,7 +43,7 @@ _TITLE_STYLES = {"title", "tittel"}
 _GENERIC_TITLES = {"powerpoint presentation", "powerpoint-presentasjon", "presentation", "presentasjon", "document", "dokument"}
 
 
-class OfficeError(ValueError):
+class OfficeError(InputError, ValueError):
     """The Office file cannot be read; str() is a one-line reason in bokmål."""
 
 

@@ -16,10 +16,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.core.errors import InputError
+
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 
 
-class PdfError(RuntimeError):
+class PdfError(InputError, RuntimeError):
     """The PDF could not be read; str() is a one-line reason in bokmål."""
 
 

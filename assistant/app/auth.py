@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from assistant.core.errors import AccessError
+
 Role = Literal["participant", "facilitator"]
 LOCAL_USER = "lokal"
 _NAME = re.compile(r"^[a-zA-Z0-9._@-]{2,64}$")
 _N, _R, _P = 2**14, 8, 1
 
 
-class AuthError(ValueError):
-    pass
+class AuthError(AccessError, ValueError):
+    """A user name, password or users file that cannot be used; str() says which, in bokmål."""
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from assistant.core.answer import STAGE_LABELS, AnswerEngine
 from assistant.app.journal import Conversation, Journal
+from assistant.core.errors import AccessError
 from assistant.core.llm import ChatMessage
 from assistant.core.records import REFLECTION_STAGES, Answer, Citation
 from assistant.app.reflection import Move, ReflectionState, summarize
@@ -40,8 +41,10 @@ OPENING = {
 }
 
 
-class Forbidden(PermissionError):
+class Forbidden(AccessError, PermissionError):
     """The user's role does not allow this."""
+
+    default_message = "Rollen din gir ikke tilgang til dette."
 
 
 class ChatTurn(BaseModel):

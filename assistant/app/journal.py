@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from assistant.core.errors import AccessError
 from assistant.core.records import Citation, Insight
 from assistant.core.safety import plain_text, safe_markdown
 
@@ -58,8 +59,14 @@ ADDED_COLUMNS = {
 }
 
 
-class NotFound(LookupError):
-    """No such conversation for this user (it may belong to someone else)."""
+class NotFound(AccessError, LookupError):
+    """No such conversation for this user (it may belong to someone else); str() is its id."""
+
+    default_message = "Fant ikke samtalen. Den kan være slettet; velg en annen i journalen."
+
+    @property
+    def user_message(self) -> str:  # str() is the conversation id, not a message
+        return self.default_message
 
 
 class Message(BaseModel):

@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.e5_tokenizer import UnigramTokenizer, Vocabulary
+from assistant.core.errors import ConfigError
 
 QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(ConfigError, RuntimeError):
     """The model file is missing or not in the expected format."""
 
 

@@ -39,10 +39,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from assistant.core.errors import ServiceError
 from assistant.core.settings import Settings
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(ServiceError, RuntimeError):
     """The embedder could not be loaded or used."""
 
 

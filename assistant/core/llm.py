@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Protocol, runtime_checkable
 
+from assistant.core.errors import ServiceError
 from assistant.core.settings import Settings
 
 _FALLBACK_HINT = "eller bytt til ASSISTANT_LLM_BACKEND=extractive"
@@ -34,7 +35,7 @@ class ChatMessage:
     content: str
 
 
-class LLMError(RuntimeError):
+class LLMError(ServiceError, RuntimeError):
     """The model could not answer; str(exc) is a clear one-line message in bokmål for the end user
     (what happened and what to do), e.g. 'Språkmodellen på http://127.0.0.1:8080/v1 svarer ikke
     (tidsavbrudd etter 5 s). Sjekk at tjeneren kjører, eller bytt til ASSISTANT_LLM_BACKEND=extractive.'"""

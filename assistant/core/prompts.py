@@ -12,19 +12,23 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
+from assistant.core.errors import ConfigError
+
 PROMPT_NAMES = ("system", "answer", "condense", "reflect")
 LANGUAGES = ("nb", "en")
 
 
-class PromptError(ValueError):
-    pass
+class PromptError(ConfigError, ValueError):
+    """A prompt file is missing or does not fit its variables."""
+
+    hint = "Sjekk ASSISTANT_PROMPTS_DIR (standard: prompts/ i prosjektmappen)."
 
 
 @lru_cache(maxsize=64)
 def _load(folder: str, name: str, lang: str) -> string.Template:
     path = Path(folder) / f"{name}.{lang}.txt"
     if not path.exists():
-        raise PromptError(f"prompt file missing: {path}")
+        raise PromptError(f"Fant ikke promptfilen {path}.")
     return string.Template(path.read_text(encoding="utf-8"))
 
 

@@ -25,6 +25,8 @@ import unicodedata
 
 from markdown_it import MarkdownIt
 
+from assistant.core.errors import InputError
+
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]]+|\b(?:javascript|data|vbscript):[^\s<>()\[\]]+", re.I)
 # What a GFM renderer turns into a link by itself: addresses with a scheme, "www." names, e-mail.
 _LINKABLE = re.compile(
@@ -234,7 +236,7 @@ def _longest_run(text: str, ch: str) -> int:
     return best
 
 
-class InputRejected(ValueError):
+class InputRejected(InputError, ValueError):
     """The user's message cannot be processed; str() says why, in bokmål."""
 
 

@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from assistant.core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,3 +215,24 @@ class Settings(BaseSettings):
                 out[name] = value
         out["chroma_mode"] = "server" if self.uses_chroma_server else "embedded"
         return out
+
+
+def load_settings() -> Settings:
+    """`Settings()` for an entry point: invalid values raise one ConfigError (see `invalid_settings`)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise invalid_settings(exc) from None
+
+
+def invalid_settings(exc: ValidationError) -> ConfigError:
+    """One line naming each bad ASSISTANT_* variable and what is wrong with it. Values are not
+    echoed (pydantic's own report does, and a value may be a secret)."""
+    problems = []
+    for error in exc.errors():
+        field = next((str(part) for part in error.get("loc", ()) if isinstance(part, str)), "")
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        problems.append(f"ASSISTANT_{field.upper()}: {message}" if field else message)
+    return ConfigError(
+        f"Ugyldige innstillinger: {'; '.join(problems)}. Rett verdien i miljøet eller i .env-filen."
+    )

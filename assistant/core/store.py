@@ -15,13 +15,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from assistant.core.errors import ServiceError
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.settings import Settings
 
 import assistant.core.environment  # noqa: E402,F401  (telemetry off before chromadb loads)
 
 
-class StoreError(RuntimeError):
+class StoreError(ServiceError, RuntimeError):
     """The store could not be reached or used; the message says what to do."""
 
 

@@ -39,6 +39,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from assistant.app.auth import LOCAL_USER, UserStore
+from assistant.core.errors import ConfigError
 from assistant.core.i18n import tr
 from assistant.core.settings import Settings
 
@@ -98,7 +99,7 @@ SECURITY_HEADERS = [
 ]
 
 
-class ServeRefused(RuntimeError):
+class ServeRefused(ConfigError, RuntimeError):
     """The app will not start with these settings; str() says what to do."""
 
 
@@ -508,7 +509,9 @@ class ShellGuard:
 
 
 class _TooLarge(Exception):
-    pass
+    """Control flow inside the shell, not an error anyone sees: raised from `receive` when a body
+    passes the limit, caught around the mounted app and answered with 413. Deliberately not an
+    AssistantError, so that no `except AssistantError` on the way can swallow it."""
 
 
 def _cookie(header: str, name: str) -> str | None:
