@@ -20,17 +20,13 @@ from collections.abc import Callable
 import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 from pydantic import ValidationError  # noqa: E402
 
-from assistant.core.errors import AssistantError, InputError, print_error  # noqa: E402
+from assistant.core.errors import AssistantError, print_error  # noqa: E402
 from assistant.core.records import REFLECTION_STAGES  # noqa: E402
 from assistant.core.settings import Settings, invalid_settings, load_settings  # noqa: E402
 from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
 from ingest.cli import add_ingest_parser, run_ingest_command  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-
-
-class CliError(InputError, RuntimeError):
-    """A usage problem of the command line, reported in one line with exit status 2."""
 
 
 def _print_json(data: object) -> None:

@@ -36,7 +36,7 @@ CLASSES = project_exception_classes()
 
 def test_the_walk_finds_the_known_errors():
     expected = {
-        "assistant.cli.CliError", "assistant.web.shell.ServeRefused", "assistant.app.auth.AuthError",
+        "assistant.web.shell.ServeRefused", "assistant.app.auth.AuthError",
         "assistant.app.chat.Forbidden", "assistant.app.journal.NotFound", "assistant.core.embeddings.EmbeddingError",
         "assistant.core.llm.LLMError", "assistant.core.prompts.PromptError", "assistant.core.safety.InputRejected",
         "assistant.core.store.StoreError", "assistant.core.store.ModelMismatchError",
