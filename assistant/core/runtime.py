@@ -8,13 +8,14 @@ from assistant.core.embeddings import Embedder, build_embedder
 from assistant.core.retrieval import Retriever
 from assistant.core.settings import Settings
 from assistant.core.store import ChromaStore
+from assistant.core.vectorstore import VectorStore
 
 
 @dataclass
 class Runtime:
     settings: Settings
     embedder: Embedder
-    store: ChromaStore
+    store: VectorStore  # ChromaStore from settings; tests may pass an InMemoryStore
     _retriever: Retriever | None = field(default=None, repr=False)
 
     @classmethod
