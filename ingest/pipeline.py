@@ -35,7 +35,8 @@ from assistant.core.records import passage_text
 from assistant.core.records import Chunk
 from assistant.core.selection import sentence_texts
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore, StoreError
+from assistant.core.store import StoreError
+from assistant.core.vectorstore import VectorStore
 from ingest.chunking import chunk_sections, sha256
 from ingest.loaders import UPLOAD_PREFIX, FoundFile, LoadError, check_size, discover, load
 
@@ -112,7 +113,7 @@ def file_key(data: bytes, settings: Settings) -> str:
 def sync_corpus(
     settings: Settings,
     embedder: Embedder,
-    store: ChromaStore,
+    store: VectorStore,
     *,
     corpus_dir: Path | None = None,
     dry_run: bool = False,

@@ -1,53 +1,33 @@
-"""Shared fixtures: settings in a temp data dir, a deterministic fake embedder,
-and helpers that write small corpora. Real components have their own
-integration tests; fakes are only for the logic around them."""
+"""Shared fixtures: settings in a temp data dir, the fake embedder (tests/fakes.py), an in-memory
+vector store, and helpers that write small corpora. Real components have their own integration
+tests; fakes are only for the logic around them."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 
+from assistant.core.memory_store import InMemoryStore  # noqa: E402
 from assistant.core.settings import REPO_ROOT, Settings  # noqa: E402
-from assistant.core.text import stems  # noqa: E402
-
-
-class FakeEmbedder:
-    """Bag of stemmed words hashed into 256 dimensions: similar words, similar vectors."""
-
-    model_id = "fake/hash-256"
-    dim = 256
-
-    def __init__(self) -> None:
-        self.passages_embedded = 0
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for token in stems(text) or ["\u2205"]:
-            v[int(hashlib.md5(token.encode()).hexdigest(), 16) % self.dim] += 1.0
-        return v / np.linalg.norm(v)
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self._vec(t) for t in texts])
-
-    def embed_passages(self, texts: list[str]) -> np.ndarray:
-        self.passages_embedded += len(texts)
-        return np.stack([self._vec(t) for t in texts])
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
+from tests.fakes import FakeEmbedder  # noqa: E402
 
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+@pytest.fixture
+def memory_store() -> InMemoryStore:
+    """An empty index in this test's memory: for unit tests whose subject is not the store.
+    Pass this one instance to both sync_corpus and the Retriever (instances do not share)."""
+    return InMemoryStore()
 
 
 @pytest.fixture

@@ -9,42 +9,24 @@ import pytest
 
 from assistant.core.answer import AnswerEngine, check_citations
 from assistant.core.verify import strip_markup_and_leaks
-from assistant.core.llm import ChatMessage, LLMError
+from assistant.core.llm import ChatMessage
 from assistant.core.prompts import PromptError, render, render_sources
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
-from assistant.core.store import ChromaStore
 from evals.cases import load_cases
 from evals.metrics import answer_body
 from ingest.pipeline import sync_corpus
 
+from .fakes import FakeChatModel
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
-class FakeChatModel:
-    """Plays a model: replies from a queue, records every call."""
-
-    name = "fake:model"
-
-    def __init__(self, *replies: str, error: str | None = None) -> None:
-        self.replies = list(replies)
-        self.error = error
-        self.calls: list[list[ChatMessage]] = []
-
-    def stream(self, messages):
-        self.calls.append(list(messages))
-        if self.error:
-            raise LLMError(self.error)
-        reply = self.replies.pop(0) if self.replies else "Ingen svar."
-        for i in range(0, len(reply), 7):
-            yield reply[i : i + 7]
-
-
 @pytest.fixture
-def engine_parts(settings, small_corpus, fake_embedder):
+def engine_parts(settings, small_corpus, fake_embedder, memory_store):
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    sync_corpus(s, fake_embedder, ChromaStore(s))
-    return s, Retriever(s, ChromaStore(s), fake_embedder), fake_embedder
+    sync_corpus(s, fake_embedder, memory_store)
+    return s, Retriever(s, memory_store, fake_embedder), fake_embedder
 
 
 def test_extractive_answer_cites_the_source(engine_parts):

@@ -13,7 +13,6 @@ import pytest
 from assistant.core.llm import LLMError, OpenAICompatibleChatModel
 from assistant.core.records import Answer, Chunk, Citation, DocumentMeta, Timings
 from assistant.core.runtime import Runtime
-from assistant.core.store import ChromaStore
 from evals import metrics as m
 from evals.cases import CaseFileError, EvalCase, load_cases
 from evals.cli import add_eval_parser, run_eval_command
@@ -333,12 +332,12 @@ CASES = [
 
 
 @pytest.fixture
-def fake_runtime(settings, small_corpus, fake_embedder):
+def fake_runtime(settings, small_corpus, fake_embedder, memory_store):
     s = settings.model_copy(update={
         "answer_min_similarity": 0.1, "answer_confident_similarity": 0.1, "answer_confident_similarity_en": 0.1,
     })
-    sync_corpus(s, fake_embedder, ChromaStore(s))
-    return Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+    sync_corpus(s, fake_embedder, memory_store)
+    return Runtime(settings=s, embedder=fake_embedder, store=memory_store)
 
 
 def write_cases(folder: Path, cases: list[dict], extra_line: str | None = None) -> Path:

@@ -26,7 +26,7 @@ from assistant.core.store import ChromaStore
 from ingest.pipeline import sync_corpus
 
 from .conftest import write_doc
-from .test_answer import FakeChatModel
+from .fakes import FakeChatModel
 from .test_pdf import make_pdf
 
 

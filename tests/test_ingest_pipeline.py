@@ -7,7 +7,8 @@ import pytest
 from assistant.core.store import ChromaStore, ModelMismatchError, StoreError
 from ingest.pipeline import IngestLockedError, sync_corpus, writer_lock
 
-from .conftest import FakeEmbedder, write_doc
+from .conftest import write_doc
+from .fakes import FakeEmbedder
 
 
 def run(settings, embedder, **kw):

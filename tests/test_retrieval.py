@@ -43,15 +43,15 @@ def test_bm25_top_n_is_the_head_of_the_full_ranking_with_and_without_a_kind_filt
     assert index.search("klima", 5, kinds=("no-such-kind",)) == []
 
 
-def test_kind_filter_and_floor(settings, small_corpus, fake_embedder):
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+def test_kind_filter_and_floor(settings, small_corpus, fake_embedder, memory_store):
+    sync_corpus(settings, fake_embedder, memory_store)
+    retriever = Retriever(settings, memory_store, fake_embedder)
     hits = retriever.search("Hvilke kommuner deltok i piloten?", k=3)
     assert hits[0].chunk.meta.source == "programme/piloten.md"
     assert "Horten" in hits[0].chunk.text
     only_questions = retriever.search("byen din rolle", k=5, kinds=("question",))
     assert only_questions and {h.chunk.meta.kind for h in only_questions} == {"question"}
-    strict = Retriever(settings.model_copy(update={"relevance_floor": 0.99}), ChromaStore(settings), fake_embedder)
+    strict = Retriever(settings.model_copy(update={"relevance_floor": 0.99}), memory_store, fake_embedder)
     assert strict.search("pannekaker med blåbær", k=3) == []
 
 

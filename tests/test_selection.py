@@ -24,6 +24,7 @@ from assistant.core.store import ChromaStore
 from assistant.core.text import stems
 from ingest.pipeline import sync_corpus
 from tests.conftest import write_doc
+from tests.fakes import FakeChatModel
 
 
 def test_question_kinds_in_both_languages():
@@ -181,7 +182,7 @@ def test_an_index_without_sentence_vectors_still_answers(settings, small_corpus,
     assert "Horten" in answer.body and fake_embedder.passages_embedded > before
 
 
-def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpus, fake_embedder):
+def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpus, fake_embedder, memory_store):
     """Nothing here is tuned to the bundled corpus: a facilitator's document works the same way."""
     write_doc(
         settings.corpus_dir, "programme/skole.md", "Skolebyggene",
@@ -189,20 +190,18 @@ def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpu
         "Fylket betalte ventilasjonen. Bydelsutvalget ledet medvirkningen.\n",
         kind="programme", language="nb",
     )
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    sync_corpus(settings, fake_embedder, memory_store)
+    retriever = Retriever(settings, memory_store, fake_embedder)
     answer = AnswerEngine(settings, retriever, fake_embedder).answer("Hvem styrte prosjektet med skolebyggene?")
     first = answer.body.split("\n")
     assert first[0].startswith("Prosjektet ble styrt av tre aktører:")
     assert all(any(x in line for line in first) for x in ("Kommunen eide", "Fylket betalte", "Bydelsutvalget ledet"))
 
 
-def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, small_corpus, fake_embedder):
-    from tests.test_answer import FakeChatModel
-
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, small_corpus, fake_embedder, memory_store):
+    sync_corpus(settings, fake_embedder, memory_store)
     model = FakeChatModel("Piloten kostet 3 millioner kroner [1].")
-    engine = AnswerEngine(settings, Retriever(settings, ChromaStore(settings), fake_embedder), fake_embedder, model)
+    engine = AnswerEngine(settings, Retriever(settings, memory_store, fake_embedder), fake_embedder, model)
     answer = engine.answer("Hva kostet piloten?")
     assert answer.declined and answer.backend == "extractive" and model.calls == []
     assert "millioner" not in answer.text and answer.body.startswith("Materialet oppgir ingen beløp")
@@ -210,15 +209,15 @@ def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, sm
     assert not covered.declined and len(model.calls) == 1 and covered.backend.startswith("fake:model")  # verified, or fallen back
 
 
-def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(settings, small_corpus, fake_embedder):
+def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(settings, small_corpus, fake_embedder, memory_store):
     write_doc(
         settings.corpus_dir, "programme/skole.md", "Skolebyggene",
         "# Skolebyggene\n\n## Prosjektet\n\nProsjektleder for skolebyggene var Kari Nordmann fra eiendomsavdelingen. "
         "Rektor og ledergruppen ved skolen må se byggene som en del av undervisningen.\n",
         kind="programme", language="nb",
     )
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    engine = AnswerEngine(settings, Retriever(settings, ChromaStore(settings), fake_embedder), fake_embedder)
+    sync_corpus(settings, fake_embedder, memory_store)
+    engine = AnswerEngine(settings, Retriever(settings, memory_store, fake_embedder), fake_embedder)
     named = engine.answer("Hvem var prosjektleder for skolebyggene?")
     assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
     unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")

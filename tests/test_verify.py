@@ -7,7 +7,8 @@ from assistant.core.answer import AnswerEngine
 from assistant.core.records import Answer
 from assistant.core.verify import check_sentence, sentences_of, strip_markup_and_leaks, verify
 
-from .test_answer import FakeChatModel, engine_parts  # noqa: F401 - engine_parts: the small corpus with the fake embedder
+from .fakes import FakeChatModel
+from .test_answer import engine_parts  # noqa: F401 - engine_parts: the small corpus with the fake embedder
 
 PASSAGE = ("Piloten ble arrangert av KS, Vestfold og Telemark fylkeskommune og KS Konsulent. "
            "Fire bykommuner deltok: Horten, Larvik, Porsgrunn og Tønsberg. Erfaringene ble lagt fram 4. juni 2025.")

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) + lexical (BM25), weighted reciprocal rank fusion.
+"""Hybrid retrieval: dense (the vector store) + lexical (BM25), weighted reciprocal rank fusion.
 
 A relevance floor drops hits whose dense similarity is below it, so a question
 far from the material gets no hits at all. e5 similarities are compressed, so
@@ -19,7 +19,7 @@ from assistant.core.embeddings import Embedder
 from assistant.core.lexical import LexicalIndex
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore
+from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -41,7 +41,7 @@ class Retriever:
 
     REFRESH_EVERY_S = 2.0
 
-    def __init__(self, settings: Settings, store: ChromaStore, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, store: VectorStore, embedder: Embedder) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder

@@ -16,6 +16,7 @@ from assistant.core.llm import ChatModel, build_chat_model
 from assistant.core.retrieval import Retriever
 from assistant.core.settings import Settings
 from assistant.core.store import ChromaStore
+from assistant.core.vectorstore import VectorStore
 
 _UNSET = object()
 
@@ -24,7 +25,7 @@ _UNSET = object()
 class Runtime:
     settings: Settings
     embedder: Embedder
-    store: ChromaStore
+    store: VectorStore  # ChromaStore from settings; tests may pass an InMemoryStore
     _retriever: Retriever | None = field(default=None, repr=False)
     _chat_model: object = field(default=_UNSET, repr=False)  # ChatModel | None once built
     _engine: AnswerEngine | None = field(default=None, repr=False)

@@ -1,4 +1,4 @@
-"""The vector store: Chroma behind a small adapter.
+"""The vector store: Chroma behind a small adapter (the `VectorStore` protocol, assistant/core/vectorstore.py).
 
 Embedded `PersistentClient` under the data directory by default; `HttpClient`
 when `chroma_host` is set. We always pass our own vectors (no Chroma embedding
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from assistant.core.errors import ServiceError
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.settings import Settings
+from assistant.core.vectorstore import DenseMatch, IndexedFile  # noqa: F401 - re-exported: the values ChromaStore returns
 
 import assistant.core.environment  # noqa: E402,F401  (telemetry off before chromadb loads)
 
@@ -30,16 +30,17 @@ class ModelMismatchError(StoreError):
     """The index was built with another embedding model."""
 
 
-@dataclass(frozen=True)
-class DenseMatch:
-    id: str
-    similarity: float
+def missing_index_message(name: str) -> str:
+    """`open(create=False)` on an index that does not exist (every store says the same)."""
+    return f"Indeksen «{name}» finnes ikke ennå. Kjør `assistant ingest` først."
 
 
-@dataclass(frozen=True)
-class IndexedFile:
-    file_key: str
-    ids: frozenset[str]
+def model_mismatch_message(name: str, built_with: str, model_id: str) -> str:
+    """`open()` with another embedding model than the index was built with."""
+    return (
+        f"Indeksen «{name}» ble bygget med {built_with}, men innstillingene bruker {model_id}. "
+        "Bygg indeksen på nytt: `assistant ingest --rebuild`."
+    )
 
 
 def _join(values: Iterable[object]) -> str:
@@ -103,8 +104,25 @@ def chunk_from_record(chunk_id: str, text: str, md: dict) -> Chunk:
     )
 
 
+def indexed_files_of(records: Iterable[tuple[str, dict]]) -> dict[str, IndexedFile]:
+    """source -> what is indexed for it, from (chunk id, metadata) pairs."""
+    keys: dict[str, set[str]] = {}
+    ids: dict[str, set[str]] = {}
+    for chunk_id, md in records:
+        source = md.get("source", "")
+        keys.setdefault(source, set()).add(md.get("file_key", ""))
+        ids.setdefault(source, set()).add(chunk_id)
+    # A file whose chunks carry two keys was caught mid-write: report no key, so it is redone.
+    return {
+        src: IndexedFile(next(iter(keys[src])) if len(keys[src]) == 1 else "", frozenset(ids[src]))
+        for src in ids
+    }
+
+
 class ChromaStore:
-    """One collection of chunks with their vectors."""
+    """One collection of chunks with their vectors, and one of their sentence vectors
+    (`VectorStore`). Every instance on the same settings sees the same index, in this process
+    and in others (another ingest's `bump_revision()` shows in `revision()`)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -176,15 +194,10 @@ class ChromaStore:
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NotFoundError's type moved between releases
-                raise StoreError(
-                    f"Indeksen «{name}» finnes ikke ennå. Kjør `assistant ingest` først."
-                ) from exc
+                raise StoreError(missing_index_message(name)) from exc
         built_with = (col.metadata or {}).get("embedding_model")
         if built_with and built_with != model_id:
-            raise ModelMismatchError(
-                f"Indeksen «{name}» ble bygget med {built_with}, men innstillingene bruker {model_id}. "
-                "Bygg indeksen på nytt: `assistant ingest --rebuild`."
-            )
+            raise ModelMismatchError(model_mismatch_message(name, built_with, model_id))
         self._collection = col
         self._sentences = None
         if create:
@@ -236,6 +249,8 @@ class ChromaStore:
         return int(self._call(self.collection.count))
 
     def revision(self) -> int:
+        self.collection  # noqa: B018 - open() first, as for every chunk method
+        # Read by name, not from the open collection's cached metadata: another process bumps it.
         col = self._call(self._connect().get_collection, self.settings.collection, embedding_function=None)
         return int((col.metadata or {}).get("revision", 0))
 
@@ -257,17 +272,7 @@ class ChromaStore:
     def indexed_files(self) -> dict[str, IndexedFile]:
         """source -> what is indexed for it."""
         got = self._get_all(["metadatas"])
-        keys: dict[str, set[str]] = {}
-        ids: dict[str, set[str]] = {}
-        for chunk_id, md in zip(got["ids"], got["metadatas"]):
-            source = md.get("source", "")
-            keys.setdefault(source, set()).add(md.get("file_key", ""))
-            ids.setdefault(source, set()).add(chunk_id)
-        # A file whose chunks carry two keys was caught mid-write: report no key, so it is redone.
-        return {
-            src: IndexedFile(next(iter(keys[src])) if len(keys[src]) == 1 else "", frozenset(ids[src]))
-            for src in ids
-        }
+        return indexed_files_of(zip(got["ids"], got["metadatas"]))
 
     def all_chunks(self) -> list[Chunk]:
         got = self._get_all(["documents", "metadatas"])
