@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from assistant.core.llm import OpenAICompatibleChatModel
 from assistant.core.runtime import Runtime
-from tests.test_answer import FakeChatModel
+from tests.fakes import FakeChatModel
 
 
 def test_each_part_is_built_once_on_first_use(settings, fake_embedder):
