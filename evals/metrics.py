@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.text import split_sentences, stems, words
 
 
@@ -51,7 +52,10 @@ def mean(values: Sequence[float]) -> float:
 # cases a metric applies to; docs/evals.md says what each one means.
 
 _CITE_MARK = re.compile(r"\s*\[\d{1,3}\]")
-_SOURCE_LIST = re.compile(r"^\*\*(Kilder|Sources):\*\*\s*$", re.M)
+# The heading of the source list, "**Kilder:**", in every interface language.
+_SOURCE_LIST = re.compile(
+    r"^\*\*(" + "|".join(re.escape(tr(lang, "answer.sources")) for lang in LANGUAGES) + r"):\*\*\s*$", re.M
+)
 _DASHES = str.maketrans({"–": "-", "—": "-", "‑": "-", "−": "-", "\u00a0": " "})
 
 
