@@ -24,6 +24,7 @@ Move = Literal["advance", "stay", "skip", "back"]
 
 _COMMITMENT = re.compile(
     r"\b(jeg skal|jeg vil|jeg kommer til å|jeg tar|vi skal|vi vil|mitt neste steg|neste steg|"
+    r"eg skal|eg vil|eg kjem til å|eg tek|"  # nynorsk ("eg" is never bokmål)
     r"i will|i'll|i am going to|my next step|we will)\b",
     re.I,
 )
