@@ -21,6 +21,7 @@ import assistant.core.environment  # noqa: E402,F401  (before any third-party im
 from pydantic import ValidationError  # noqa: E402
 
 from assistant.core.errors import AssistantError, print_error  # noqa: E402
+from assistant.core.i18n import LANGUAGES  # noqa: E402
 from assistant.core.records import REFLECTION_STAGES  # noqa: E402
 from assistant.core.settings import Settings, invalid_settings, load_settings  # noqa: E402
 from evals.cli import add_eval_parser, run_eval_command  # noqa: E402
@@ -216,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="adresse (standard 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (standard 7860)")
-    p.add_argument("--language", choices=["nb", "en"], help="språk i grensesnittet ved start")
+    p.add_argument("--language", choices=list(LANGUAGES), help="språk i grensesnittet ved start")
 
     add_eval_parser(sub)
 

@@ -105,6 +105,52 @@ def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
     assert any(c.source == "questions/refleksjon.md" for c in answer.citations)
 
 
+def test_nynorsk_interface_gets_nynorsk_framing_and_the_material_as_written(engine_parts):
+    """With the nynorsk interface (language="nn") the engine's own words are nynorsk: sources
+    heading, "the material does not say", the nearest material, refusals and the reflection's
+    framing. The material's sentences and the citations are the same as in bokmål."""
+    from assistant.core.i18n import CATALOGUE
+
+    s, retriever, embedder = engine_parts
+    engine = AnswerEngine(s, retriever, embedder)
+    bokmal_framing = [text for key, text in CATALOGUE["nb"].items()
+                      if key.startswith(("answer.", "stage.")) and text and text != CATALOGUE["nn"][key]]
+
+    answer = engine.answer("Kva kommunar deltok i piloten?", language="nn")
+    assert answer.language == "nn" and not answer.refused
+    assert "Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten med fire til fem ledere hver. [1]" in answer.text
+    assert "**Kjelder:**" in answer.text and "**Kilder:**" not in answer.text
+
+    nb = engine.answer("Hvor mange innbyggere har Horten?", language="nb")
+    nn = engine.answer("Hvor mange innbyggere har Horten?", language="nn")
+    assert nb.declined and nn.declined and nn.citations == nb.citations
+    assert nb.text.startswith("Materialet oppgir ikke folketall.")
+    assert nn.text.startswith("Materialet oppgir ikkje folketal.\n\nDet næraste materialet seier:")
+    assert [t for t in bokmal_framing if t in nn.text] == []
+
+    reflection = engine.answer("Byen min veks, og eg lurer på rolla mi i byutviklinga.", mode="reflect",
+                               stage="where_are_we", language="nn")
+    assert reflection.text.startswith("Du skriv: «Byen min veks, og eg lurer på rolla mi i byutviklinga»")
+    assert "Frå materialet:" in reflection.text and "**Neste spørsmål (Kvar er vi?):**" in reflection.text
+    assert reflection.reflection_questions[0] in {"Hva kjennetegner byen din i dag?", "Hvilken rolle har du i byutviklingen?"}
+    assert [t for t in bokmal_framing if t in reflection.text] == []
+
+    strict = AnswerEngine(s.model_copy(update={"answer_min_similarity": 0.999}), retriever, embedder)
+    refused = strict.answer("Kva er hovudstaden i Frankrike?", language="nn")
+    assert refused.refused and refused.text.startswith("Eg finn ikkje noko om dette i programmaterialet")
+
+
+def test_a_model_in_the_nynorsk_interface_is_asked_for_nynorsk_with_the_bokmal_prompt(engine_parts):
+    """There are no nynorsk prompt files: nynorsk gets bokmål's, whose sources are <kilde>, and
+    is asked to answer in nynorsk."""
+    s, retriever, embedder = engine_parts
+    model = FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")
+    answer = AnswerEngine(s, retriever, embedder, model).answer("Kva kommunar deltok i piloten?", language="nn")
+    system, user = model.calls[0][0].content, model.calls[0][1].content
+    assert "Svar på nynorsk." in system and '<kilde nr="1"' in user and "<source" not in user
+    assert answer.language == "nn" and "**Kjelder:**" in answer.text
+
+
 def test_check_citations_and_prompt_leak():
     text, used, removed = check_citations("A [1]. B [2]. C [9].", 2)
     assert used == {1, 2} and removed == [9] and "[9]" not in text

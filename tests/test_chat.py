@@ -65,6 +65,33 @@ def test_reflection_walks_all_stages_and_writes_a_summary(service):
     assert MARKER in exported and "Oppsummering" in exported
 
 
+def test_a_nynorsk_reflection_is_nynorsk_from_opening_to_summary_and_export(service):
+    """lang="nn" (the interface's language) reaches every text the service writes: the opening,
+    the stage questions' framing, the answers, the summary, the export and the facilitator's plan.
+    A nynorsk commitment ("Eg vil ...") made before the last stage is in the summary."""
+    opening = service.start("kari", "reflect", lang="nn")
+    assert opening.text.startswith("Velkomen til refleksjonen. Vi går gjennom fem fasar")
+    assert "**Kvar er vi?**" in opening.text and "Kjelde: [1]" in opening.text
+    cid = opening.conversation_id
+    first = final(service.send("kari", cid, "Byen min veks, og eg leier planavdelinga.", lang="nn"))[-1]
+    assert first.text.startswith("Du skriv: «Byen min veks") and "**Kjelder:**" in first.text
+    assert "**Neste spørsmål (Kvar skal vi?):**" in first.text
+    assert service.conversation("kari", cid).title == "Byen min veks, og eg leier planavdelinga."
+    final(service.send("kari", cid, "Eg vil invitere næringslivet til eit møte om sentrum.", lang="nn"))
+
+    summary = service.finish("kari", cid, lang="nn").text
+    assert summary.startswith("## Oppsummering av refleksjonen\n\n### Innsikter frå materialet")
+    commitments = summary.split("### Dine eigne forpliktingar og neste steg")[1].split("### Tilrådd lesing")[0]
+    assert "- Eg vil invitere næringslivet til eit møte om sentrum." in commitments
+    exported = service.export("kari", cid, lang="nn")
+    assert "**Du:**" in exported and "**Assistenten:**" in exported and "## Oppsummering" in exported
+
+    plan = service.prepare_gathering("facilitator", "byens rolle og kommunene i piloten", gathering=1, lang="nn")
+    assert plan.startswith("# Førebuing av samling: byens rolle")
+    assert "Materiale som er føreslått for samling 1, står først." in plan and "*Kvar er vi?*" in plan
+    assert "## Refleksjonsspørsmål til deltakarane, eitt per fase" in plan
+
+
 def test_stay_skip_and_back(service):
     cid = service.start("kari", "reflect").conversation_id
     turns = final(service.send("kari", cid, "Byen min vokser.", move="stay"))

@@ -80,8 +80,6 @@ def _summary_sections(summary: str) -> dict[str, list[str]]:
 
 
 def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_journal(service):  # noqa: F811
-    from assistant.app.reflection import SUMMARY_TEXT
-
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, f"Byen min vokser raskt og jeg leder planavdelingen. {MARKER}"))
     final(service.send("kari", cid, "Jeg skal invitere næringslivet til et møte om sentrum. Vi ønsker en levende by."))
@@ -92,7 +90,7 @@ def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_j
 
     conv = service.conversation("kari", cid)
     assert conv.summary == turn.text and conv.messages[-1].role == "assistant" and conv.messages[-1].content == turn.text
-    t = SUMMARY_TEXT["nb"]
+    t = {part: tr("nb", f"summary.{part}") for part in ("title", "insights", "commitments", "reading")}
     assert turn.text.startswith(f"## {t['title']}")
     sections = _summary_sections(turn.text)
     assert list(sections) == [t["insights"], t["commitments"], t["reading"]]
@@ -268,12 +266,12 @@ def test_participant_cannot_use_facilitator_endpoints(signed_in_app, tmp_path):
 
     kari = as_user(url, "kari")
     text, file = kari.predict("regenerativ ledelse", "", api_name="/on_prepare")
-    assert text == tr("nb", "forbidden") and file is None
+    assert text == tr("nb", "ui.forbidden") and file is None
     # A participant cannot even put a file in the upload folder (the shell refuses the upload route).
     with pytest.raises(httpx.HTTPStatusError) as refused:
         kari.predict([handle_file(str(doc))], "programme", api_name="/on_upload")
     assert refused.value.response.status_code == 403
-    assert kari.predict([], "programme", api_name="/on_upload") == tr("nb", "forbidden")  # and the handler checks the role
+    assert kari.predict([], "programme", api_name="/on_upload") == tr("nb", "ui.forbidden")  # and the handler checks the role
     assert not (data / "uploads").exists() or not any(p.is_file() for p in (data / "uploads").rglob("*"))
     assert not (user_folder_for(data, "kari")).exists()  # no gathering plan written for her
 
@@ -305,7 +303,7 @@ def _refused(result: object) -> bool:
         return True
     values = result if isinstance(result, tuple) else (result,)
     text = " ".join(str(v) for v in values)
-    return tr("nb", "not_found") in text and MARKER not in text
+    return tr("nb", "ui.not_found") in text and MARKER not in text
 
 
 @pytest.mark.integration

@@ -237,13 +237,20 @@ def test_oversized_requests_are_refused_before_they_are_read(app):
 
 
 @pytest.mark.integration
-def test_sign_in_page_is_ours_in_both_languages(app):
+def test_sign_in_page_is_ours_in_every_language(app):
     url, _ = app
     nb = httpx.get(url + "/login")
+    nn = httpx.get(url + "/login?lang=nn")
     en = httpx.get(url + "/login?lang=en")
-    assert nb.status_code == 200 and 'lang="nb"' in nb.text and "Brukernavn" in nb.text and 'method="post"' in nb.text
-    assert 'lang="en"' in en.text and "User name" in en.text
+    assert nb.status_code == 200 and '<html lang="nb">' in nb.text and "Brukernavn" in nb.text and 'method="post"' in nb.text
+    assert '<html lang="nn">' in nn.text and "Brukarnamn" in nn.text and 'action="/login?lang=nn"' in nn.text
+    assert '<html lang="en">' in en.text and "User name" in en.text
     assert "gradio" not in nb.text.lower()
+    # Each page links to the others, each link named and marked in its own language.
+    assert '<a href="/login?lang=nn" hreflang="nn" lang="nn">Norsk (nynorsk)</a>' in nb.text
+    assert '<a href="/login?lang=en" hreflang="en" lang="en">English</a>' in nb.text and 'href="/login?lang=nb"' not in nb.text
+    assert '<a href="/login?lang=nb" hreflang="nb" lang="nb">Norsk (bokmål)</a>' in nn.text
+    assert '<html lang="nb">' in httpx.get(url + "/login?lang=xx").text  # an unknown language: the default
 
 
 @pytest.mark.integration

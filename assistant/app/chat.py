@@ -16,9 +16,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from assistant.core.answer import STAGE_LABELS, AnswerEngine
+from assistant.core.answer import AnswerEngine
 from assistant.app.journal import Conversation, Journal
 from assistant.core.errors import AccessError
+from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage
 from assistant.core.records import REFLECTION_STAGES, Answer, Citation
 from assistant.app.reflection import Move, ReflectionState, summarize
@@ -30,15 +31,9 @@ from ingest.loaders import UPLOAD_PREFIX
 UPLOAD_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx")
 UPLOAD_KINDS = ("programme", "leadership", "question")
 _SAFE_NAME = re.compile(r"[^a-zA-Z0-9._-]+")
-
-OPENING = {
-    "nb": "Velkommen til refleksjonen. Vi går gjennom fem faser, ett spørsmål om gangen: hvor står dere, hvor skal dere, "
-    "hvordan kommer dere dit, hva krever det av deg som leder, og ditt neste steg. Du kan bli i en fase, hoppe over "
-    "eller gå tilbake når du vil.",
-    "en": "Welcome to the reflection. We go through five stages, one question at a time: where you are, where you are "
-    "going, how you get there, what it asks of you as a leader, and your next step. You can stay on a stage, skip or go "
-    "back at any time.",
-}
+# A conversation still under its default title ("Ny samtale 12.03.2026 10:15") in any language is
+# named after its first message.
+_DEFAULT_TITLES = tuple(f"{tr(lang, key)} " for lang in LANGUAGES for key in ("chat.title_new", "chat.title_reflect"))
 
 
 class Forbidden(AccessError, PermissionError):
@@ -74,7 +69,7 @@ class ChatService:
             return ChatTurn(conversation_id=cid, text="", done=True)
         cid = self.journal.create(user, mode="reflect", title=title or _default_title(mode, lang), stage=REFLECTION_STAGES[0])
         text, citations, questions = self._stage_question(REFLECTION_STAGES[0], lang, context="", asked=())
-        text = f"{OPENING[lang]}\n\n{text}"
+        text = f"{tr(lang, 'chat.opening')}\n\n{text}"
         self.journal.add_message(user, cid, "assistant", text, citations, stage=REFLECTION_STAGES[0], questions=questions)
         return ChatTurn(conversation_id=cid, text=text, done=True, stage=REFLECTION_STAGES[0])
 
@@ -116,7 +111,7 @@ class ChatService:
                                          questions=item.reflection_questions, insights=item.insights)
                 if state is not None:
                     self.journal.update(user, conversation_id, stage=state.stage)
-                if conv.title.startswith(("Ny samtale", "New conversation", "Refleksjon ", "Reflection ")) and len(conv.messages) <= 2:
+                if conv.title.startswith(_DEFAULT_TITLES) and len(conv.messages) <= 2:
                     self.journal.update(user, conversation_id, title=_title_from(message))
                 yield ChatTurn(conversation_id=conversation_id, text=item.text, done=True, answer=item, stage=stage)
                 if state is not None and state.finished and move != "stay" and _answered_final_stage(conv):
@@ -154,16 +149,16 @@ class ChatService:
 
     def _stage_question(self, stage: str, lang: str, *, context: str, asked) -> tuple[str, list[Citation], list[str]]:
         """The stage's next question as shown, its source, and the question itself (stored as data)."""
-        seed = context or STAGE_LABELS["nb"][stage]
+        seed = context or tr("nb", f"stage.{stage}")
         picked = self.engine.reflection_questions(seed, stage=stage, n=1, asked=asked)
-        label = STAGE_LABELS[lang][stage]
+        label = tr(lang, f"stage.{stage}")
         if not picked:
             return f"**{label}**", [], []
         question, chunk = picked[0]
         from assistant.core.answer import _citation
 
         citation = _citation(1, chunk, lang)
-        src = "Kilde" if lang == "nb" else "Source"
+        src = tr(lang, "chat.source")
         # The question, title and file name come from a document: shown as text only.
         return safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})"), [citation], [question]
 
@@ -213,14 +208,13 @@ class ChatService:
         if role != "facilitator":
             raise Forbidden("Bare fasilitatorer kan forberede samlinger.")
         theme = clean_user_text(theme, 300)
-        t = _PREP[lang]
         hits = self.runtime.retriever.search(theme, k=8, kinds=("programme", "leadership"), apply_floor=False)
         if gathering:
             hits = sorted(hits, key=lambda h: gathering not in h.chunk.meta.gathering)
-        out = [f"# {t['title'].format(theme=theme)}", ""]
+        out = [f"# {tr(lang, 'prep.title', theme=theme)}", ""]
         if gathering:
-            out += [t["gathering"].format(n=gathering), ""]
-        out += [f"## {t['material']}", ""]
+            out += [tr(lang, "prep.gathering", n=gathering), ""]
+        out += [f"## {tr(lang, 'prep.material')}", ""]
         seen: set[str] = set()
         for h in hits:
             key = f"{h.chunk.meta.source}#{h.chunk.section}"
@@ -232,13 +226,13 @@ class ChatService:
             out.append(f"- **{h.chunk.meta.title}**{', ' + where if where else ''} ({h.chunk.meta.source}): {snippet}…")
             if len(seen) >= 6:
                 break
-        out += ["", f"## {t['discussion']}", ""]
+        out += ["", f"## {tr(lang, 'prep.discussion')}", ""]
         for q, chunk in self.engine.reflection_questions(theme, n=5, discussion=True):
             out.append(f"- {q} ({chunk.meta.title})")
-        out += ["", f"## {t['reflection']}", ""]
+        out += ["", f"## {tr(lang, 'prep.reflection')}", ""]
         for stage in REFLECTION_STAGES:
             for q, chunk in self.engine.reflection_questions(theme, stage=stage, n=1):
-                out.append(f"- *{STAGE_LABELS[lang][stage]}* {q} ({chunk.meta.source})")
+                out.append(f"- *{tr(lang, f'stage.{stage}')}* {q} ({chunk.meta.source})")
         return "\n".join(out) + "\n"
 
     def upload(self, role: str, files: list[Path], kind: str = "programme"):
@@ -287,24 +281,6 @@ class ChatService:
         return report, problems
 
 
-_PREP = {
-    "nb": {
-        "title": "Forberedelse av samling: {theme}",
-        "gathering": "Materiale som er foreslått for samling {n}, står først.",
-        "material": "Relevant materiale",
-        "discussion": "Drøftingsspørsmål",
-        "reflection": "Refleksjonsspørsmål til deltakerne, én per fase",
-    },
-    "en": {
-        "title": "Preparing a gathering: {theme}",
-        "gathering": "Material suggested for gathering {n} comes first.",
-        "material": "Relevant material",
-        "discussion": "Discussion questions",
-        "reflection": "Reflection questions for participants, one per stage",
-    },
-}
-
-
 def safe_filename(name: str) -> str:
     """Base name only, safe characters, no leading dots: path traversal cannot survive this."""
     base = Path(name.replace("\\", "/")).name
@@ -317,8 +293,8 @@ def _default_title(mode: str, lang: str) -> str:
 
     stamp = datetime.now().strftime("%d.%m.%Y %H:%M")
     if mode == "reflect":
-        return f"{'Refleksjon' if lang == 'nb' else 'Reflection'} {stamp}"
-    return f"{'Ny samtale' if lang == 'nb' else 'New conversation'} {stamp}"
+        return f"{tr(lang, 'chat.title_reflect')} {stamp}"
+    return f"{tr(lang, 'chat.title_new')} {stamp}"
 
 
 def _title_from(message: str) -> str:

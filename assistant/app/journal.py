@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from assistant.core.errors import AccessError
+from assistant.core.i18n import tr
 from assistant.core.records import Citation, Insight
 from assistant.core.safety import plain_text, safe_markdown
 
@@ -238,10 +239,7 @@ class Journal:
     # -- export -------------------------------------------------------------------
     def export_markdown(self, user: str, cid: str, lang: str = "nb") -> str:
         conv = self.get(user, cid)
-        labels = {
-            "nb": {"user": "Du", "assistant": "Assistenten", "summary": "Oppsummering", "sources": "Kilder"},
-            "en": {"user": "You", "assistant": "Assistant", "summary": "Summary", "sources": "Sources"},
-        }[lang if lang == "en" else "nb"]
+        labels = {"user": tr(lang, "export.user"), "assistant": tr(lang, "export.assistant")}
         when = datetime.fromtimestamp(conv.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         # Everything typed or quoted is shown as text: no HTML, images or links from it.
         out = [f"# {plain_text(conv.title)}", "", f"*{when} · {conv.mode}*", ""]
@@ -249,7 +247,7 @@ class Journal:
             who = labels.get(m.role, m.role)
             out += [f"**{who}:**", "", safe_markdown(m.content).strip(), ""]
         if conv.summary:
-            out += [f"## {labels['summary']}", "", safe_markdown(conv.summary).strip(), ""]
+            out += [f"## {tr(lang, 'export.summary')}", "", safe_markdown(conv.summary).strip(), ""]
         return "\n".join(out)
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from assistant.app.journal import Conversation
+from assistant.core.i18n import tr
 from assistant.core.records import REFLECTION_STAGES
 from assistant.core.text import split_sentences
 
@@ -23,26 +24,10 @@ Move = Literal["advance", "stay", "skip", "back"]
 
 _COMMITMENT = re.compile(
     r"\b(jeg skal|jeg vil|jeg kommer til å|jeg tar|vi skal|vi vil|mitt neste steg|neste steg|"
+    r"eg skal|eg vil|eg kjem til å|eg tek|"  # nynorsk ("eg" is never bokmål)
     r"i will|i'll|i am going to|my next step|we will)\b",
     re.I,
 )
-
-SUMMARY_TEXT = {
-    "nb": {
-        "title": "Oppsummering av refleksjonen",
-        "insights": "Innsikter fra materialet",
-        "commitments": "Dine egne forpliktelser og neste steg",
-        "none": "Du har ikke formulert et konkret neste steg ennå. Hva er det minste steget du kan ta før neste samling?",
-        "reading": "Foreslått lesning",
-    },
-    "en": {
-        "title": "Summary of your reflection",
-        "insights": "Insights from the material",
-        "commitments": "Your own commitments and next steps",
-        "none": "You have not named a concrete next step yet. What is the smallest step you can take before the next gathering?",
-        "reading": "Suggested reading",
-    },
-}
 
 
 class ReflectionState(BaseModel):
@@ -70,7 +55,6 @@ class ReflectionState(BaseModel):
 
 
 def summarize(conversation: Conversation, lang: str = "nb") -> str:
-    t = SUMMARY_TEXT["en" if lang == "en" else "nb"]
     insights: list[str] = []
     seen: set[str] = set()  # insight sentences already taken (`insights` holds them with their title)
     reading: Counter[tuple[str, str]] = Counter()
@@ -92,11 +76,11 @@ def summarize(conversation: Conversation, lang: str = "nb") -> str:
             for sentence in split_sentences(message.content):
                 if (_COMMITMENT.search(sentence) or last_stage) and sentence not in commitments:
                     commitments.append(sentence)
-    out = [f"## {t['title']}", "", f"### {t['insights']}", ""]
+    out = [f"## {tr(lang, 'summary.title')}", "", f"### {tr(lang, 'summary.insights')}", ""]
     out += [f"- {s}" for s in insights[:5]] or ["-"]
-    out += ["", f"### {t['commitments']}", ""]
-    out += [f"- {s}" for s in commitments[:6]] or [t["none"]]
-    out += ["", f"### {t['reading']}", ""]
+    out += ["", f"### {tr(lang, 'summary.commitments')}", ""]
+    out += [f"- {s}" for s in commitments[:6]] or [tr(lang, "summary.none")]
+    out += ["", f"### {tr(lang, 'summary.reading')}", ""]
     out += [f"- {title} ({source})" for (title, source), _ in reading.most_common(4)] or ["-"]
     return "\n".join(out)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from assistant.core.concern import concern, mirror_sentence
 from assistant.core.embeddings import Embedder
+from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render, render_sources
 from assistant.core.records import Answer, Chunk, Citation, Hit, Insight, Timings
@@ -52,78 +53,6 @@ from assistant.core.selection import (
 )
 from assistant.core.text import guess_language, split_sentences, stems
 from assistant.core.verify import verify
-
-STAGE_LABELS = {
-    "nb": {
-        "where_are_we": "Hvor er vi?",
-        "where_to": "Hvor skal vi?",
-        "how_to_get_there": "Hvordan kommer vi dit?",
-        "what_it_asks_of_me": "Hva krever det av meg som leder?",
-        "next_step": "Mitt neste steg",
-    },
-    "en": {
-        "where_are_we": "Where are we?",
-        "where_to": "Where are we going?",
-        "how_to_get_there": "How do we get there?",
-        "what_it_asks_of_me": "What does it ask of me as a leader?",
-        "next_step": "My next step",
-    },
-}
-
-TEXT = {
-    "nb": {
-        "more": "Mer fra materialet:",
-        "unchecked": "Modellens svar kunne ikke kontrolleres mot kildene. Dette sier materialet selv:",
-        "unverified_mark": "(ikke bekreftet av kildene)",
-        "original": "",
-        "sources": "Kilder",
-        "gap_word": "Materialet sier ikke noe om {word}.",
-        "gap_count": "Materialet oppgir ikke noe tall for dette.",
-        "gap_when": "Materialet sier ikke når dette var eller blir.",
-        "gap_who": "Materialet nevner ikke hvem det gjelder.",
-        "gap_office": "Materialet sier ikke hvem som hadde denne rollen.",
-        "gap_any": "Materialet sier ikke noe om dette.",
-        "gap_amount": "Materialet oppgir ingen beløp for dette.",
-        "gap_population": "Materialet oppgir ikke folketall.",
-        "gap_score": "Materialet oppgir ingen karakter eller poengsum for dette.",
-        "nearest_material": "Det nærmeste materialet sier:",
-        "refuse": "Jeg finner ikke noe om dette i programmaterialet, så jeg svarer ikke på det for ikke å gjette.",
-        "nearest": "Materialet handler blant annet om: {titles}.",
-        "try": "Prøv gjerne å spørre om piloten, regenerativ og transformativ ledelse, strategisk byledelse eller drøftingsspørsmålene.",
-        "questions": "Spørsmål å reflektere over:",
-        "mirror": "Du skriver: «{phrase}»",
-        "insight": "Fra materialet:",
-        "no_insight": "Jeg fant ikke noe i materialet som treffer akkurat dette, men spørsmålet under kan hjelpe deg videre.",
-        "next": "Neste spørsmål ({stage}):",
-        "language": "bokmål",
-    },
-    "en": {
-        "more": "More from the material:",
-        "unchecked": "The model's answer could not be checked against the sources. This is what the material itself says:",
-        "unverified_mark": "(not confirmed by the sources)",
-        "original": "Norwegian sources are quoted in the original.",
-        "sources": "Sources",
-        "gap_word": "The material does not say anything about {word}.",
-        "gap_count": "The material gives no number for this.",
-        "gap_when": "The material does not say when this was or will be.",
-        "gap_who": "The material does not name who this is.",
-        "gap_office": "The material does not say who held this post.",
-        "gap_any": "The material does not say anything about this.",
-        "gap_amount": "The material gives no amount for this.",
-        "gap_population": "The material gives no population figures.",
-        "gap_score": "The material gives no score or rating for this.",
-        "nearest_material": "The closest the material comes:",
-        "refuse": "I cannot find this in the programme material, so I will not answer it rather than guess.",
-        "nearest": "The material covers, among other things: {titles}.",
-        "try": "Try asking about the pilot, regenerative and transformative leadership, strategic city leadership or the discussion questions.",
-        "questions": "Questions to reflect on:",
-        "mirror": "You write: “{phrase}”",
-        "insight": "From the material:",
-        "no_insight": "I found nothing in the material that matches this directly, but the question below may help you further.",
-        "next": "Next question ({stage}):",
-        "language": "English",
-    },
-}
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 # A follow-up refers back: it opens with a connective ("og", "hva med", "and", "what about") or
@@ -194,7 +123,7 @@ class AnswerEngine:
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         lang = language or guess_language(question, default=_history_language(history))
-        lang = lang if lang in TEXT else "nb"
+        lang = lang if lang in LANGUAGES else "nb"
         query = self._retrieval_query(question, history, lang)
         t0 = time.perf_counter()
         insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
@@ -452,7 +381,6 @@ class AnswerEngine:
         return None
 
     def _extractive(self, question, mode, lang, hits, units, span, gap, started, retrieval_ms) -> Iterator[str | Answer]:
-        t = TEXT[lang]
         in_span = {id(u) for u in span}
         rest = [u for u in units if id(u) not in in_span and not any(_jaccard(u.tokens, x.tokens) > 0.5 for x in span)]
         more = [] if gap else self._select(rest, self.settings.answer_max_sentences)
@@ -477,14 +405,14 @@ class AnswerEngine:
         # The body holds the answer's statements; the shown text adds the labels around them.
         if gap:
             statements = [_gap_text(gap, lang), lead_text]
-            paragraphs = [statements[0], f"{t['nearest_material']}\n\n{lead_text}"]
+            paragraphs = [statements[0], f"{tr(lang, 'answer.nearest_material')}\n\n{lead_text}"]
         else:
             statements = [lead_text, *support]
-            paragraphs = [lead_text] + ([f"**{t['more']}**\n\n" + "\n\n".join(support)] if support else [])
+            paragraphs = [lead_text] + ([f"**{tr(lang, 'answer.more')}**\n\n" + "\n\n".join(support)] if support else [])
         body = "\n\n".join(statements)
         text = "\n\n".join(paragraphs)
-        if t["original"] and any(hits[i].chunk.meta.language != "en" for i in numbers):
-            text += f"\n\n_{t['original']}_"
+        if tr(lang, "answer.original") and any(hits[i].chunk.meta.language != "en" for i in numbers):
+            text += f"\n\n_{tr(lang, 'answer.original')}_"
         text = f"{text}\n\n{_source_list(citations, lang)}"
         allowed = urls_in([h.chunk.text for h in hits])
         text = safe_markdown(text, allowed)
@@ -498,16 +426,15 @@ class AnswerEngine:
 
     # -- reflection ------------------------------------------------------------------------
     def _reflect(self, question, lang, hits, cands, stage, asked, started, retrieval_ms, history, use_model=True) -> Iterator[str | Answer]:
-        t = TEXT[lang]
         stage_key = stage or "where_are_we"
         next_questions = self.reflection_questions(question, stage=stage_key, n=2, asked=asked)
         if self.chat_model is not None and hits and use_model:
             hint = next_questions[0][0] if next_questions else ""
             fallback = lambda: self._reflect(question, lang, hits, cands, stage, asked, started, retrieval_ms, history, use_model=False)  # noqa: E731
-            yield from self._generate(question, "reflect", lang, hits, started, retrieval_ms, STAGE_LABELS[lang][stage_key], hint,
+            yield from self._generate(question, "reflect", lang, hits, started, retrieval_ms, tr(lang, f"stage.{stage_key}"), hint,
                                       questions=tuple(q for q, _ in next_questions[:1]), fallback=fallback)
             return
-        parts = [t["mirror"].format(phrase=_key_phrase(mirror_sentence(question)))]
+        parts = [tr(lang, "answer.mirror", phrase=_key_phrase(mirror_sentence(question)))]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
         # Insights are read one by one, in the middle of a conversation: only sentences that stand alone.
@@ -524,9 +451,9 @@ class AnswerEngine:
                 lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
                 insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
-            parts.append(f"{t['insight']}\n\n" + own[-1])
+            parts.append(f"{tr(lang, 'answer.insight')}\n\n" + own[-1])
         else:
-            parts.append(t["no_insight"])
+            parts.append(tr(lang, "answer.no_insight"))
         asked_now: list[str] = []
         if next_questions:
             q, chunk = next_questions[0]
@@ -534,7 +461,8 @@ class AnswerEngine:
             citations.append(_citation(number, chunk, lang))
             asked_now.append(q)
             own.append(f"{q} [{number}]")
-            parts.append(f"**{t['next'].format(stage=STAGE_LABELS[lang][stage_key])}** {own[-1]}")
+            heading = tr(lang, "answer.next", stage=tr(lang, f"stage.{stage_key}"))
+            parts.append(f"**{heading}** {own[-1]}")
         text = "\n\n".join(parts)
         if citations:
             text += "\n\n" + _source_list(citations, lang)
@@ -556,7 +484,7 @@ class AnswerEngine:
         assert self.chat_model is not None
         sources = [(i, h.chunk.meta.title, h.chunk.locator(lang), h.chunk.text) for i, h in enumerate(hits, start=1)]
         source_block = render_sources(sources, lang)
-        system = render(self.settings.prompts_dir, "system", lang, language=TEXT[lang]["language"])
+        system = render(self.settings.prompts_dir, "system", lang, language=tr(lang, "answer.language"))
         if mode == "reflect":
             user = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources=source_block,
                           question=question, next_question=next_question or "-")
@@ -590,7 +518,7 @@ class AnswerEngine:
         if fallback is not None and (checked.share < self.settings.verify_min_share or not checked.supported):
             for item in fallback():
                 if isinstance(item, Answer):
-                    note = TEXT[lang]["unchecked"]
+                    note = tr(lang, "answer.unchecked")
                     shown = f"*{note}*\n\n{item.text}"
                     yield shown
                     yield item.model_copy(update={
@@ -601,7 +529,7 @@ class AnswerEngine:
             return
         marked = self.settings.verify_mode == "mark"
         shown = [c for c in checked.checks if c.text and (c.supported or marked)]
-        lines = [c.text if c.supported else f"{c.text} *{TEXT[lang]['unverified_mark']}*" for c in shown]
+        lines = [c.text if c.supported else f"{c.text} *{tr(lang, 'answer.unverified_mark')}*" for c in shown]
         body = _join_sentences(lines)
         body = safe_markdown(body, urls_in([h.chunk.text for h in hits]))
         used = sorted({n for c in shown for n in c.cited})  # every sentence shown has its source listed
@@ -632,13 +560,12 @@ class AnswerEngine:
 
     # -- refusal ------------------------------------------------------------------------------
     def _refusal_text(self, query: str, lang: str) -> str:
-        t = TEXT[lang]
         near = self.retriever.search(query, k=8, apply_floor=False)
         titles = list(dict.fromkeys(h.chunk.meta.title for h in near if h.chunk.meta.kind != "question"))[:3]
-        text = t["refuse"]
+        text = tr(lang, "answer.refuse")
         if titles:
-            text += " " + t["nearest"].format(titles="; ".join(f"«{x}»" for x in titles))
-        return f"{text} {t['try']}"
+            text += " " + tr(lang, "answer.nearest", titles="; ".join(f"«{x}»" for x in titles))
+        return f"{text} {tr(lang, 'answer.try')}"
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -666,7 +593,7 @@ def _citation(number: int, chunk: Chunk, lang: str) -> Citation:
 
 
 def _source_list(citations: list[Citation], lang: str) -> str:
-    lines = [f"**{TEXT[lang]['sources']}:**"]
+    lines = [f"**{tr(lang, 'answer.sources')}:**"]
     for c in citations:
         where = f", {c.locator}" if c.locator else ""
         lines.append(f"[{c.number}] {c.title}{where} ({c.source})")
@@ -712,10 +639,9 @@ def _render_span(span: list[Unit], cite) -> str:
 
 
 def _gap_text(gap: Gap, lang: str) -> str:
-    t = TEXT[lang]
     if gap.word:
-        return t["gap_word"].format(word=gap.word)
-    return t[f"gap_{gap.kind}"]
+        return tr(lang, "answer.gap_word", word=gap.word)
+    return tr(lang, f"answer.gap_{gap.kind}")
 
 
 def refers_back(question: str) -> bool:

@@ -1,167 +1,87 @@
-"""Interface texts: bokmål first, English for every label and message."""
+"""Interface texts: one catalogue file per language, so that a language is one file.
+
+The files are `assistant/core/locales/<code>.toml` (`nb.toml`, `nn.toml`, `en.toml`): tables by
+area (`[ui]`, `[answer]`, `[stage]`, `[login]` …) of texts, read here once into flat keys such as
+"ui.send" or "answer.sources". The file name is the language code that pages declare
+(`<html lang="nn">`), and the top-level `order` places the language in the switch.
+
+Bokmål is the default: an unknown language code means bokmål. A key missing in a language is
+never filled from another, so the loader refuses a catalogue whose files do not have the same keys
+with the same placeholders, and `tr` raises KeyError for a key that does not exist: a half-done
+translation stops the app at start instead of showing bokmål inside a nynorsk page.
+"""
 
 from __future__ import annotations
 
-LABELS: dict[str, dict[str, str]] = {
-    "nb": {
-        "title": "Refleksjonsassistent · Bærekraftig strategisk byledelse",
-        "intro": "Svarene bygger bare på programmaterialet, med kilder du kan sjekke. Refleksjonene dine er private.",
-        "local_mode": "**Lokal modus (én bruker, uten innlogging).** For flere brukere: se README, «Innlogging».",
-        "signed_in": "Innlogget som **{user}** ({role}).",
-        "role_participant": "deltaker",
-        "role_facilitator": "fasilitator",
-        "tab_chat": "Samtale",
-        "tab_journal": "Dagbok",
-        "tab_facilitator": "Fasilitator",
-        "language": "Språk",
-        "mode": "Samtaletype",
-        "mode_reflect": "Veiledet refleksjon",
-        "mode_qa": "Spørsmål og svar",
-        "kinds": "Søk bare i",
-        "kind_programme": "Programmet",
-        "kind_leadership": "Ledelsestekster",
-        "kind_question": "Spørsmål",
-        "chatbot": "Samtalen",
-        "chat_placeholder": "Skriv hva du er opptatt av, eller trykk «Ny samtale» for å starte refleksjonen med første spørsmål.",
-        "message": "Din melding",
-        "placeholder": "Skriv refleksjonen eller spørsmålet ditt her …",
-        "send": "Send",
-        "new": "Ny samtale",
-        "stay": "Bli i denne fasen",
-        "skip": "Hopp til neste fase",
-        "back": "Gå tilbake en fase",
-        "summarize": "Avslutt og oppsummer",
-        "stage": "Fase",
-        "sources": "Kilder",
-        "sources_empty": "Kildene til svaret vises her. Klikk på en kilde for å lese utdraget.",
-        "journal_list": "Dine samtaler",
-        "journal_empty": "Ingen samtaler ennå.",
-        "open": "Åpne i samtalefanen",
-        "rename_to": "Nytt navn",
-        "rename": "Gi nytt navn",
-        "delete_confirm": "Ja, slett samtalen for godt",
-        "delete": "Slett",
-        "export": "Eksporter som Markdown",
-        "export_file": "Eksportert fil",
-        "refresh": "Oppdater listen",
-        "deleted": "Samtalen er slettet.",
-        "renamed": "Navnet er endret.",
-        "confirm_first": "Kryss av for å bekrefte sletting først.",
-        "choose_first": "Velg en samtale først.",
-        "prep_heading": "Forbered en samling",
-        "prep_theme": "Tema for samlingen",
-        "prep_gathering": "Samling nr. (valgfritt)",
-        "prep_button": "Lag forslag",
-        "prep_export": "Last ned som Markdown",
-        "upload_heading": "Last opp dokumenter til materialet",
-        "upload_files": "Filer (PDF, Word, PowerPoint, Markdown, tekst)",
-        "upload_kind": "Dokumenttype",
-        "upload_button": "Last opp og indekser",
-        "upload_report": "Indeksert: {added} nye, {updated} endret, {chunks} biter i indeksen.",
-        "forbidden": "Dette er bare for fasilitatorer.",
-        "busy": "Mange spør akkurat nå. Vent litt og prøv igjen.",
-        "not_found": "Fant ikke samtalen.",
-        "my_data": "Mine data",
-        "my_data_intro": "Her ser du alt som er lagret om deg, kan laste det ned som ett arkiv (Markdown og JSON), eller slette alt.",
-        "my_data_show": "Vis alt som er lagret om meg",
-        "my_data_export": "Last ned alt (zip)",
-        "erase_confirm": "Ja, slett alle samtalene og eksportene mine for godt",
-        "erase": "Slett alt om meg",
-        "erased": "Slettet: {n} samtaler og eksporterte filer. Ingenting av ditt er igjen.",
-        "login_title": "Logg inn · Refleksjonsassistent",
-        "login_intro": "Logg inn med brukernavnet og passordet du fikk av fasilitatoren.",
-        "login_user": "Brukernavn",
-        "login_password": "Passord",
-        "login_button": "Logg inn",
-        "login_other_language": "Norsk (bokmål)",
-        "login_failed": "Feil brukernavn eller passord. Prøv igjen, eller spør fasilitatoren.",
-        "login_throttled": "For mange mislykkede forsøk. Vent {seconds} sekunder før du prøver igjen.",
-        "logout": "Logg ut",
-        "download": "Last ned {name}",
-    },
-    "en": {
-        "title": "Reflection assistant · Sustainable strategic city leadership",
-        "intro": "Answers are based only on the programme material, with sources you can check. Your reflections are private.",
-        "local_mode": "**Local mode (single user, no sign-in).** For several users: see README, “Sign-in”.",
-        "signed_in": "Signed in as **{user}** ({role}).",
-        "role_participant": "participant",
-        "role_facilitator": "facilitator",
-        "tab_chat": "Conversation",
-        "tab_journal": "Journal",
-        "tab_facilitator": "Facilitator",
-        "language": "Language",
-        "mode": "Conversation type",
-        "mode_reflect": "Guided reflection",
-        "mode_qa": "Questions and answers",
-        "kinds": "Search only in",
-        "kind_programme": "The programme",
-        "kind_leadership": "Leadership texts",
-        "kind_question": "Questions",
-        "chatbot": "The conversation",
-        "chat_placeholder": "Write what is on your mind, or press “New conversation” to start the reflection with the first question.",
-        "message": "Your message",
-        "placeholder": "Write your reflection or question here …",
-        "send": "Send",
-        "new": "New conversation",
-        "stay": "Stay on this stage",
-        "skip": "Skip to the next stage",
-        "back": "Go back a stage",
-        "summarize": "Finish and summarise",
-        "stage": "Stage",
-        "sources": "Sources",
-        "sources_empty": "The answer's sources appear here. Click a source to read the passage.",
-        "journal_list": "Your conversations",
-        "journal_empty": "No conversations yet.",
-        "open": "Open in the conversation tab",
-        "rename_to": "New name",
-        "rename": "Rename",
-        "delete_confirm": "Yes, delete this conversation for good",
-        "delete": "Delete",
-        "export": "Export as Markdown",
-        "export_file": "Exported file",
-        "refresh": "Refresh the list",
-        "deleted": "The conversation was deleted.",
-        "renamed": "The name was changed.",
-        "confirm_first": "Tick the box to confirm deletion first.",
-        "choose_first": "Choose a conversation first.",
-        "prep_heading": "Prepare a gathering",
-        "prep_theme": "Theme of the gathering",
-        "prep_gathering": "Gathering no. (optional)",
-        "prep_button": "Make a proposal",
-        "prep_export": "Download as Markdown",
-        "upload_heading": "Upload documents to the material",
-        "upload_files": "Files (PDF, Word, PowerPoint, Markdown, text)",
-        "upload_kind": "Document type",
-        "upload_button": "Upload and index",
-        "upload_report": "Indexed: {added} new, {updated} changed, {chunks} chunks in the index.",
-        "forbidden": "This is for facilitators only.",
-        "busy": "Many people are asking right now. Wait a moment and try again.",
-        "not_found": "Conversation not found.",
-        "my_data": "My data",
-        "my_data_intro": "See everything stored about you, download it as one archive (Markdown and JSON), or erase it all.",
-        "my_data_show": "Show everything stored about me",
-        "my_data_export": "Download everything (zip)",
-        "erase_confirm": "Yes, delete all my conversations and exports for good",
-        "erase": "Erase everything about me",
-        "erased": "Erased: {n} conversations and exported files. Nothing of yours remains.",
-        "login_title": "Sign in · Reflection assistant",
-        "login_intro": "Sign in with the user name and password your facilitator gave you.",
-        "login_user": "User name",
-        "login_password": "Password",
-        "login_button": "Sign in",
-        "login_other_language": "English",
-        "login_failed": "Wrong user name or password. Try again, or ask your facilitator.",
-        "login_throttled": "Too many failed attempts. Wait {seconds} seconds before trying again.",
-        "logout": "Sign out",
-        "download": "Download {name}",
-    },
-}
+import string
+import tomllib
+from pathlib import Path
+
+LOCALES = Path(__file__).with_name("locales")
+DEFAULT_LANGUAGE = "nb"
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{names}` a text is formatted with."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def _flatten(table: dict, prefix: str, path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, key + ".", path))
+        elif isinstance(value, str):
+            out[key] = value
+        else:
+            raise ValueError(f"{path.name}: {key} is not a text")
+    return out
+
+
+def load_catalogue(folder: Path = LOCALES) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+    """(languages in switch order, texts by language) from the folder's `*.toml` files.
+
+    Raises ValueError when the default language is missing or a file's keys or placeholders
+    differ from the default's."""
+    ordered: list[tuple[int, str]] = []
+    texts: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        order = data.pop("order", 99)
+        if not isinstance(order, int):
+            raise ValueError(f"{path.name}: order must be a whole number")
+        texts[path.stem] = _flatten(data, "", path)
+        ordered.append((order, path.stem))
+    if DEFAULT_LANGUAGE not in texts:
+        raise ValueError(f"{folder}: no {DEFAULT_LANGUAGE}.toml, the default language")
+    reference = texts[DEFAULT_LANGUAGE]
+    for lang, table in texts.items():
+        missing, extra = sorted(set(reference) - set(table)), sorted(set(table) - set(reference))
+        if missing or extra:
+            raise ValueError(f"{lang}.toml: missing {missing}, not in {DEFAULT_LANGUAGE}.toml {extra}")
+        differ = sorted(k for k in reference if placeholders(table[k]) != placeholders(reference[k]))
+        if differ:
+            raise ValueError(f"{lang}.toml: placeholders differ from {DEFAULT_LANGUAGE}.toml in {differ}")
+    return tuple(code for _, code in sorted(ordered)), texts
+
+
+LANGUAGES, CATALOGUE = load_catalogue()
 
 
 def tr(lang: str, key: str, **kwargs: object) -> str:
-    """The label `key` in `lang` (an unknown language code means bokmål).
-
-    A label missing in the language is a KeyError, never bokmål in an English interface;
-    `tests/test_i18n.py` checks that every label has every language."""
-    text = LABELS[lang if lang in LABELS else "nb"][key]
+    """The text `key` in `lang` (an unknown language code means bokmål), formatted with `kwargs`."""
+    text = CATALOGUE[lang if lang in CATALOGUE else DEFAULT_LANGUAGE][key]
     return text.format(**kwargs) if kwargs else text
+
+
+def bilingual(lang: str, key: str) -> str:
+    """The text in `lang`, then in English after a slash: for plain answers that go out before
+    anyone has chosen a language (the shell's refusals), so that everyone can read them."""
+    own = tr(lang, key)
+    return own if lang == "en" else f"{own} / {tr('en', key)}"
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """(the language's own name, code) for each language, in switch order."""
+    return [(tr(code, "language.name"), code) for code in LANGUAGES]

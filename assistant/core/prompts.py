@@ -15,6 +15,8 @@ from pathlib import Path
 from assistant.core.errors import ConfigError
 
 PROMPT_NAMES = ("system", "answer", "condense", "reflect")
+# The prompts are written in these languages; another interface language (nynorsk) gets bokmål's,
+# which asks for an answer in the language named by `$language` (answer.language in the catalogue).
 LANGUAGES = ("nb", "en")
 
 
@@ -48,7 +50,11 @@ def render(folder: Path, name: str, lang: str, **variables: str) -> str:
 
 
 def render_sources(sources: list[tuple[int, str, str, str]], lang: str) -> str:
-    """(number, title, locator, text) -> delimited blocks. Markup in the text is escaped."""
+    """(number, title, locator, text) -> delimited blocks. Markup in the text is escaped.
+
+    Tagged in the language of the prompt that `render` picks (nynorsk gets the bokmål prompt,
+    which names its sources `<kilde>`)."""
+    lang = lang if lang in LANGUAGES else "nb"
     tag = "kilde" if lang == "nb" else "source"
     blocks = []
     for number, title, locator, text in sources:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.core.i18n import tr
+
 REFLECTION_STAGES: tuple[str, ...] = (
     "where_are_we",
     "where_to",
@@ -61,9 +63,9 @@ class Chunk(Record):
     def locator(self, lang: str = "nb") -> str:
         """Human label for where the chunk sits: slide, page or section."""
         if self.slide is not None:
-            return f"{'lysbilde' if lang == 'nb' else 'slide'} {self.slide}"
+            return tr(lang, "where.slide", n=self.slide)
         if self.page is not None:
-            return f"{'side' if lang == 'nb' else 'page'} {self.page}"
+            return tr(lang, "where.page", n=self.page)
         return self.section
 
 

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assistant.core.errors import ConfigError
+from assistant.core.i18n import LANGUAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,7 +152,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(20.0, gt=0, description="Largest document a facilitator can upload.")
     queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get a 'busy' message.")
     concurrency: int = Field(4, ge=1, le=64, description="Answers computed at the same time.")
-    language: Literal["nb", "en"] = Field("nb", description="Interface language at start.")
+    language: str = Field("nb", description="Interface language at start: a file in assistant/core/locales/ (nb, nn, en).")
     retention_days: int | None = Field(
         None, ge=1, description="Delete conversations untouched for this many days (unset = keep until the user deletes)."
     )
@@ -178,6 +179,14 @@ class Settings(BaseSettings):
     @property
     def uses_chroma_server(self) -> bool:
         return bool(self.chroma_host)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        """A language is one catalogue file, so the choices are the files, not a list kept here."""
+        if value not in LANGUAGES:
+            raise ValueError(f"unknown interface language {value!r}; choose one of {', '.join(LANGUAGES)}")
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from assistant.app.auth import LOCAL_USER, UserStore
 from assistant.core.errors import ConfigError
-from assistant.core.i18n import tr
+from assistant.core.i18n import LANGUAGES, bilingual, tr
 from assistant.core.settings import Settings
 
 COOKIE = "assistant_session"
@@ -240,10 +240,14 @@ class LoginThrottle:
 def login_page(lang: str, message: str = "") -> str:
     esc = html.escape
     note = f'<p class="msg" role="alert">{esc(message)}</p>' if message else ""
-    other = "en" if lang == "nb" else "nb"
+    # The other languages, each link named in its own language and marked as such (WCAG 3.1.2).
+    others = " · ".join(
+        f'<a href="/login?lang={code}" hreflang="{code}" lang="{code}">{esc(tr(code, "language.full_name"))}</a>'
+        for code in LANGUAGES if code != lang
+    )
     return f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(tr(lang, "login_title"))}</title>
+<title>{esc(tr(lang, "login.title"))}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; background: #f8fafc; color: #0f172a; margin: 0; }}
 main {{ max-width: 26rem; margin: 8vh auto; background: #fff; padding: 2rem; border-radius: .75rem; box-shadow: 0 1px 4px #0002; }}
@@ -256,17 +260,17 @@ button:hover {{ background: #9a3412; }}
 a {{ color: #9a3412; }}
 </style></head>
 <body><main>
-<h1>{esc(tr(lang, "title"))}</h1>
-<p>{esc(tr(lang, "login_intro"))}</p>
+<h1>{esc(tr(lang, "ui.title"))}</h1>
+<p>{esc(tr(lang, "login.intro"))}</p>
 {note}
 <form method="post" action="/login?lang={lang}">
-<label for="username">{esc(tr(lang, "login_user"))}</label>
+<label for="username">{esc(tr(lang, "login.user"))}</label>
 <input id="username" name="username" autocomplete="username" required maxlength="64" autofocus>
-<label for="password">{esc(tr(lang, "login_password"))}</label>
+<label for="password">{esc(tr(lang, "login.password"))}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256">
-<button type="submit">{esc(tr(lang, "login_button"))}</button>
+<button type="submit">{esc(tr(lang, "login.button"))}</button>
 </form>
-<p><a href="/login?lang={other}">{esc(tr(other, "login_other_language"))}</a></p>
+<p>{others}</p>
 </main></body></html>"""
 
 
@@ -289,7 +293,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
 
     def lang_of(request: Request) -> str:
         lang = request.query_params.get("lang", settings.language)
-        return lang if lang in ("nb", "en") else settings.language
+        return lang if lang in LANGUAGES else settings.language
 
     def current_user(request: Request) -> str | None:
         """Who is signed in: found once per request by `ShellGuard`, which runs in front."""
@@ -318,12 +322,12 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
         wait = throttle.wait_s(*keys)
         if wait > 0:
             return HTMLResponse(
-                login_page(lang, tr(lang, "login_throttled", seconds=int(wait) + 1)), status_code=429,
+                login_page(lang, tr(lang, "login.throttled", seconds=int(wait) + 1)), status_code=429,
                 headers={"Retry-After": str(int(wait) + 1), "Cache-Control": "no-store"},
             )
         if not users.check(name, password):
             throttle.failed(*keys)
-            return HTMLResponse(login_page(lang, tr(lang, "login_failed")), status_code=401, headers={"Cache-Control": "no-store"})
+            return HTMLResponse(login_page(lang, tr(lang, "login.failed")), status_code=401, headers={"Cache-Control": "no-store"})
         throttle.succeeded(*keys)
         response = RedirectResponse(f"/?lang={lang}" if lang != settings.language else "/", status_code=303)
         response.set_cookie(
@@ -343,7 +347,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
 
     @app.get("/logout")
     def logout_get() -> Response:
-        return PlainTextResponse("Logg ut med knappen i appen (POST). / Sign out with the button in the app.", status_code=405,
+        return PlainTextResponse(bilingual(settings.language, "shell.logout_post"), status_code=405,
                                  headers={"Allow": "POST"})
 
     @app.get("/export/{token}")
@@ -351,7 +355,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
         user = current_user(request)
         found = exports.get(token, user) if (exports is not None and user) else None
         if found is None:
-            return PlainTextResponse("Fant ikke filen. / File not found.", status_code=404)
+            return PlainTextResponse(bilingual(settings.language, "shell.file_not_found"), status_code=404)
         name, data, media = found
         quoted = urllib.parse.quote(name)
         return Response(data, media_type=media, headers={
@@ -391,6 +395,12 @@ class ShellGuard:
         self.users = users
         self.max_body = int(settings.max_request_kb * 1024)
         self.max_upload = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
+        self.language = settings.language
+
+    def notice(self, key: str) -> str:
+        """A refusal's text: in the app's language and in English (whose request it is, and so
+        its language, is not known yet)."""
+        return bilingual(self.language, key)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -410,9 +420,9 @@ class ShellGuard:
             await send({"type": "http.response.body", "body": body})
 
         if host_name(headers.get("host", "")) not in self.hosts:
-            return await refuse(400, "Ukjent vertsnavn. / Unknown host name.")
+            return await refuse(400, self.notice("shell.unknown_host"))
         if self._foreign(headers, method):
-            return await refuse(403, "Forespørsler fra andre nettsteder avvises. / Requests from other sites are refused.")
+            return await refuse(403, self.notice("shell.foreign"))
         if any(path == p or path.startswith(p if p.endswith("/") else p + "/") or path.startswith(p + "=")
                for p in CLOSED_PREFIXES):
             return await refuse(404, "Not found")
@@ -423,13 +433,13 @@ class ShellGuard:
             page = path == "/" or "text/html" in headers.get("accept", "")
             if method == "GET" and page and headers.get("sec-fetch-mode", "navigate") == "navigate" and "/gradio_api/" not in path:
                 return await refuse(303, "", [(b"location", b"/login")])
-            return await refuse(401, "Ikke innlogget. / Not signed in.")
+            return await refuse(401, self.notice("shell.not_signed_in"))
 
         # Request size: known length checked before reading; a streamed body is counted.
         limit = self.max_upload if path.startswith("/gradio_api/upload") else self.max_body
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return await refuse(413, "Forespørselen er for stor. / Request too large.")
+            return await refuse(413, self.notice("shell.too_large"))
 
         body_parts: list[bytes] = []
         # Gradio names the session in the JSON body of its POSTs (queue/join, cancel, reset).
@@ -445,7 +455,7 @@ class ShellGuard:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    return await refuse(413, "Forespørselen er for stor. / Request too large.")
+                    return await refuse(413, self.notice("shell.too_large"))
                 body_parts.append(chunk)
                 if not message.get("more_body"):
                     break
@@ -455,9 +465,9 @@ class ShellGuard:
         # Only facilitators upload documents: nobody else can fill the upload folder.
         if path.startswith("/gradio_api/upload") and self.users is not None and user is not None and method == "POST":
             if self.users.role(user) != "facilitator":
-                return await refuse(403, "Bare fasilitatorer kan laste opp. / Only facilitators can upload.")
+                return await refuse(403, self.notice("shell.upload_forbidden"))
         if user is not None and session_hash and not self.sessions.claim(session_hash, user):
-            return await refuse(403, "Denne økten tilhører en annen bruker. / This session belongs to another user.")
+            return await refuse(403, self.notice("shell.other_user"))
 
         if needs_body:
             replay = [b"".join(body_parts)]
@@ -489,7 +499,7 @@ class ShellGuard:
         try:
             await self.app(scope, inner_receive, send_with_headers)
         except _TooLarge:
-            await refuse(413, "Forespørselen er for stor. / Request too large.")
+            await refuse(413, self.notice("shell.too_large"))
 
     def _foreign(self, headers: dict[str, str], method: str) -> bool:
         """A browser request from another origin (reads included), other than a plain navigation."""

@@ -23,7 +23,7 @@ import gradio as gr
 from assistant.app.auth import LOCAL_USER, UserStore
 from assistant.app.chat import UPLOAD_KINDS, ChatService, Forbidden
 from assistant.app.exports import ExportStore
-from assistant.core.i18n import tr
+from assistant.core.i18n import LANGUAGES, language_choices, tr
 from assistant.app.journal import NotFound
 from assistant.core.records import REFLECTION_STAGES, Citation
 from assistant.core.safety import InputRejected, inline_code, safe_markdown
@@ -60,7 +60,7 @@ CSS = """
 def sources_html(citations: list[Citation] | tuple[Citation, ...], lang: str) -> str:
     """Each citation expands to its passage. Everything from documents is escaped."""
     if not citations:
-        return f'<div class="sources"><p>{html.escape(tr(lang, "sources_empty"))}</p></div>'
+        return f'<div class="sources"><p>{html.escape(tr(lang, "ui.sources_empty"))}</p></div>'
     parts = ['<div class="sources">']
     for c in citations:
         where = f" — {html.escape(c.locator)}" if c.locator else ""
@@ -84,12 +84,10 @@ def _user(request, users: UserStore | None) -> tuple[str, str]:
 
 
 def _stage_text(stage: str | None, lang: str) -> str:
-    from assistant.core.answer import STAGE_LABELS
-
     if not stage:
         return ""
     index = REFLECTION_STAGES.index(stage) + 1
-    return f"**{tr(lang, 'stage')} {index}/5:** {STAGE_LABELS[lang][stage]}"
+    return f"**{tr(lang, 'ui.stage')} {index}/5:** {tr(lang, f'stage.{stage}')}"
 
 
 def build_app(
@@ -108,89 +106,89 @@ def build_app(
                    '<button type="submit" class="logout">{}</button></form>')
 
     def kind_choices(lang):
-        return [(tr(lang, f"kind_{k}"), k) for k in UPLOAD_KINDS]
+        return [(tr(lang, f"kind.{k}"), k) for k in UPLOAD_KINDS]
 
     def mode_choices(lang):
-        return [(tr(lang, "mode_reflect"), "reflect"), (tr(lang, "mode_qa"), "qa")]
+        return [(tr(lang, "ui.mode_reflect"), "reflect"), (tr(lang, "ui.mode_qa"), "qa")]
 
     # Gradio's temporary files (uploads on their way to the index) are deleted after an hour.
-    with gr.Blocks(title=tr(default_lang, "title"), analytics_enabled=False, delete_cache=(900, 3600)) as demo:
+    with gr.Blocks(title=tr(default_lang, "ui.title"), analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         lang = gr.State(default_lang)
         conv_id = gr.State(None)
-        header = gr.Markdown(f"# {tr(default_lang, 'title')}\n{tr(default_lang, 'intro')}")
+        header = gr.Markdown(f"# {tr(default_lang, 'ui.title')}\n{tr(default_lang, 'ui.intro')}")
         who = gr.Markdown(elem_id="who")
-        logout = gr.HTML(logout_form.format(html.escape(tr(default_lang, "logout"))), visible=users is not None, elem_id="logout")
-        lang_radio = gr.Radio([("Bokmål", "nb"), ("English", "en")], value=default_lang, label=tr(default_lang, "language"))
+        logout = gr.HTML(logout_form.format(html.escape(tr(default_lang, "ui.logout"))), visible=users is not None, elem_id="logout")
+        lang_radio = gr.Radio(language_choices(), value=default_lang, label=tr(default_lang, "ui.language"))
         with gr.Tabs() as tabs:
-            with gr.Tab(tr(default_lang, "tab_chat"), id="chat") as tab_chat:
+            with gr.Tab(tr(default_lang, "ui.tab_chat"), id="chat") as tab_chat:
                 with gr.Row():
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(
-                            label=tr(default_lang, "chatbot"), height=480, elem_id="chat", buttons=["copy"],
-                            placeholder=tr(default_lang, "chat_placeholder"),
+                            label=tr(default_lang, "ui.chatbot"), height=480, elem_id="chat", buttons=["copy"],
+                            placeholder=tr(default_lang, "ui.chat_placeholder"),
                         )
                         message = gr.Textbox(
-                            label=tr(default_lang, "message"),
-                            placeholder=tr(default_lang, "placeholder"),
+                            label=tr(default_lang, "ui.message"),
+                            placeholder=tr(default_lang, "ui.placeholder"),
                             lines=3,
                             max_length=settings.max_message_chars,
                             elem_id="message",
                         )
                         with gr.Row():
-                            send = gr.Button(tr(default_lang, "send"), variant="primary", elem_id="send")
-                            new = gr.Button(tr(default_lang, "new"), elem_id="new")
+                            send = gr.Button(tr(default_lang, "ui.send"), variant="primary", elem_id="send")
+                            new = gr.Button(tr(default_lang, "ui.new"), elem_id="new")
                         with gr.Row(visible=True) as reflect_row:
-                            stay = gr.Button(tr(default_lang, "stay"), size="sm", elem_id="stay")
-                            skip = gr.Button(tr(default_lang, "skip"), size="sm", elem_id="skip")
-                            back = gr.Button(tr(default_lang, "back"), size="sm", elem_id="back")
-                            finish = gr.Button(tr(default_lang, "summarize"), size="sm", elem_id="finish")
+                            stay = gr.Button(tr(default_lang, "ui.stay"), size="sm", elem_id="stay")
+                            skip = gr.Button(tr(default_lang, "ui.skip"), size="sm", elem_id="skip")
+                            back = gr.Button(tr(default_lang, "ui.back"), size="sm", elem_id="back")
+                            finish = gr.Button(tr(default_lang, "ui.summarize"), size="sm", elem_id="finish")
                     with gr.Column(scale=2):
-                        mode = gr.Radio(mode_choices(default_lang), value="reflect", label=tr(default_lang, "mode"), elem_id="mode")
-                        kinds = gr.CheckboxGroup(kind_choices(default_lang), value=[], label=tr(default_lang, "kinds"))
+                        mode = gr.Radio(mode_choices(default_lang), value="reflect", label=tr(default_lang, "ui.mode"), elem_id="mode")
+                        kinds = gr.CheckboxGroup(kind_choices(default_lang), value=[], label=tr(default_lang, "ui.kinds"))
                         stage_md = gr.Markdown(elem_id="stage")
-                        sources_heading = gr.Markdown(f"### {tr(default_lang, 'sources')}")
+                        sources_heading = gr.Markdown(f"### {tr(default_lang, 'ui.sources')}")
                         sources = gr.HTML(sources_html([], default_lang), elem_id="sources")
-            with gr.Tab(tr(default_lang, "tab_journal"), id="journal") as tab_journal:
-                journal_list = gr.Dropdown(choices=[], label=tr(default_lang, "journal_list"), elem_id="journal-list")
+            with gr.Tab(tr(default_lang, "ui.tab_journal"), id="journal") as tab_journal:
+                journal_list = gr.Dropdown(choices=[], label=tr(default_lang, "ui.journal_list"), elem_id="journal-list")
                 with gr.Row():
-                    open_btn = gr.Button(tr(default_lang, "open"), elem_id="journal-open")
-                    refresh_btn = gr.Button(tr(default_lang, "refresh"), elem_id="journal-refresh")
-                    export_btn = gr.Button(tr(default_lang, "export"), elem_id="journal-export")
+                    open_btn = gr.Button(tr(default_lang, "ui.open"), elem_id="journal-open")
+                    refresh_btn = gr.Button(tr(default_lang, "ui.refresh"), elem_id="journal-refresh")
+                    export_btn = gr.Button(tr(default_lang, "ui.export"), elem_id="journal-export")
                 with gr.Row():
-                    rename_to = gr.Textbox(label=tr(default_lang, "rename_to"), max_length=120)
-                    rename_btn = gr.Button(tr(default_lang, "rename"))
+                    rename_to = gr.Textbox(label=tr(default_lang, "ui.rename_to"), max_length=120)
+                    rename_btn = gr.Button(tr(default_lang, "ui.rename"))
                 with gr.Row():
-                    delete_ok = gr.Checkbox(label=tr(default_lang, "delete_confirm"), value=False)
-                    delete_btn = gr.Button(tr(default_lang, "delete"), variant="stop")
+                    delete_ok = gr.Checkbox(label=tr(default_lang, "ui.delete_confirm"), value=False)
+                    delete_btn = gr.Button(tr(default_lang, "ui.delete"), variant="stop")
                 journal_status = gr.Markdown()
-                export_file = gr.HTML(label=tr(default_lang, "export_file"), visible=False, elem_id="export-link")
+                export_file = gr.HTML(label=tr(default_lang, "ui.export_file"), visible=False, elem_id="export-link")
                 preview = gr.Markdown(elem_id="journal-preview")
-                with gr.Accordion(tr(default_lang, "my_data"), open=False, elem_id="my-data") as my_data_box:
-                    my_data_intro = gr.Markdown(tr(default_lang, "my_data_intro"))
+                with gr.Accordion(tr(default_lang, "ui.my_data"), open=False, elem_id="my-data") as my_data_box:
+                    my_data_intro = gr.Markdown(tr(default_lang, "ui.my_data_intro"))
                     with gr.Row():
-                        show_data_btn = gr.Button(tr(default_lang, "my_data_show"), elem_id="my-data-show")
-                        export_all_btn = gr.Button(tr(default_lang, "my_data_export"), elem_id="my-data-export")
-                    my_data_view = gr.JSON(label=tr(default_lang, "my_data"), elem_id="my-data-view", visible=False)
-                    export_all_file = gr.HTML(label=tr(default_lang, "export_file"), elem_id="my-data-file", visible=False)
+                        show_data_btn = gr.Button(tr(default_lang, "ui.my_data_show"), elem_id="my-data-show")
+                        export_all_btn = gr.Button(tr(default_lang, "ui.my_data_export"), elem_id="my-data-export")
+                    my_data_view = gr.JSON(label=tr(default_lang, "ui.my_data"), elem_id="my-data-view", visible=False)
+                    export_all_file = gr.HTML(label=tr(default_lang, "ui.export_file"), elem_id="my-data-file", visible=False)
                     with gr.Row():
-                        erase_ok = gr.Checkbox(label=tr(default_lang, "erase_confirm"), value=False, elem_id="erase-confirm")
-                        erase_btn = gr.Button(tr(default_lang, "erase"), variant="stop", elem_id="erase")
+                        erase_ok = gr.Checkbox(label=tr(default_lang, "ui.erase_confirm"), value=False, elem_id="erase-confirm")
+                        erase_btn = gr.Button(tr(default_lang, "ui.erase"), variant="stop", elem_id="erase")
                     erase_status = gr.Markdown(elem_id="erase-status")
-            with gr.Tab(tr(default_lang, "tab_facilitator"), id="facilitator", visible=False) as tab_fac:
-                prep_heading = gr.Markdown(f"### {tr(default_lang, 'prep_heading')}")
+            with gr.Tab(tr(default_lang, "ui.tab_facilitator"), id="facilitator", visible=False) as tab_fac:
+                prep_heading = gr.Markdown(f"### {tr(default_lang, 'ui.prep_heading')}")
                 with gr.Row():
-                    theme = gr.Textbox(label=tr(default_lang, "prep_theme"), max_length=300, elem_id="prep-theme")
-                    gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "prep_gathering"))
-                prep_btn = gr.Button(tr(default_lang, "prep_button"), variant="primary", elem_id="prep-button")
+                    theme = gr.Textbox(label=tr(default_lang, "ui.prep_theme"), max_length=300, elem_id="prep-theme")
+                    gathering = gr.Dropdown(choices=["", "1", "2", "3", "4", "5"], value="", label=tr(default_lang, "ui.prep_gathering"))
+                prep_btn = gr.Button(tr(default_lang, "ui.prep_button"), variant="primary", elem_id="prep-button")
                 prep_out = gr.Markdown(elem_id="prep-out")
-                prep_file = gr.HTML(label=tr(default_lang, "prep_export"), visible=False, elem_id="prep-link")
-                upload_heading = gr.Markdown(f"### {tr(default_lang, 'upload_heading')}")
+                prep_file = gr.HTML(label=tr(default_lang, "ui.prep_export"), visible=False, elem_id="prep-link")
+                upload_heading = gr.Markdown(f"### {tr(default_lang, 'ui.upload_heading')}")
                 upload_files = gr.File(
-                    label=tr(default_lang, "upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
+                    label=tr(default_lang, "ui.upload_files"), file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx", ".pptx"],
                     elem_id="upload-files",
                 )
-                upload_kind = gr.Dropdown(choices=kind_choices(default_lang), value="programme", label=tr(default_lang, "upload_kind"))
-                upload_btn = gr.Button(tr(default_lang, "upload_button"), elem_id="upload-button")
+                upload_kind = gr.Dropdown(choices=kind_choices(default_lang), value="programme", label=tr(default_lang, "ui.upload_kind"))
+                upload_btn = gr.Button(tr(default_lang, "ui.upload_button"), elem_id="upload-button")
                 upload_out = gr.Markdown(elem_id="upload-out")
 
         # -- helpers -------------------------------------------------------------------
@@ -198,7 +196,7 @@ def build_app(
             """A link the shell serves to this user only (`/export/<token>`): no path in the URL."""
             token = exports.register(user, path)
             name = Path(path).name
-            return f'<a class="download" href="/export/{token}" download="{html.escape(name)}">{html.escape(tr(lang, "download", name=name))}</a>'
+            return f'<a class="download" href="/export/{token}" download="{html.escape(name)}">{html.escape(tr(lang, "ui.download", name=name))}</a>'
 
         def history_of(user: str, cid: str) -> list[dict]:
             conv = service.conversation(user, cid)
@@ -216,7 +214,7 @@ def build_app(
 
         # -- load ----------------------------------------------------------------------------
         def greeting(lang: str, user: str, role: str) -> str:
-            return tr(lang, "local_mode") if users is None else tr(lang, "signed_in", user=inline_code(user), role=tr(lang, f"role_{role}"))
+            return tr(lang, "ui.local_mode") if users is None else tr(lang, "ui.signed_in", user=inline_code(user), role=tr(lang, f"role.{role}"))
 
         def on_load(request: gr.Request):
             user, role = _user(request, users)
@@ -229,36 +227,36 @@ def build_app(
             )
 
         demo.load(on_load, None, [who, tab_fac, mode, journal_list])
-        demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{default_lang}'; document.title = '{tr(default_lang, 'title')}'; }}")
+        demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{default_lang}'; document.title = '{tr(default_lang, 'ui.title')}'; }}")
 
         # -- language ------------------------------------------------------------------------
         # Every text built from the catalogue above, so that the switch relabels all of them:
         # (component, attribute, label key, format).
         texts = [
-            (chatbot, "label", "chatbot", "{}"), (chatbot, "placeholder", "chat_placeholder", "{}"),
-            (message, "label", "message", "{}"), (message, "placeholder", "placeholder", "{}"),
-            (send, "value", "send", "{}"), (new, "value", "new", "{}"), (stay, "value", "stay", "{}"),
-            (skip, "value", "skip", "{}"), (back, "value", "back", "{}"), (finish, "value", "summarize", "{}"),
-            (mode, "label", "mode", "{}"), (kinds, "label", "kinds", "{}"), (sources_heading, "value", "sources", "### {}"),
-            (tab_chat, "label", "tab_chat", "{}"), (tab_journal, "label", "tab_journal", "{}"),
-            (tab_fac, "label", "tab_facilitator", "{}"), (lang_radio, "label", "language", "{}"),
-            (journal_list, "label", "journal_list", "{}"), (open_btn, "value", "open", "{}"),
-            (refresh_btn, "value", "refresh", "{}"), (export_btn, "value", "export", "{}"),
-            (rename_to, "label", "rename_to", "{}"), (rename_btn, "value", "rename", "{}"),
-            (delete_ok, "label", "delete_confirm", "{}"), (delete_btn, "value", "delete", "{}"),
-            (export_file, "label", "export_file", "{}"), (my_data_box, "label", "my_data", "{}"),
-            (my_data_intro, "value", "my_data_intro", "{}"), (show_data_btn, "value", "my_data_show", "{}"),
-            (export_all_btn, "value", "my_data_export", "{}"), (my_data_view, "label", "my_data", "{}"),
-            (export_all_file, "label", "export_file", "{}"), (erase_ok, "label", "erase_confirm", "{}"),
-            (erase_btn, "value", "erase", "{}"), (prep_heading, "value", "prep_heading", "### {}"),
-            (theme, "label", "prep_theme", "{}"), (gathering, "label", "prep_gathering", "{}"),
-            (prep_btn, "value", "prep_button", "{}"), (prep_file, "label", "prep_export", "{}"),
-            (upload_heading, "value", "upload_heading", "### {}"), (upload_files, "label", "upload_files", "{}"),
-            (upload_kind, "label", "upload_kind", "{}"), (upload_btn, "value", "upload_button", "{}"),
-            (logout, "value", "logout", logout_form),
+            (chatbot, "label", "ui.chatbot", "{}"), (chatbot, "placeholder", "ui.chat_placeholder", "{}"),
+            (message, "label", "ui.message", "{}"), (message, "placeholder", "ui.placeholder", "{}"),
+            (send, "value", "ui.send", "{}"), (new, "value", "ui.new", "{}"), (stay, "value", "ui.stay", "{}"),
+            (skip, "value", "ui.skip", "{}"), (back, "value", "ui.back", "{}"), (finish, "value", "ui.summarize", "{}"),
+            (mode, "label", "ui.mode", "{}"), (kinds, "label", "ui.kinds", "{}"), (sources_heading, "value", "ui.sources", "### {}"),
+            (tab_chat, "label", "ui.tab_chat", "{}"), (tab_journal, "label", "ui.tab_journal", "{}"),
+            (tab_fac, "label", "ui.tab_facilitator", "{}"), (lang_radio, "label", "ui.language", "{}"),
+            (journal_list, "label", "ui.journal_list", "{}"), (open_btn, "value", "ui.open", "{}"),
+            (refresh_btn, "value", "ui.refresh", "{}"), (export_btn, "value", "ui.export", "{}"),
+            (rename_to, "label", "ui.rename_to", "{}"), (rename_btn, "value", "ui.rename", "{}"),
+            (delete_ok, "label", "ui.delete_confirm", "{}"), (delete_btn, "value", "ui.delete", "{}"),
+            (export_file, "label", "ui.export_file", "{}"), (my_data_box, "label", "ui.my_data", "{}"),
+            (my_data_intro, "value", "ui.my_data_intro", "{}"), (show_data_btn, "value", "ui.my_data_show", "{}"),
+            (export_all_btn, "value", "ui.my_data_export", "{}"), (my_data_view, "label", "ui.my_data", "{}"),
+            (export_all_file, "label", "ui.export_file", "{}"), (erase_ok, "label", "ui.erase_confirm", "{}"),
+            (erase_btn, "value", "ui.erase", "{}"), (prep_heading, "value", "ui.prep_heading", "### {}"),
+            (theme, "label", "ui.prep_theme", "{}"), (gathering, "label", "ui.prep_gathering", "{}"),
+            (prep_btn, "value", "ui.prep_button", "{}"), (prep_file, "label", "ui.prep_export", "{}"),
+            (upload_heading, "value", "ui.upload_heading", "### {}"), (upload_files, "label", "ui.upload_files", "{}"),
+            (upload_kind, "label", "ui.upload_kind", "{}"), (upload_btn, "value", "ui.upload_button", "{}"),
+            (logout, "value", "ui.logout", logout_form),
         ]
         relabelled = list(dict.fromkeys(component for component, *_ in texts))
-        empty_sources = {sources_html([], lang_code) for lang_code in ("nb", "en")}
+        empty_sources = {sources_html([], lang_code) for lang_code in LANGUAGES}
 
         def on_language(new_lang, current_mode, current_kinds, current_sources, cid, request: gr.Request):
             user, role = _user(request, users)
@@ -277,7 +275,7 @@ def build_app(
                     pass
             return (
                 new_lang,
-                f"# {tr(new_lang, 'title')}\n{tr(new_lang, 'intro')}",
+                f"# {tr(new_lang, 'ui.title')}\n{tr(new_lang, 'ui.intro')}",
                 greeting(new_lang, user, role),
                 sources_html([], new_lang) if current_sources in empty_sources else gr.update(),
                 stage,
@@ -383,18 +381,18 @@ def build_app(
             try:
                 return service.export(user, cid, current_lang)
             except NotFound:
-                return tr(current_lang, "not_found")
+                return tr(current_lang, "ui.not_found")
 
         journal_list.change(on_pick, [journal_list, lang], [preview])
 
         def on_open(cid, current_lang, request: gr.Request):
             user, _ = _user(request, users)
             if not cid:
-                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "choose_first")
+                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "ui.choose_first")
             try:
                 conv = service.conversation(user, cid)
             except NotFound:
-                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "not_found")
+                return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "ui.not_found")
             return cid, history_of(user, cid), gr.update(value=conv.mode), gr.Tabs(selected="chat"), ""
 
         open_btn.click(on_open, [journal_list, lang], [conv_id, chatbot, mode, tabs, journal_status])
@@ -402,29 +400,29 @@ def build_app(
         def on_rename(cid, title, current_lang, request: gr.Request):
             user, _ = _user(request, users)
             if not cid:
-                return gr.update(), tr(current_lang, "choose_first")
+                return gr.update(), tr(current_lang, "ui.choose_first")
             try:
                 service.rename(user, cid, title)
             except (NotFound, InputRejected) as exc:
-                return gr.update(), str(exc) if isinstance(exc, InputRejected) else tr(current_lang, "not_found")
-            return gr.update(choices=journal_choices(user), value=cid), tr(current_lang, "renamed")
+                return gr.update(), str(exc) if isinstance(exc, InputRejected) else tr(current_lang, "ui.not_found")
+            return gr.update(choices=journal_choices(user), value=cid), tr(current_lang, "ui.renamed")
 
         rename_btn.click(on_rename, [journal_list, rename_to, lang], [journal_list, journal_status])
 
         def on_delete(cid, confirmed, current_conv, current_lang, request: gr.Request):
             user, _ = _user(request, users)
             if not cid:
-                return gr.update(), tr(current_lang, "choose_first"), False, current_conv, gr.update(), ""
+                return gr.update(), tr(current_lang, "ui.choose_first"), False, current_conv, gr.update(), ""
             if not confirmed:
-                return gr.update(), tr(current_lang, "confirm_first"), False, current_conv, gr.update(), gr.update()
+                return gr.update(), tr(current_lang, "ui.confirm_first"), False, current_conv, gr.update(), gr.update()
             try:
                 service.delete(user, cid)
             except NotFound:
-                return gr.update(), tr(current_lang, "not_found"), False, current_conv, gr.update(), ""
+                return gr.update(), tr(current_lang, "ui.not_found"), False, current_conv, gr.update(), ""
             cleared = current_conv == cid
             return (
                 gr.update(choices=journal_choices(user), value=None),
-                tr(current_lang, "deleted"),
+                tr(current_lang, "ui.deleted"),
                 False,
                 None if cleared else current_conv,
                 [] if cleared else gr.update(),
@@ -437,11 +435,11 @@ def build_app(
         def on_export(cid, current_lang, request: gr.Request):
             user, _ = _user(request, users)
             if not cid:
-                return None, tr(current_lang, "choose_first")
+                return None, tr(current_lang, "ui.choose_first")
             try:
                 text = service.export(user, cid, current_lang)
             except NotFound:
-                return None, tr(current_lang, "not_found")
+                return None, tr(current_lang, "ui.not_found")
             path = _private_file(settings, user, f"refleksjon-{cid[:8]}.md", text)
             return gr.update(value=download_link(user, path, current_lang), visible=True), ""
 
@@ -463,12 +461,12 @@ def build_app(
         def on_erase(confirmed, current_lang, request: gr.Request):
             user, _ = _user(request, users)
             if not confirmed:
-                return tr(current_lang, "confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+                return tr(current_lang, "ui.confirm_first"), False, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             result = service.erase_everything(user)
             exports.forget_user(user)
             if forget_other_sessions is not None:  # other tabs' chat state on the server goes too
                 forget_other_sessions(user, getattr(request, "session_hash", "") or "")
-            text = tr(current_lang, "erased", n=result["conversations"])
+            text = tr(current_lang, "ui.erased", n=result["conversations"])
             hidden = gr.update(value=None, visible=False)
             return text, False, None, [], gr.update(choices=[], value=None), hidden, hidden
 
@@ -483,7 +481,7 @@ def build_app(
             try:
                 text = service.prepare_gathering(role, theme_text, gathering=int(number) if number else None, lang=current_lang)
             except Forbidden:
-                return tr(current_lang, "forbidden"), None
+                return tr(current_lang, "ui.forbidden"), None
             except InputRejected as exc:
                 return str(exc), None
             path = _private_file(settings, user, "samling.md", text)
@@ -497,10 +495,10 @@ def build_app(
             try:
                 report, problems = service.upload(role, paths, kind)
             except Forbidden:
-                return tr(current_lang, "forbidden")
+                return tr(current_lang, "ui.forbidden")
             except InputRejected as exc:
                 return str(exc)
-            lines = [tr(current_lang, "upload_report", added=len(report.files_added), updated=len(report.files_updated),
+            lines = [tr(current_lang, "ui.upload_report", added=len(report.files_added), updated=len(report.files_updated),
                         chunks=report.chunks_total)]
             lines += [f"- {p}" for p in problems]
             lines += [f"- {i.source}: {i.reason}" for i in report.failed]
