@@ -20,7 +20,7 @@ from collections.abc import Callable
 import assistant.core.environment  # noqa: E402,F401  (before any third-party import)
 from pydantic import ValidationError  # noqa: E402
 
-from assistant.core.errors import AssistantError, print_error  # noqa: E402
+from assistant.core.errors import run_reported  # noqa: E402
 from assistant.core.i18n import LANGUAGES  # noqa: E402
 from assistant.core.records import REFLECTION_STAGES  # noqa: E402
 from assistant.core.settings import Settings, invalid_settings, load_settings  # noqa: E402
@@ -245,14 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_ERROR
-    try:
-        return COMMANDS[args.command](args, load_settings())
-    except AssistantError as exc:  # any of the project's errors: one line, exit 2, no traceback
-        print_error(exc, as_json=getattr(args, "json", False))
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("Avbrutt.", file=sys.stderr)
-        return 130
+    return run_reported(lambda: COMMANDS[args.command](args, load_settings()), as_json=getattr(args, "json", False))
 
 
 if __name__ == "__main__":

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import assistant.core.environment  # noqa: F401  (before any third-party import)
 
-from assistant.core.errors import AssistantError, print_error
+from assistant.core.errors import run_reported
 from assistant.core.settings import load_settings
-from ingest.cli import DESCRIPTION, EXIT_ERROR, add_arguments, run_ingest_command
+from ingest.cli import DESCRIPTION, add_arguments, run_ingest_command
 
 
 def main(argv: list[str] | None = None) -> int:
     args = add_arguments(argparse.ArgumentParser(prog="python -m ingest", description=DESCRIPTION)).parse_args(argv)
-    try:
-        return run_ingest_command(args, load_settings())
-    except AssistantError as exc:  # any of the project's errors: one line, exit 2, no traceback
-        print_error(exc, as_json=args.json)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("Avbrutt.", file=sys.stderr)
-        return 130
+    return run_reported(lambda: run_ingest_command(args, load_settings()), as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,22 @@ def test_invalid_settings_is_one_config_error_naming_the_variable(monkeypatch):
     message = caught.value.user_message
     assert "ASSISTANT_TOP_K" in message and "ASSISTANT_LLM_BACKEND" in message and "\n" not in message
     assert "many" not in message and "gpt" not in message
+
+
+def test_run_reported_turns_project_errors_into_one_line_and_exit_2(capsys):
+    from assistant.core.errors import InputError, run_reported
+
+    assert run_reported(lambda: 0) == 0
+    def fail():
+        raise InputError("Filen er tom. Velg en annen fil.")
+    assert run_reported(fail) == 2
+    assert capsys.readouterr().err.strip() == "Feil: Filen er tom. Velg en annen fil."
+    assert run_reported(fail, as_json=True) == 2
+    assert '"type": "InputError"' in capsys.readouterr().out
+    def interrupted():
+        raise KeyboardInterrupt
+    assert run_reported(interrupted) == 130
+    def bug():
+        raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError):  # not the project's error: a bug keeps its traceback
+        run_reported(bug)

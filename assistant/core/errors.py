@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 
 class AssistantError(Exception):
@@ -66,3 +67,19 @@ def print_error(exc: AssistantError, *, as_json: bool = False) -> None:
         sys.stdout.write(json.dumps({"error": exc.user_message, "type": type(exc).__name__}, ensure_ascii=False) + "\n")
     else:
         print(f"Feil: {exc.user_message}", file=sys.stderr)
+
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+def run_reported(command: Callable[[], int], *, as_json: bool = False) -> int:
+    """Run a command-line command: its exit code, or any of the project's errors reported in one
+    line (`print_error`) with exit 2, or 130 after Ctrl+C; never a traceback for them."""
+    try:
+        return command()
+    except AssistantError as exc:
+        print_error(exc, as_json=as_json)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Avbrutt.", file=sys.stderr)
+        return EXIT_INTERRUPTED
