@@ -10,6 +10,7 @@ from assistant.core.answer import AnswerEngine, refers_back
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import (
     announced_count,
+    counted_word,
     covered,
     kind_satisfied,
     missing_focus,
@@ -39,6 +40,12 @@ def test_question_kinds_in_both_languages():
     assert question_kind("Who is the mayor of Horten?") == "office" and office_word("Who was the project leader?") == "leader"
     assert question_kind("Hvem er målgruppen for programmet?") == "who"
     assert question_kind("Apart from the project leader, who represented the county?") == "who"
+    # Nynorsk question words are read as their bokmål forms.
+    assert question_kind("Kor mange kommunar var med?") == "count" and counted_word("Kor mange kommunar var med?") == "kommunar"
+    assert question_kind("Kven var prosjektleiar for piloten?") == "office"
+    assert question_kind("Kva tid vart piloten gjennomført?") == "when" and question_kind("Kvifor vart det ein pilot?") == "why"
+    assert question_kind("Kva for nokre kommunar deltok?") == "list" and question_kind("Kor mykje kosta piloten?") == "amount"
+    assert question_part("Ho syng i kor. Kor var samlingane")[0] == "Kor var samlingane"  # "kor" the choir is no question
     # "når" inside a sentence is a conjunction, not a question about time.
     assert question_kind("Hva gjør man når budsjettet sprekker?") != "when"
 

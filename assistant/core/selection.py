@@ -60,6 +60,33 @@ _DEFINITION = re.compile(r"\b(er|betyr|innebærer|handler om|viser til|kalles|is
 
 
 _MARKUP = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]{0,200}>|\b(?:https?|ftp)://[^\s]*[^\s.,;:!?)]|\bwww\.[^\s]*[^\s.,;:!?)]", re.S | re.I)
+# Nynorsk question words, read as their bokmål forms by the rules below ("Kor mange kommunar
+# var med?" is a how-many question, "Kven var prosjektleiar?" asks for a post's holder). "kor"
+# alone is also a noun (a choir): it counts only at the start or before a measure word.
+_NYNORSK_QUESTION_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.I), bokmaal)
+    for pattern, bokmaal in (
+        (r"\bkva for (?:nokre|nokon|ein|ei|eit)\b", "hvilke"),
+        (r"\bkva tid\b", "når"),
+        (r"\bkva\b", "hva"),
+        (r"\bkven\b", "hvem"),
+        (r"\bkvifor\b", "hvorfor"),
+        (r"\bkorleis\b", "hvordan"),
+        (r"\bkor(?= (?:mange|mykje|lenge|ofte|stor|store|lang|lange|høg|høge)\b)", "hvor"),
+        (r"^(\W*)kor\b", "\\1hvor"),
+        (r"\bmykje\b", "mye"),
+        (r"\b(?:vart|blei)\b", "ble"),
+    )
+)
+
+
+def bokmaal_question(question: str) -> str:
+    """The question with its nynorsk question words in bokmål; a bokmål or English one unchanged."""
+    for pattern, bokmaal in _NYNORSK_QUESTION_WORDS:
+        question = pattern.sub(bokmaal, question)
+    return question
+
+
 _INTERROGATIVE = re.compile(
     r"^\W*(hva|hvem|hvor|hvilke|hvilken|hvilket|hvordan|hvorfor|når|er|var|har|hadde|kan|finnes|fins|"
     r"what|who|whom|whose|where|which|how|why|when|is|are|was|were|do|does|did|can|has|have)\b",
@@ -75,15 +102,15 @@ def question_part(message: str) -> tuple[str, bool]:
     taken whole, and is no question."""
     text = _MARKUP.sub(" ", message)
     sentences = split_sentences(text)
-    asked = [s for s in sentences if s.rstrip().endswith("?") or _INTERROGATIVE.match(s)]
+    asked = [s for s in sentences if s.rstrip().endswith("?") or _INTERROGATIVE.match(bokmaal_question(s))]
     if asked:
         return " ".join(asked), True
     return " ".join(text.split()), False
 
 
-# Nouns that name a post one person holds: "kommunedirektør", "prosjektleder", "ordfører", "mayor".
+# Nouns that name a post one person holds: "kommunedirektør", "prosjektleder" (nynorsk "prosjektleiar"), "ordfører", "mayor".
 _OFFICE = re.compile(
-    r"^(?:[\wæøå]*(?:leder|lederen|direktør|direktøren|sjef|sjefen|ordfører|ordføreren|rådmann|rådmannen|koordinator|koordinatoren|rektor|rektoren|formann|formannen)|"
+    r"^(?:[\wæøå]*(?:leder|lederen|leiar|leiaren|ordførar|ordføraren|direktør|direktøren|sjef|sjefen|ordfører|ordføreren|rådmann|rådmannen|koordinator|koordinatoren|rektor|rektoren|formann|formannen)|"
     r"(?:[\w-]*)(?:mayor|director|manager|chair|chairman|chairperson|leader|minister|executive|coordinator|ceo|principal|president))$",
     re.I,
 )
@@ -100,13 +127,14 @@ def office_word(question: str) -> str:
     kommunedirektør i Tønsberg?", "leader" in "Who was the project leader?"), or "". A "who"
     question about a group or an action ("Hvem var målgruppen?", "Hvem arrangerte piloten?") or
     one that only mentions a post ("Apart from the project leader, who …") names none."""
-    m = _ASKS_HOLDER.search(question)
+    m = _ASKS_HOLDER.search(bokmaal_question(question))
     if not m:
         return ""
     return next((w for w in (m.group(2), m.group(1)) if w and _OFFICE.match(w)), "")
 
 
 def question_kind(question: str) -> QuestionKind:
+    question = bokmaal_question(question)
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(question):
             if kind == "who" and office_word(question):
@@ -162,7 +190,7 @@ _COUNTED = re.compile(r"\b(?:hvor mange|how many)\s+([^\W\d_]{4,})", re.I)
 
 def counted_word(question: str) -> str:
     """What a "how many" question counts ("innbyggere" in "Hvor mange innbyggere har ..."), or ""."""
-    m = _COUNTED.search(question)
+    m = _COUNTED.search(bokmaal_question(question))
     return m.group(1) if m and m.group(1).casefold() not in STOPWORDS else ""
 
 
