@@ -253,7 +253,7 @@ def test_participant_can_export_and_erase_everything(service, tmp_path):
     other = service.start("ola", "qa").conversation_id
     final(service.send("ola", other, "Hvilke kommuner deltok i piloten?"))
     exported = service.export("kari", cid)
-    from assistant.web.ui import _private_file
+    from assistant.web.context import private_file as _private_file
 
     served = _private_file(service.settings, "kari", "refleksjon.md", exported)
     # Gradio keeps its own copy of a downloaded file; simulate that copy.

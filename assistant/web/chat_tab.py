@@ -1,0 +1,137 @@
+"""The conversation tab: the chat, the reflection's stage buttons, the mode and source filters,
+and the sources of the latest answer."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from assistant.app.chat import UPLOAD_KINDS
+from assistant.core.i18n import tr
+from assistant.core.safety import safe_markdown
+from assistant.web.context import Text, UiContext, Who, handler, sources_html, stage_text
+
+
+def kind_choices(lang: str) -> list[tuple[str, str]]:
+    return [(tr(lang, f"kind.{k}"), k) for k in UPLOAD_KINDS]
+
+
+def mode_choices(lang: str) -> list[tuple[str, str]]:
+    return [(tr(lang, "ui.mode_reflect"), "reflect"), (tr(lang, "ui.mode_qa"), "qa")]
+
+
+class ChatTab:
+    def __init__(self, ctx: UiContext, lang: gr.State, conv_id: gr.State) -> None:
+        self.ctx, self.lang, self.conv_id = ctx, lang, conv_id
+
+    def build(self, lang: str) -> None:
+        max_chars = self.ctx.settings.max_message_chars
+        with gr.Tab(tr(lang, "ui.tab_chat"), id="chat") as self.tab:
+            with gr.Row():
+                with gr.Column(scale=3):
+                    self.chatbot = gr.Chatbot(label=tr(lang, "ui.chatbot"), height=480, elem_id="chat", buttons=["copy"],
+                                              placeholder=tr(lang, "ui.chat_placeholder"))
+                    self.message = gr.Textbox(label=tr(lang, "ui.message"), placeholder=tr(lang, "ui.placeholder"), lines=3,
+                                              max_length=max_chars, elem_id="message")
+                    with gr.Row():
+                        self.send = gr.Button(tr(lang, "ui.send"), variant="primary", elem_id="send")
+                        self.new = gr.Button(tr(lang, "ui.new"), elem_id="new")
+                    with gr.Row(visible=True) as self.reflect_row:
+                        self.stay = gr.Button(tr(lang, "ui.stay"), size="sm", elem_id="stay")
+                        self.skip = gr.Button(tr(lang, "ui.skip"), size="sm", elem_id="skip")
+                        self.back = gr.Button(tr(lang, "ui.back"), size="sm", elem_id="back")
+                        self.finish = gr.Button(tr(lang, "ui.summarize"), size="sm", elem_id="finish")
+                with gr.Column(scale=2):
+                    self.mode = gr.Radio(mode_choices(lang), value="reflect", label=tr(lang, "ui.mode"), elem_id="mode")
+                    self.kinds = gr.CheckboxGroup(kind_choices(lang), value=[], label=tr(lang, "ui.kinds"))
+                    self.stage_md = gr.Markdown(elem_id="stage")
+                    self.sources_heading = gr.Markdown(f"### {tr(lang, 'ui.sources')}")
+                    self.sources = gr.HTML(sources_html([], lang), elem_id="sources")
+
+    def texts(self) -> list[Text]:
+        return [
+            (self.chatbot, "label", "ui.chatbot", "{}"), (self.chatbot, "placeholder", "ui.chat_placeholder", "{}"),
+            (self.message, "label", "ui.message", "{}"), (self.message, "placeholder", "ui.placeholder", "{}"),
+            (self.send, "value", "ui.send", "{}"), (self.new, "value", "ui.new", "{}"), (self.stay, "value", "ui.stay", "{}"),
+            (self.skip, "value", "ui.skip", "{}"), (self.back, "value", "ui.back", "{}"),
+            (self.finish, "value", "ui.summarize", "{}"), (self.mode, "label", "ui.mode", "{}"),
+            (self.kinds, "label", "ui.kinds", "{}"), (self.sources_heading, "value", "ui.sources", "### {}"),
+            (self.tab, "label", "ui.tab_chat", "{}"),
+        ]
+
+    def wire(self) -> None:
+        starts = ([self.mode, self.lang], [self.conv_id, self.chatbot, self.stage_md, self.sources])
+        self.new.click(self.start_conversation, *starts)
+        self.mode.change(self.start_conversation, *starts)
+        self.mode.change(lambda m: gr.update(visible=m == "reflect"), [self.mode], [self.reflect_row])
+        send_inputs = [self.message, self.chatbot, self.conv_id, self.mode, self.kinds, self.lang]
+        send_outputs = [self.chatbot, self.message, self.stage_md, self.sources, self.conv_id]
+        self.send.click(self.send_advance, send_inputs, send_outputs, concurrency_id="answer")
+        self.message.submit(self.send_advance, send_inputs, send_outputs, concurrency_id="answer")
+        self.stay.click(self.stay_here, send_inputs, send_outputs, concurrency_id="answer")
+        self.skip.click(self.skip_stage, [self.chatbot, self.conv_id, self.lang], [self.chatbot, self.stage_md])
+        self.back.click(self.back_stage, [self.chatbot, self.conv_id, self.lang], [self.chatbot, self.stage_md])
+        self.finish.click(self.on_finish, [self.chatbot, self.conv_id, self.lang], [self.chatbot])
+
+    # -- handlers ------------------------------------------------------------------------------
+    @handler()
+    def start_conversation(self, who: Who, current_mode, current_lang):
+        turn = self.ctx.service.start(who.user, current_mode, current_lang)
+        chat = [{"role": "assistant", "content": turn.text}] if turn.text else []
+        return turn.conversation_id, chat, stage_text(turn.stage, current_lang), sources_html([], current_lang)
+
+    @handler()
+    def send_advance(self, who: Who, text, chat, cid, current_mode, current_kinds, current_lang):
+        yield from self._respond(who, text, chat, cid, current_mode, current_kinds, current_lang, "advance")
+
+    @handler()
+    def stay_here(self, who: Who, text, chat, cid, current_mode, current_kinds, current_lang):
+        yield from self._respond(who, text, chat, cid, current_mode, current_kinds, current_lang, "stay")
+
+    def _respond(self, who: Who, text, chat, cid, current_mode, current_kinds, current_lang, move):
+        service = self.ctx.service
+        chat = list(chat or [])
+        if not (text or "").strip():
+            yield chat, text, gr.update(), gr.update(), cid
+            return
+        if cid is None:
+            turn = service.start(who.user, current_mode, current_lang)
+            cid = turn.conversation_id
+            if turn.text:
+                chat.append({"role": "assistant", "content": turn.text})
+        chat.append({"role": "user", "content": safe_markdown(text)})
+        chat.append({"role": "assistant", "content": "…"})
+        yield chat, "", gr.update(), gr.update(), cid
+        for turn in service.send(who.user, cid, text, lang=current_lang, kinds=tuple(current_kinds or ()), move=move):
+            if turn.error and not turn.answer:
+                shown = safe_markdown(text[:200]) + ("…" if len(text) > 200 else "")
+                chat[-2:] = [{"role": "user", "content": shown}, {"role": "assistant", "content": turn.text}]
+                yield chat, text, gr.update(), gr.update(), cid
+                return
+            if turn.answer is None and turn.done:  # a summary after the last stage
+                chat.append({"role": "assistant", "content": turn.text})
+                yield chat, "", stage_text(turn.stage, current_lang), gr.update(), cid
+                continue
+            chat[-1] = {"role": "assistant", "content": turn.text}
+            cites = turn.answer.citations if turn.answer else ()
+            yield chat, "", stage_text(turn.stage, current_lang), sources_html(cites, current_lang) if turn.done else gr.update(), cid
+
+    @handler()
+    def skip_stage(self, who: Who, chat, cid, current_lang):
+        return self._jump(who, chat, cid, current_lang, "skip")
+
+    @handler()
+    def back_stage(self, who: Who, chat, cid, current_lang):
+        return self._jump(who, chat, cid, current_lang, "back")
+
+    def _jump(self, who: Who, chat, cid, current_lang, move):
+        if cid is None:
+            return chat, gr.update()
+        turn = self.ctx.service.jump(who.user, cid, move, current_lang)
+        return list(chat or []) + [{"role": "assistant", "content": turn.text}], stage_text(turn.stage, current_lang)
+
+    @handler()
+    def on_finish(self, who: Who, chat, cid, current_lang):
+        if cid is None:
+            return chat
+        turn = self.ctx.service.finish(who.user, cid, current_lang)
+        return list(chat or []) + [{"role": "assistant", "content": turn.text}]
