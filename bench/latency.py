@@ -67,8 +67,8 @@ def our_answer(engine, queries: list[str], rounds: int, warmup: int = 3) -> dict
     retriever = engine.retriever
     for q in queries[:warmup]:
         engine.answer(q)
-    sims = _Acc(engine._similarities)  # noqa: SLF001
-    engine._similarities = sims  # noqa: SLF001
+    sims = _Acc(engine.scorer.similarities)
+    engine.scorer.similarities = sims
     passages = _Acc(engine.embedder.embed_passages)
     cold, warm, sim_ms, sentences, refused = [], [], [], [], 0
     try:
@@ -76,7 +76,7 @@ def our_answer(engine, queries: list[str], rounds: int, warmup: int = 3) -> dict
         for _ in range(rounds):
             for q in queries:
                 retriever._query_cache.clear()  # noqa: SLF001
-                engine._sentence_cache.clear()  # noqa: SLF001
+                engine.scorer.clear_cache()
                 sims.ms, passages.items = 0.0, 0
                 t0 = time.perf_counter()
                 ans = engine.answer(q)
@@ -89,7 +89,7 @@ def our_answer(engine, queries: list[str], rounds: int, warmup: int = 3) -> dict
                 warm.append((time.perf_counter() - t0) * 1000)
     finally:
         del engine.embedder.embed_passages
-        del engine._similarities
+        del engine.scorer.similarities
     out = latency_summary(cold)
     out["warm"] = latency_summary(warm)
     out["sentence_embedding"] = {

@@ -81,7 +81,7 @@ def ours_ttft(settings, retriever, embedder, base_url: str, questions: list[str]
     ttft, total, refused = [], [], 0
     for q in questions:
         retriever._query_cache.clear()  # noqa: SLF001
-        engine._sentence_cache.clear()  # noqa: SLF001
+        engine.scorer.clear_cache()
         t0 = time.perf_counter()
         first = None
         was_refused = False

@@ -87,10 +87,10 @@ def test_follow_up_uses_the_conversation(engine_parts):
     s, retriever, embedder = engine_parts
     history = [ChatMessage("user", "Hvor mange samlinger hadde piloten?"), ChatMessage("assistant", "Fem.")]
     engine = AnswerEngine(s, retriever, embedder)
-    assert engine._retrieval_query("Og hvem deltok?", history, "nb") == "Hvor mange samlinger hadde piloten? Og hvem deltok?"
+    assert engine.rewriter.rewrite("Og hvem deltok?", history, "nb") == "Hvor mange samlinger hadde piloten? Og hvem deltok?"
     model = FakeChatModel("Hvilke kommuner deltok i piloten")
     with_model = AnswerEngine(s, retriever, embedder, model)
-    assert with_model._retrieval_query("Og hvem deltok?", history, "nb") == "Hvilke kommuner deltok i piloten"
+    assert with_model.rewriter.rewrite("Og hvem deltok?", history, "nb") == "Hvilke kommuner deltok i piloten"
     assert "Hvor mange samlinger" in model.calls[0][0].content
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.core.answer import AnswerEngine, refers_back
+from assistant.core.answer import AnswerEngine
+from assistant.core.query import refers_back
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import (
     announced_count,

@@ -1,0 +1,106 @@
+"""What the answer leads with, and what the material does not say.
+
+`AnswerPolicy` picks the span that answers first (a sentence read with what it needs to stand
+alone, preferring one that carries the kind of answer asked for: a name, a number, a date, a
+list), decides whether the material leaves the question's focus or the kind of answer out (then
+the answer says so, in the question's language, before the nearest material), and words the
+refusal when nothing relevant was retrieved. Rules are about kinds of questions, never about
+particular ones (assistant/core/selection.py; docs/answers.md).
+"""
+
+from __future__ import annotations
+
+from assistant.core.i18n import tr
+from assistant.core.records import Hit
+from assistant.core.retrieval import Retriever
+from assistant.core.selection import (
+    CHECKED_KINDS,
+    Gap,
+    Unit,
+    counted_word,
+    kind_satisfied,
+    missing_focus,
+    office_word,
+    question_kind,
+    question_part,
+    span_for,
+)
+from assistant.core.settings import Settings
+
+
+class AnswerPolicy:
+    def __init__(self, settings: Settings, retriever: Retriever) -> None:
+        self.settings = settings
+        self.retriever = retriever
+
+    def gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], Gap | None]:
+        """The answering span, and what the material lacks (None when it answers)."""
+        asked, is_question = question_part(question)
+        span, fits = self.lead(asked, lang, units)
+        # A follow-up is judged with the question it refers back to (the retrieval query).
+        in_context = asked if query == question else question_part(query)[0]
+        gap = self.gap(in_context, lang, hits, units, fits)
+        if gap and gap.word and not is_question:
+            gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
+        return span, gap
+
+    def lead(self, question: str, lang: str, units: list[Unit]) -> tuple[list[Unit], bool]:
+        """The span that answers first, and whether it carries the kind of answer asked for.
+
+        The best-scoring units are read with what they need to stand alone (`span_for`); a span that
+        carries the kind of answer the question asks for (a name for "who", a number for "how many",
+        a date for "when", an enumeration for "which") and, for an English question, one from an
+        English source, is preferred."""
+        kind, counted = question_kind(question), counted_word(question) or office_word(question)
+        ranked = sorted(units, key=lambda u: -u.score)
+        pool = ranked[: self.settings.answer_lead_candidates]
+        if kind in CHECKED_KINDS:
+            # A "how many" or "when" question is answered by a number or a date: look further down
+            # for one (within half the best score) before concluding the material has none.
+            floor = ranked[0].score * 0.5
+            pool += [u for u in ranked[len(pool) : 3 * len(pool)] if u.score >= floor]
+        best: tuple[tuple, list[Unit], bool] | None = None
+        for u in pool:
+            span = span_for(u, units)
+            fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
+            value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
+            if lang == "en" and u.language == "en":
+                value += self.settings.answer_language_bonus
+            if kind in CHECKED_KINDS and not fits and u not in ranked[: self.settings.answer_lead_candidates]:
+                continue  # looked at only for a number or a date
+            # For "how many" and "when", a span with the number or date beats one without it.
+            key = (fits, value) if kind in CHECKED_KINDS else (value,)
+            if best is None or key > best[0]:
+                best = (key, span, fits)
+        assert best is not None
+        return best[1], best[2]
+
+    def gap(self, question: str, lang: str, hits: list[Hit], units: list[Unit], lead_fits: bool) -> Gap | None:
+        """What the question asks about that the retrieved material does not say, if anything:
+        - the kind of answer a "how many" or "when" question wants (a number for the thing counted,
+          a date) is in none of the best spans;
+        - a bokmål question's focus words that no retrieved chunk uses carry at least
+          `answer_focus_max_share` of the question (IDF-weighted), and no sentence is a confident
+          match. English questions over mostly bokmål sources cannot be compared word by word, so
+          for them only the kind is checked."""
+        kind = question_kind(question)
+        if kind in CHECKED_KINDS:
+            # The figure asked for is the answer: found, the question is answered; missing, it is not.
+            return None if lead_fits else Gap(kind=kind)
+        if lang == "en" or max(u.similarity for u in units) >= self.settings.answer_focus_confident_similarity:
+            return None
+        # The material: every sentence of the retrieved chunks, and their titles and headings.
+        texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
+        texts += [u.text for u in units]
+        focus = missing_focus(question, texts, weight=self.retriever.idf)
+        if focus.missing and focus.share >= self.settings.answer_focus_max_share:
+            return Gap(word=focus.missing[0])
+        return None
+
+    def refusal_text(self, query: str, lang: str) -> str:
+        near = self.retriever.search(query, k=8, apply_floor=False)
+        titles = list(dict.fromkeys(h.chunk.meta.title for h in near if h.chunk.meta.kind != "question"))[:3]
+        text = tr(lang, "answer.refuse")
+        if titles:
+            text += " " + tr(lang, "answer.nearest", titles="; ".join(f"«{x}»" for x in titles))
+        return f"{text} {tr(lang, 'answer.try')}"
