@@ -93,7 +93,6 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- ask ----------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.core.records import Answer
     from assistant.core.runtime import Runtime
     from assistant.core.safety import clean_user_text
 
@@ -116,18 +115,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     rt = Runtime.from_settings(settings)
     engine = rt.engine  # LLMError (a backend that cannot be built): reported by main()
     kinds = tuple(args.kind or ())
-    answer: Answer | None = None
-    streamed = False
-    for item in engine.stream(question, mode=args.mode, kinds=kinds, stage=args.stage):
-        if isinstance(item, Answer):
-            answer = item
-        elif engine.chat_model is not None and not args.json:
-            sys.stderr.write(item)  # live tokens; the checked answer follows on stdout
-            sys.stderr.flush()
-            streamed = True
-    assert answer is not None
-    if streamed:
-        sys.stderr.write("\n\n")
+    # A model's answer is checked before anything of it is shown, so the whole answer comes at once.
+    answer = engine.answer(question, mode=args.mode, kinds=kinds, stage=args.stage)
     if args.json:
         _print_json(answer.model_dump(mode="json"))
     elif answer.error:

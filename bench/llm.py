@@ -72,7 +72,6 @@ class LlamaServer:
 def ours_ttft(settings, retriever, embedder, base_url: str, questions: list[str]) -> dict:
     from assistant.core.answer import AnswerEngine
     from assistant.core.llm import build_chat_model
-    from assistant.core.records import Answer
 
     s = settings.model_copy(update={"llm_backend": "openai", "llm_base_url": base_url, "llm_max_tokens": MAX_TOKENS,
                                     "llm_temperature": 0.0, "llm_max_retries": 0, "llm_timeout_s": 300})
@@ -85,11 +84,11 @@ def ours_ttft(settings, retriever, embedder, base_url: str, questions: list[str]
         t0 = time.perf_counter()
         first = None
         was_refused = False
-        for item in engine.stream(q):
-            if first is None and isinstance(item, str) and item.strip():
+        response = engine.stream(q)
+        for piece in response:
+            if first is None and piece.strip():
                 first = time.perf_counter()
-            if isinstance(item, Answer):
-                was_refused = item.refused
+        was_refused = response.answer.refused
         end = time.perf_counter()
         if was_refused:  # answered without the model: no first *model* token to time
             refused += 1

@@ -291,3 +291,14 @@ def test_reflect_mode_mirrors_the_concern_not_the_introduction(engine_parts):
         mode="reflect", stage="where_are_we",
     )
     assert answer.text.startswith("Du skriver: «Byen vokser, men jeg er usikker på min rolle i byutviklingen»")
+
+
+def test_a_stream_gives_the_text_then_the_answer_for_every_backend(engine_parts):
+    s, retriever, embedder = engine_parts
+    for model in (None, FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")):
+        response = AnswerEngine(s, retriever, embedder, model).stream("Hvilke kommuner deltok i piloten?")
+        pieces = list(response)
+        assert pieces and all(isinstance(p, str) for p in pieces)
+        assert "".join(pieces).strip() == response.answer.text.strip() and "Tønsberg" in response.answer.text
+    # Asking for the answer first runs the rest without showing it.
+    assert "Tønsberg" in AnswerEngine(s, retriever, embedder).stream("Hvilke kommuner deltok i piloten?").answer.text

@@ -133,8 +133,9 @@ def test_ask_openai_backend_against_a_real_llama_server(indexed, llama_server): 
 
     human = ask(indexed, *args, env=env)
     assert human.returncode == 0, human.stderr[-2000:]
-    assert human.stdout.strip()  # the checked answer on stdout ...
-    assert human.stderr.strip()  # ... after the live tokens on stderr
+    # The checked answer on stdout, once: a model's text is verified before any of it is shown, so
+    # it is not also echoed to stderr as it arrives.
+    assert human.stdout.strip() and human.stdout.strip() not in human.stderr
 
 
 # --- assistant user and sign-in ------------------------------------------------------------

@@ -57,8 +57,8 @@ def test_citations_after_the_full_stop_stay_with_their_sentence():
 
 
 def run(engine, question, **kw):
-    items = list(engine.stream(question, **kw))
-    return [x for x in items if isinstance(x, str)], items[-1]
+    response = engine.stream(question, **kw)
+    return list(response), response.answer
 
 
 def test_an_unsupported_model_answer_falls_back_to_the_material_with_a_note(engine_parts):

@@ -101,26 +101,25 @@ class ChatService:
             state = None
             stream = self.engine.stream(message, mode="qa", history=history, language=lang, kinds=kinds)
         shown = ""
-        for item in stream:
-            if isinstance(item, Answer):
-                if item.error:
-                    yield ChatTurn(conversation_id=conversation_id, text=item.error, done=True, answer=item, error=item.error)
-                    return
-                stage = state.stage if state else None
-                self.journal.add_message(user, conversation_id, "assistant", item.text, list(item.citations), stage=stage,
-                                         questions=item.reflection_questions, insights=item.insights)
-                if state is not None:
-                    self.journal.update(user, conversation_id, stage=state.stage)
-                if conv.title.startswith(_DEFAULT_TITLES) and len(conv.messages) <= 2:
-                    self.journal.update(user, conversation_id, title=_title_from(message))
-                yield ChatTurn(conversation_id=conversation_id, text=item.text, done=True, answer=item, stage=stage)
-                if state is not None and state.finished and move != "stay" and _answered_final_stage(conv):
-                    yield self.finish(user, conversation_id, lang)
-                return
-            shown += item
-            # A model's text is checked when it is complete; what the browser renders while it
-            # streams must already load no image and offer no link (source URLs show when done).
+        for piece in stream:
+            shown += piece
+            # What the browser renders while the answer grows must already load no image and offer
+            # no link (source URLs show when it is done).
             yield ChatTurn(conversation_id=conversation_id, text=safe_markdown(shown))
+        answer = stream.answer
+        if answer.error:
+            yield ChatTurn(conversation_id=conversation_id, text=answer.error, done=True, answer=answer, error=answer.error)
+            return
+        stage = state.stage if state else None
+        self.journal.add_message(user, conversation_id, "assistant", answer.text, list(answer.citations), stage=stage,
+                                 questions=answer.reflection_questions, insights=answer.insights)
+        if state is not None:
+            self.journal.update(user, conversation_id, stage=state.stage)
+        if conv.title.startswith(_DEFAULT_TITLES) and len(conv.messages) <= 2:
+            self.journal.update(user, conversation_id, title=_title_from(message))
+        yield ChatTurn(conversation_id=conversation_id, text=answer.text, done=True, answer=answer, stage=stage)
+        if state is not None and state.finished and move != "stay" and _answered_final_stage(conv):
+            yield self.finish(user, conversation_id, lang)
 
     def jump(self, user: str, conversation_id: str, move: Move, lang: str = "nb") -> ChatTurn:
         """Skip ahead or go back without answering: ask the new stage's question now."""

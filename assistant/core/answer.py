@@ -1,8 +1,8 @@
 """The answer engine: retrieved passages -> a grounded, cited answer.
 
 One entry point for the CLI, the chat app and the evals:
-`AnswerEngine.stream(question, ...)` yields text deltas and finally the
-`Answer` record; `AnswerEngine.answer(...)` returns just the record.
+`AnswerEngine.stream(question, ...)` returns an `AnswerStream`: iterate it for the text, then
+read its `answer` (the `Answer` record); `AnswerEngine.answer(...)` returns just the record.
 
 The engine wires its jobs, each in its own module: the search query for a follow-up
 (`query.QueryRewriter`), sentence scores and the support signals (`scoring.SentenceScorer`),
@@ -45,6 +45,30 @@ from assistant.core.verify import verify
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 
+class AnswerStream:
+    """What `AnswerEngine.stream` returns, for every backend alike: iterate it for the text pieces,
+    then read `answer` for the record (reading it first runs the rest without showing it)."""
+
+    def __init__(self, items: Iterator[str | Answer]) -> None:
+        self._items = items
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for item in self._items:
+            if isinstance(item, Answer):
+                self._answer = item
+            else:
+                yield item
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None, "the engine ended without an answer"
+        return self._answer
+
+
 class AnswerEngine:
     def __init__(
         self,
@@ -70,14 +94,14 @@ class AnswerEngine:
 
     # -- public -------------------------------------------------------------------
     def answer(self, question: str, **kwargs) -> Answer:
-        final = None
-        for item in self.stream(question, **kwargs):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None
-        return final
+        return self.stream(question, **kwargs).answer
 
-    def stream(
+    def stream(self, question: str, **kwargs) -> "AnswerStream":
+        """The answer as it is composed: iterate the response for the text (pieces that add up to
+        what is shown), then read its `answer`. Parameters: see `_compose`."""
+        return AnswerStream(self._compose(question, **kwargs))
+
+    def _compose(
         self,
         question: str,
         *,
