@@ -302,3 +302,17 @@ def test_a_stream_gives_the_text_then_the_answer_for_every_backend(engine_parts)
         assert "".join(pieces).strip() == response.answer.text.strip() and "Tønsberg" in response.answer.text
     # Asking for the answer first runs the rest without showing it.
     assert "Tønsberg" in AnswerEngine(s, retriever, embedder).stream("Hvilke kommuner deltok i piloten?").answer.text
+
+
+def test_every_answer_text_is_rendered_text_safe_source_list_included():
+    """One render function puts every answer together (assistant/core/render.py): a document's
+    title in the source list becomes no link or image either."""
+    from assistant.core.records import Citation
+    from assistant.core.render import render_text
+
+    hostile = Citation(number=1, source="programme/x.md", kind="programme", locator="", passage="p",
+                       title="[Klikk her](http://evil.example) ![](http://evil.example/spy.png)")
+    text = render_text(["Horten deltok. [1]", ""], [hostile], "en")
+    assert text.startswith("Horten deltok. [1]\n\n**Sources:**") and "Klikk her" in text
+    assert "](http" not in text and "<img" not in text
+    assert render_text(["Ingen kilder."], [], "nb") == "Ingen kilder."

@@ -22,6 +22,7 @@ from assistant.core.errors import AccessError
 from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage
 from assistant.core.records import REFLECTION_STAGES, Answer, Citation
+from assistant.core.render import citation
 from assistant.app.reflection import Move, ReflectionState, summarize
 from assistant.core.runtime import Runtime
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
@@ -154,12 +155,10 @@ class ChatService:
         if not picked:
             return f"**{label}**", [], []
         question, chunk = picked[0]
-        from assistant.core.answer import _citation
-
-        citation = _citation(1, chunk, lang)
         src = tr(lang, "chat.source")
         # The question, title and file name come from a document: shown as text only.
-        return safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})"), [citation], [question]
+        text = safe_markdown(f"**{label}** {question} [1]\n\n{src}: [1] {chunk.meta.title} ({chunk.meta.source})")
+        return text, [citation(1, chunk, lang)], [question]
 
     # -- journal -------------------------------------------------------------------------
     def conversations(self, user: str) -> list[Conversation]:

@@ -35,6 +35,7 @@ from assistant.core.policy import AnswerPolicy
 from assistant.core.query import QueryRewriter, history_language
 from assistant.core.question_bank import QuestionBank
 from assistant.core.records import Answer, Chunk, Citation, Insight, Timings
+from assistant.core.render import citation, render_text
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.settings import Settings
@@ -128,7 +129,7 @@ class AnswerEngine:
             yield from self._reflect(question, lang, hits if answerable else [], candidates, stage, asked, started, retrieval_ms, history)
             return
         if not answerable:
-            text = self.policy.refusal_text(query, lang)
+            text = render_text([self.policy.refusal_text(query, lang)], (), lang)
             yield text
             yield Answer(
                 question=question, mode=mode, language=lang, text=text, refused=True, backend="none",
@@ -156,7 +157,7 @@ class AnswerEngine:
         def cite(u: Unit) -> int:
             if u.hit_index not in numbers:
                 numbers[u.hit_index] = len(citations) + 1
-                citations.append(_citation(numbers[u.hit_index], hits[u.hit_index].chunk, lang))
+                citations.append(citation(numbers[u.hit_index], hits[u.hit_index].chunk, lang))
             return numbers[u.hit_index]
 
         lead_text = _render_span(span, cite)
@@ -173,12 +174,10 @@ class AnswerEngine:
             statements = [lead_text, *support]
             paragraphs = [lead_text] + ([f"**{tr(lang, 'answer.more')}**\n\n" + "\n\n".join(support)] if support else [])
         body = "\n\n".join(statements)
-        text = "\n\n".join(paragraphs)
         if tr(lang, "answer.original") and any(hits[i].chunk.meta.language != "en" for i in numbers):
-            text += f"\n\n_{tr(lang, 'answer.original')}_"
-        text = f"{text}\n\n{_source_list(citations, lang)}"
+            paragraphs.append(f"_{tr(lang, 'answer.original')}_")
         allowed = urls_in([h.chunk.text for h in hits])
-        text = safe_markdown(text, allowed)
+        text = render_text(paragraphs, citations, lang, allowed)
         chosen = len(span) + len(more)
         yield text
         yield Answer(
@@ -210,7 +209,7 @@ class AnswerEngine:
                 number = next((x.number for x in citations if x.source == chunk.meta.source and x.passage == chunk.text), None)
                 if number is None:
                     number = len(citations) + 1
-                    citations.append(_citation(number, chunk, lang))
+                    citations.append(citation(number, chunk, lang))
                 lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
                 insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
@@ -221,15 +220,12 @@ class AnswerEngine:
         if next_questions:
             q, chunk = next_questions[0]
             number = len(citations) + 1
-            citations.append(_citation(number, chunk, lang))
+            citations.append(citation(number, chunk, lang))
             asked_now.append(q)
             own.append(f"{q} [{number}]")
             heading = tr(lang, "answer.next", stage=tr(lang, f"stage.{stage_key}"))
             parts.append(f"**{heading}** {own[-1]}")
-        text = "\n\n".join(parts)
-        if citations:
-            text += "\n\n" + _source_list(citations, lang)
-        text = safe_markdown(text)
+        text = render_text(parts, citations, lang)
         yield text
         yield Answer(
             question=question, mode="reflect", language=lang, text=text, body=safe_markdown("\n\n".join(own)),
@@ -293,13 +289,11 @@ class AnswerEngine:
         marked = self.settings.verify_mode == "mark"
         shown = [c for c in checked.checks if c.text and (c.supported or marked)]
         lines = [c.text if c.supported else f"{c.text} *{tr(lang, 'answer.unverified_mark')}*" for c in shown]
-        body = _join_sentences(lines)
-        body = safe_markdown(body, urls_in([h.chunk.text for h in hits]))
+        allowed = urls_in([h.chunk.text for h in hits])
+        body = safe_markdown(_join_sentences(lines), allowed)
         used = sorted({n for c in shown for n in c.cited})  # every sentence shown has its source listed
-        citations = [_citation(n, hits[n - 1].chunk, lang) for n in used]
-        final = body.strip()
-        if citations:
-            final += "\n\n" + _source_list(citations, lang)
+        citations = [citation(n, hits[n - 1].chunk, lang) for n in used]
+        final = render_text([_join_sentences(lines)], citations, lang, allowed)
         yield final
         yield Answer(
             question=question, mode=mode, language=lang, text=final, body=body.strip(), citations=tuple(citations),
@@ -328,21 +322,6 @@ def check_citations(text: str, n_sources: int) -> tuple[str, set[int], list[int]
         return ""
 
     return _CITE.sub(repl, text), used, removed
-
-
-def _citation(number: int, chunk: Chunk, lang: str) -> Citation:
-    return Citation(
-        number=number, source=chunk.meta.source, title=chunk.meta.title, kind=chunk.meta.kind,
-        locator=chunk.locator(lang), page=chunk.page, section=chunk.section, passage=chunk.text,
-    )
-
-
-def _source_list(citations: list[Citation], lang: str) -> str:
-    lines = [f"**{tr(lang, 'answer.sources')}:**"]
-    for c in citations:
-        where = f", {c.locator}" if c.locator else ""
-        lines.append(f"[{c.number}] {c.title}{where} ({c.source})")
-    return "\n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
 
 
 def _join_sentences(sentences: list[str]) -> str:
