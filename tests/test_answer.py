@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.answer import AnswerEngine, check_citations
+from assistant.core.answer import AnswerEngine
+from assistant.core.compose import check_citations
 from assistant.core.verify import strip_markup_and_leaks
 from assistant.core.llm import ChatMessage
 from assistant.core.prompts import PromptError, render, render_sources
