@@ -292,8 +292,9 @@ def test_accessibility_audit_in_every_other_language(facilitator_url, browser, l
     page.get_by_label(tr(lang, "language.name")).check()
     page.wait_for_function(f"() => document.documentElement.lang === '{lang}'", timeout=10000)
     page.get_by_text(tr(lang, "ui.mode_reflect")).wait_for(timeout=15000)  # labels follow the language switch
-    assert page.get_by_role("button", name=tr(lang, "ui.send")).is_visible()
-    assert page.get_by_role("tab", name=tr(lang, "ui.tab_journal")).is_visible()
+    # The tab strip re-renders after the other labels; waiting (not is_visible) avoids a race.
+    page.get_by_role("button", name=tr(lang, "ui.send")).wait_for(timeout=10000)
+    page.get_by_role("tab", name=tr(lang, "ui.tab_journal")).wait_for(timeout=10000)
     assert axe_violations(page) == [], f"chat ({lang})"
 
     page.get_by_label(tr(lang, "ui.mode_qa")).check()
