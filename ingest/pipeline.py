@@ -13,9 +13,10 @@ run treats it as changed and converges.
 Throughput (docs/performance.md): files are parsed two at a time (a PDF is
 parsed in a child process, so a thread can wait for one while the other works),
 and new chunks of consecutive files are embedded together in calls of
-`embedding_batch_size` passages per embedder worker, so a corpus of many small
-files still gives the embedder's workers full batches; each file is then
-written in the safe order above.
+`embedding_batch_size` chunks per embedder worker, each call with the chunks'
+sentences too (the embedder sorts one call's texts by length, so one large call
+pads less than many small ones), so a corpus of many small files still gives the
+embedder full batches; each file is then written in the safe order above.
 """
 
 from __future__ import annotations
@@ -213,14 +214,16 @@ def sync_corpus(
             nonlocal pending_new
             new_chunks = [c for _, _, new, _, _ in pending for c in new]
             # Each chunk's passage text, then its sentences (what answers compare with the question).
+            # Passages and sentences of a batch go to the embedder in one call, so that it can group
+            # texts of similar length (less padding); measured in docs/performance.md.
             sentences = [sentence_texts(c) for c in new_chunks]
             blocks, sentence_blocks = [], []
             for start in range(0, len(new_chunks), call_size):
                 batch = new_chunks[start : start + call_size]
-                blocks.append(embedder.embed_passages([passage_text(c) for c in batch]))
                 flat = [t for texts in sentences[start : start + call_size] for t in texts]
-                for s_start in range(0, len(flat), call_size):
-                    sentence_blocks.append(embedder.embed_passages(flat[s_start : s_start + call_size]))
+                both = embedder.embed_passages([passage_text(c) for c in batch] + flat)
+                blocks.append(both[: len(batch)])
+                sentence_blocks.append(both[len(batch) :])
                 if tick:
                     tick(len(batch))
             vectors = np.concatenate(blocks) if blocks else None

@@ -57,7 +57,10 @@ class Settings(BaseSettings):
         ),
     )
     embedding_threads: int = Field(2, ge=1, le=64, description="CPU threads for embedding.")
-    embedding_batch_size: int = Field(16, ge=1, le=512, description="Passages embedded per call.")
+    embedding_batch_size: int = Field(
+        64, ge=1, le=512,
+        description="Chunks embedded per call (per embedder worker), with their sentences; larger calls let the embedder group texts of similar length.",
+    )
 
     # --- vector store ------------------------------------------------------
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store.")
