@@ -230,3 +230,21 @@ def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(setti
     assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
     unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")
     assert unnamed.declined and unnamed.body.startswith("Materialet sier ikke hvem som hadde denne rollen.")
+
+
+def test_names_enumeration_is_named_instances_not_common_words():
+    from assistant.core.selection import names_enumeration
+
+    assert names_enumeration("Four towns took part: Horten, Larvik, Porsgrunn and Tønsberg.")
+    assert names_enumeration("Piloten ble arrangert av KS, Vestfold og Telemark fylkeskommune og KS Konsulent.")
+    assert not names_enumeration("Lederne kom fra plan, samferdsel, kultur og næring.")
+    assert not names_enumeration("KS, represented by Grethe Salvesvold (KS, transport, planning and environment)")
+
+
+def test_a_plural_which_asks_for_several_a_singular_for_one():
+    from assistant.core.selection import asks_for_several
+
+    assert asks_for_several("Which municipalities were part of the pilot?")
+    assert asks_for_several("Hvilke byer deltok?")
+    assert not asks_for_several("Which county authority was one of the organisers?")
+    assert not asks_for_several("Hvilken by deltok?")

@@ -14,12 +14,14 @@ from assistant.core.i18n import tr
 from assistant.core.records import Hit
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import (
+    asks_for_several,
     CHECKED_KINDS,
     Gap,
     Unit,
     counted_word,
     kind_satisfied,
     missing_focus,
+    names_enumeration,
     office_word,
     question_kind,
     question_part,
@@ -52,11 +54,13 @@ class AnswerPolicy:
         a date for "when", an enumeration for "which") and, for an English question, one from an
         English source, is preferred."""
         kind, counted = question_kind(question), counted_word(question) or office_word(question)
+        several = kind == "list" and asks_for_several(question)
         ranked = sorted(units, key=lambda u: -u.score)
         pool = ranked[: self.settings.answer_lead_candidates]
-        if kind in CHECKED_KINDS:
+        if kind in CHECKED_KINDS or several:
             # A "how many" or "when" question is answered by a number or a date: look further down
-            # for one (within half the best score) before concluding the material has none.
+            # for one (within half the best score) before concluding the material has none. A
+            # "which" question is answered by the named instances: look further down for those.
             floor = ranked[0].score * 0.5
             pool += [u for u in ranked[len(pool) : 3 * len(pool)] if u.score >= floor]
         best: tuple[tuple, list[Unit], bool] | None = None
@@ -66,10 +70,15 @@ class AnswerPolicy:
             value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
                 value += self.settings.answer_language_bonus
-            if kind in CHECKED_KINDS and not fits and u not in ranked[: self.settings.answer_lead_candidates]:
-                continue  # looked at only for a number or a date
+            named = several and names_enumeration(" ".join(x.text for x in span))
+            if named:
+                value += self.settings.answer_kind_bonus  # the instances themselves, by name
+            extra = u not in ranked[: self.settings.answer_lead_candidates]
+            if extra and ((kind in CHECKED_KINDS and not fits) or (several and not named)):
+                continue  # looked at only for a number, a date or named instances
             # For "how many" and "when", a span with the number or date beats one without it.
-            key = (fits, value) if kind in CHECKED_KINDS else (value,)
+            # For "which" with a plural, a span that names the instances beats one that does not.
+            key = (fits, value) if kind in CHECKED_KINDS else (named, value) if several else (value,)
             if best is None or key > best[0]:
                 best = (key, span, fits)
         assert best is not None

@@ -185,6 +185,26 @@ def _has_enumeration(text: str) -> bool:
     return bool(_ENUMERATION.search(text))
 
 
+_NAME_ENUMERATION = re.compile(
+    r"[A-ZÆØÅ][\w'’-]*(?:\s+[\w'’-]+){0,2},\s+(?:[A-ZÆØÅ][\w'’-]*(?:\s+[\w'’-]+){0,2},\s+)*[A-ZÆØÅ][\w'’-]*(?:\s+[\w'’-]+){0,2},?\s+(?:og|and|samt)\s+[A-ZÆØÅ]"
+)
+
+
+_SEVERAL = re.compile(r"^\W*(?:hvilke|which\s+(?:[\w-]+\s+)?[\w-]+s|what\s+[\w-]+s\s+(?:were|are|did|do|have|had))\b", re.I)
+
+
+def asks_for_several(question: str) -> bool:
+    """A "which" question with a plural noun ("Hvilke byer ...", "Which municipalities ..."): its
+    answer is a set of instances, not one ("Which county authority ..." asks for one)."""
+    return bool(_SEVERAL.search(bokmaal_question(question)))
+
+
+def names_enumeration(text: str) -> bool:
+    """Three or more named items ("Horten, Larvik, Porsgrunn og Tønsberg"): the instances a "which"
+    question asks for, rather than an enumeration of common words."""
+    return bool(_NAME_ENUMERATION.search(text))
+
+
 _COUNTED = re.compile(r"\b(?:hvor mange|how many)\s+([^\W\d_]{4,})", re.I)
 
 
