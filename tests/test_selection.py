@@ -47,6 +47,9 @@ def test_question_kinds_in_both_languages():
     assert question_kind("Kva tid vart piloten gjennomført?") == "when" and question_kind("Kvifor vart det ein pilot?") == "why"
     assert question_kind("Kva for nokre kommunar deltok?") == "list" and question_kind("Kor mykje kosta piloten?") == "amount"
     assert question_part("Ho syng i kor. Kor var samlingane")[0] == "Kor var samlingane"  # "kor" the choir is no question
+    # "How much ... pay/cost" is a question about money however long the subject in between.
+    assert question_kind("How much did the regional planning and transport authority of the county pay for it?") == "amount"
+    assert question_kind("Hvor mye tid brukte deltakerne?") == "count"  # no money asked
     # "når" inside a sentence is a conjunction, not a question about time.
     assert question_kind("Hva gjør man når budsjettet sprekker?") != "when"
 

@@ -30,7 +30,7 @@ _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Measures: what a budget, a price, a population or a score is. Their answer is a figure of
     # that measure; a number of something else does not answer them.
     ("amount", re.compile(
-        r"^\W*(?:hvor mye|how much)\b.{0,40}?\b" + _MONEY_ASKED + r"|"
+        r"^\W*(?:hvor mye|how much)\b[^?.!]*?\b" + _MONEY_ASKED + r"|"
         r"^\W*(?:hva|what)\s+(?:(?:var|er|ble|blir|was|is|were|are|did|does)\s+(?:[\w-]+\s+){0,4}?)?" + _MONEY_ASKED,
         re.I)),
     ("population", re.compile(r"\b(innbyggertall\w*|folketall\w*|hvor mange innbyggere|population|how many (inhabitants|residents|people live))\b", re.I)),
