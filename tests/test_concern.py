@@ -50,6 +50,10 @@ def test_a_long_introduction_is_not_mirrored_when_a_tension_follows():
         "Planavdelingen og kulturavdelingen har lenge trukket i hver sin retning."
     )
     assert mirror_phrase(message) == "Planavdelingen og kulturavdelingen har lenge trukket i hver sin retning"
+    # Not even for the place it names: a place in an introduction is who the writer is, not the concern.
+    placed = ("Jeg er kommunalsjef for samfunnsutvikling i Horten kommune med rundt 50 000 innbyggere. "
+              "Plan og kultur trekker i hver sin retning.")
+    assert mirror_phrase(placed) == "Plan og kultur trekker i hver sin retning"
     # An introduction that says more ("… og har lest om …") is the participant's topic, not only who they are.
     assert mirror_phrase("Jeg er kommunalsjef i Tønsberg og har lest om regenerativ ledelse. Hva betyr det?") == (
         "Jeg er kommunalsjef i Tønsberg og har lest om regenerativ ledelse"
