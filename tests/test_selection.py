@@ -278,3 +278,13 @@ def test_insights_leave_out_bold_lead_ins_and_take_a_dangling_sentence_with_its_
     again = [u.text for u in insight_candidates(units, shown=["konsentrasjon av handel i sentrum gir levende byrom [1]",
                                                                "Piloten samlet to fagtradisjoner."])]
     assert not any("Konsentrasjon" in t or "fagtradisjoner" in t for t in again)
+
+
+def test_two_insights_are_never_the_same_sentence_alone_and_with_its_antecedent():
+    from assistant.core.compose import insight_candidates, pick_insights
+
+    units = units_of("Piloten samlet to fagtradisjoner i byene. Den andre er samfunnsutvikling med plan og kultur.", 0, "nb")
+    for u, score in zip(units, (0.9, 0.8)):
+        u.score, u.tokens = score, set(u.text.casefold().split())
+    picked = pick_insights(insight_candidates(units), 2)
+    assert [u.text for u in picked] == ["Piloten samlet to fagtradisjoner i byene."]

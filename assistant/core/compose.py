@@ -228,7 +228,7 @@ class ReflectiveComposer:
         parts = [tr(lang, "answer.mirror", phrase=mirror_phrase(question))]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
-        chosen = self.scorer.select(insight_candidates(cands, turn.shown), 2) if hits else []
+        chosen = pick_insights(insight_candidates(cands, turn.shown), 2) if hits else []
         insights: list[Insight] = []
         if chosen:
             lines = []
@@ -365,10 +365,33 @@ def insight_candidates(units: Sequence[Unit], shown: Sequence[str] = ()) -> list
             text = f"{parts[0]} {text}"
             if len(text.split()) > MAX_INSIGHT_WORDS:
                 continue
-        if any(seen_key(p) in seen for p in (*parts, text, u.text)):
+            u = replace(u, text=text, tokens=u.tokens | prev.tokens, order=prev.order, span=2)
+        elif text != u.text:
+            u = replace(u, text=text)
+        if any(seen_key(p) in seen for p in (*parts, text)):
             continue
-        out.append(replace(u, text=text) if text != u.text else u)
+        out.append(u)
     return out
+
+
+def pick_insights(cands: Sequence[Unit], limit: int) -> list[Unit]:
+    """The best `limit` insights by score, within 60 % of the best, none overlapping another (the
+    same sentence alone and with its antecedent, or mostly the same words)."""
+    ranked = sorted(cands, key=lambda u: -u.score)
+    chosen: list[Unit] = []
+    for u in ranked:
+        if len(chosen) >= limit or u.score < ranked[0].score * 0.6:
+            break
+        if not any(_overlaps(u, c) for c in chosen):
+            chosen.append(u)
+    return chosen
+
+
+def _overlaps(a: Unit, b: Unit) -> bool:
+    """The same sentence twice: places in the same chunk that meet, or mostly the same words."""
+    if a.hit_index == b.hit_index and a.order < b.order + b.span and b.order < a.order + a.span:
+        return True
+    return jaccard(a.tokens, b.tokens) > 0.5
 
 
 def timings(started: float, retrieval_ms: float, generation_started: float | None = None) -> Timings:

@@ -277,6 +277,7 @@ class Unit:
     # heading of its own that the Markdown glues to the sentence. `text` keeps it (answers and
     # the stored sentence vectors read the unit as ingest did); an insight leaves it out.
     lead_in: str = ""
+    span: int = 1  # units of the chunk it covers, from `order` (2: an insight read with its antecedent)
     similarity: float = 0.0
     score: float = 0.0
 
