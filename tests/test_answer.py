@@ -321,3 +321,23 @@ def test_every_answer_text_is_rendered_text_safe_source_list_included():
     assert text.startswith("Horten deltok. [1]\n\n**Sources:**") and "Klikk her" in text
     assert "](http" not in text and "<img" not in text
     assert render_text(["Ingen kilder."], [], "nb") == "Ingen kilder."
+
+
+def test_reflection_never_shows_an_insight_twice_in_a_conversation(engine_parts):
+    s, retriever, embedder = engine_parts
+    engine = AnswerEngine(s, retriever, embedder)
+    message = "Byen min vokser, og jeg lurer på hvordan regenerativ ledelse kan fornye natur og fellesskap."
+    first = engine.answer(message, mode="reflect", stage="where_are_we")
+    assert first.insights
+    # The same message again, without what was shown: the same insights come back.
+    assert [i.text for i in engine.answer(message, mode="reflect", stage="where_are_we").insights] == [i.text for i in first.insights]
+    shown = [i.text for i in first.insights]
+    second = engine.answer(message, mode="reflect", stage="where_are_we", shown=shown)
+    assert not {i.text for i in second.insights} & set(shown)
+    # Told apart as read, not as typed: case, spacing and a citation mark do not make one new.
+    retyped = [f"  {t.upper()} [3]" for t in shown]
+    again = engine.answer(message, mode="reflect", stage="where_are_we", shown=retyped)
+    assert not {i.text for i in again.insights} & set(shown)
+    # Every insight comes with its source.
+    numbers = {c.number for c in second.citations}
+    assert all(i.number in numbers for i in second.insights)

@@ -251,3 +251,40 @@ def test_a_plural_which_asks_for_several_a_singular_for_one():
     assert asks_for_several("Hvilke byer deltok?")
     assert not asks_for_several("Which county authority was one of the organisers?")
     assert not asks_for_several("Hvilken by deltok?")
+
+
+def test_insights_leave_out_bold_lead_ins_and_take_a_dangling_sentence_with_its_antecedent():
+    from assistant.core.compose import insight_candidates
+    from assistant.core.selection import insight_text
+
+    text = (
+        "**Sentrum mot ytre deler.** Konsentrasjon av handel i sentrum gir levende byrom.\n\n"
+        "- **Arealregnskap:** En oversikt over areal gjør arealnøytralitet målbart.\n\n"
+        "Piloten samlet to fagtradisjoner. Den andre er samfunnsutvikling med plan og kultur.\n\n"
+        "Det gir grunnlag for nye samarbeid mellom etatene."
+    )
+    units = units_of(text, 0, "nb")
+    lead = units[0]
+    assert lead.text.startswith("Sentrum mot ytre deler. ")  # answers read the unit as ingest stored it
+    assert lead.lead_in == "Sentrum mot ytre deler." and insight_text(lead) == "Konsentrasjon av handel i sentrum gir levende byrom."
+    assert units[1].lead_in == ""  # a label that runs on is part of its sentence
+    offered = [u.text for u in insight_candidates(units)]
+    assert "Konsentrasjon av handel i sentrum gir levende byrom." in offered
+    assert not any(t.startswith("Sentrum mot ytre deler") for t in offered)
+    # "Den andre …" comes with the sentence it leans on; "Det gir …" with none before it in its paragraph is left out.
+    assert "Piloten samlet to fagtradisjoner. Den andre er samfunnsutvikling med plan og kultur." in offered
+    assert not any(t.startswith(("Den andre", "Det gir")) for t in offered)
+    # What was shown before is not offered again, alone or as part of a longer insight.
+    again = [u.text for u in insight_candidates(units, shown=["konsentrasjon av handel i sentrum gir levende byrom [1]",
+                                                               "Piloten samlet to fagtradisjoner."])]
+    assert not any("Konsentrasjon" in t or "fagtradisjoner" in t for t in again)
+
+
+def test_two_insights_are_never_the_same_sentence_alone_and_with_its_antecedent():
+    from assistant.core.compose import insight_candidates, pick_insights
+
+    units = units_of("Piloten samlet to fagtradisjoner i byene. Den andre er samfunnsutvikling med plan og kultur.", 0, "nb")
+    for u, score in zip(units, (0.9, 0.8)):
+        u.score, u.tokens = score, set(u.text.casefold().split())
+    picked = pick_insights(insight_candidates(units), 2)
+    assert [u.text for u in picked] == ["Piloten samlet to fagtradisjoner i byene."]

@@ -96,7 +96,8 @@ class ChatService:
         if conv.mode == "reflect":
             state = self._state(conv).moved(move)
             stream = self.engine.stream(
-                message, mode="reflect", history=history, stage=state.stage, language=lang, asked=state.asked, kinds=kinds
+                message, mode="reflect", history=history, stage=state.stage, language=lang, asked=state.asked, kinds=kinds,
+                shown=[i.text for m in conv.messages if m.role == "assistant" for i in m.insights],
             )
         else:
             state = None

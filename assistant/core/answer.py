@@ -122,7 +122,10 @@ class AnswerEngine:
         stage: str | None = None,
         language: str | None = None,
         asked: Sequence[str] = (),
+        shown: Sequence[str] = (),
     ) -> Iterator[str | Answer]:
+        """One answer. `asked`: the reflection questions asked before in the conversation;
+        `shown`: the insights shown before in it, which the reflection does not show again."""
         started = time.perf_counter()
         lang = language or guess_language(question, default=history_language(history))
         lang = lang if lang in LANGUAGES else "nb"
@@ -136,7 +139,7 @@ class AnswerEngine:
         answerable = bool(hits) and support.answerable(self.settings)
 
         turn = Turn(question=question, mode=mode, lang=lang, hits=hits if answerable else [], units=candidates,
-                    started=started, retrieval_ms=retrieval_ms, stage=stage, asked=asked)
+                    started=started, retrieval_ms=retrieval_ms, stage=stage, asked=asked, shown=shown)
         if mode == "reflect":
             yield from self.composers[Composition.REFLECTIVE].compose(turn)
             return

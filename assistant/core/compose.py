@@ -20,11 +20,11 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
-from assistant.core.concern import mirror_sentence
+from assistant.core.concern import mirror_phrase
 from assistant.core.i18n import tr
 from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render, render_sources
@@ -34,7 +34,7 @@ from assistant.core.render import citation, render_text
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.scoring import SentenceScorer, jaccard
-from assistant.core.selection import Gap, Unit, announced_count, stands_alone
+from assistant.core.selection import Gap, Unit, announced_count, insight_text, stands_alone
 from assistant.core.settings import Settings
 from assistant.core.text import split_sentences, stems
 from assistant.core.verify import verify
@@ -63,6 +63,7 @@ class Turn:
     gap: Gap | None = None  # what the material leaves out (qa)
     stage: str | None = None  # reflection stage
     asked: Sequence[str] = ()  # reflection questions asked before
+    shown: Sequence[str] = ()  # insights shown before in the conversation: never shown again
 
 
 class Composer(Protocol):
@@ -224,11 +225,10 @@ class ReflectiveComposer:
             yield from self.generative.compose(turn, stage_label=tr(lang, f"stage.{stage_key}"), next_question=hint,
                                                questions=tuple(q for q, _ in next_questions[:1]), fallback=fallback)
             return
-        parts = [tr(lang, "answer.mirror", phrase=_key_phrase(mirror_sentence(question)))]
+        parts = [tr(lang, "answer.mirror", phrase=mirror_phrase(question))]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
-        # Insights are read one by one, in the middle of a conversation: only sentences that stand alone.
-        chosen = self.scorer.select([c for c in cands if stands_alone(c.text)], 2) if hits else []
+        chosen = pick_insights(insight_candidates(cands, turn.shown), 2) if hits else []
         insights: list[Insight] = []
         if chosen:
             lines = []
@@ -238,7 +238,8 @@ class ReflectiveComposer:
                 if number is None:
                     number = len(citations) + 1
                     citations.append(citation(number, chunk, lang))
-                lines.append(f"{_as_markdown_sentence(c.text)} [{number}]")
+                # Each sentence carries its source: an insight read with the sentence it leans on is two.
+                lines.append(" ".join(f"{_as_markdown_sentence(x)} [{number}]" for x in split_sentences(c.text)))
                 insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
             parts.append(f"{tr(lang, 'answer.insight')}\n\n" + own[-1])
@@ -335,11 +336,62 @@ def _join_lines(lines: list[str]) -> str:
     return "\n".join(out)
 
 
-def _key_phrase(text: str, max_words: int = 30) -> str:
-    first = split_sentences(text)[:1] or [text]
-    words = first[0].split()
-    phrase = " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
-    return phrase.rstrip(".")
+MAX_INSIGHT_WORDS = 60  # a sentence read with the one it leans on stays one short paragraph
+
+
+def seen_key(text: str) -> str:
+    """An insight's text as compared with those shown before: case, spacing, emphasis, citation
+    marks and the final punctuation do not make a sentence new."""
+    text = re.sub(r"\s*\[\d{1,3}\]", "", text.replace("**", ""))
+    return " ".join(text.casefold().split()).rstrip(" .!?:;")
+
+
+def insight_candidates(units: Sequence[Unit], shown: Sequence[str] = ()) -> list[Unit]:
+    """The sentences that can be offered as insights. Insights are read one by one in the middle
+    of a conversation: each must read alone (no bold lead-in glued in front, no "Dette …" or "Den
+    andre …" without the sentence it leans on, which then comes with it), and none that was shown
+    before in the conversation comes back."""
+    seen = {seen_key(x) for t in shown for x in (t, *split_sentences(t))}  # an insight read with its antecedent, too
+    by_place = {(u.hit_index, u.order): u for u in units}
+    out: list[Unit] = []
+    for u in units:
+        text = insight_text(u)
+        parts = [text]
+        if not stands_alone(text):
+            prev = by_place.get((u.hit_index, u.order - 1))
+            if prev is None or prev.block != u.block or not stands_alone(insight_text(prev)) or text.rstrip().endswith(":"):
+                continue
+            parts.insert(0, insight_text(prev))
+            text = f"{parts[0]} {text}"
+            if len(text.split()) > MAX_INSIGHT_WORDS:
+                continue
+            u = replace(u, text=text, tokens=u.tokens | prev.tokens, order=prev.order, span=2)
+        elif text != u.text:
+            u = replace(u, text=text)
+        if any(seen_key(p) in seen for p in (*parts, text)):
+            continue
+        out.append(u)
+    return out
+
+
+def pick_insights(cands: Sequence[Unit], limit: int) -> list[Unit]:
+    """The best `limit` insights by score, within 60 % of the best, none overlapping another (the
+    same sentence alone and with its antecedent, or mostly the same words)."""
+    ranked = sorted(cands, key=lambda u: -u.score)
+    chosen: list[Unit] = []
+    for u in ranked:
+        if len(chosen) >= limit or u.score < ranked[0].score * 0.6:
+            break
+        if not any(_overlaps(u, c) for c in chosen):
+            chosen.append(u)
+    return chosen
+
+
+def _overlaps(a: Unit, b: Unit) -> bool:
+    """The same sentence twice: places in the same chunk that meet, or mostly the same words."""
+    if a.hit_index == b.hit_index and a.order < b.order + b.span and b.order < a.order + a.span:
+        return True
+    return jaccard(a.tokens, b.tokens) > 0.5
 
 
 def timings(started: float, retrieval_ms: float, generation_started: float | None = None) -> Timings:

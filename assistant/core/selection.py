@@ -273,11 +273,18 @@ class Unit:
     language: str  # the chunk's document language
     tokens: set[str] = field(default_factory=set)
     lexical: float = 0.0
+    # A bold lead-in that opens the unit ("**Sentrum mot ytre deler.** Konsentrasjon av …"): a
+    # heading of its own that the Markdown glues to the sentence. `text` keeps it (answers and
+    # the stored sentence vectors read the unit as ingest did); an insight leaves it out.
+    lead_in: str = ""
+    span: int = 1  # units of the chunk it covers, from `order` (2: an insight read with its antecedent)
     similarity: float = 0.0
     score: float = 0.0
 
 
 _ITEM = re.compile(r"^([-*+]|\d+[.)])\s+")
+_LEAD_IN = re.compile(r"^(\*\*|__)([^*_]{2,80}?[.!?])\1\s+(?=\S)")
+MAX_LEAD_IN_WORDS = 8
 _HEADING = re.compile(r"^#{1,6}\s")
 # Sentences about the text itself ("Dette dokumentet beskriver …") are no answer.
 _META = re.compile(r"^(dette dokumentet|denne teksten|teksten under|dokumentet|teksten handler|this document|this text|the text below)\b", re.I)
@@ -303,8 +310,25 @@ def units_of(text: str, hit_index: int, language: str) -> list[Unit]:
                 continue
             if not (is_item or is_row) and not clean.endswith((".", "!", "?", ")", "»", '"', ":", "”")):
                 continue  # a heading or a fragment cut by layout
-            out.append(Unit(clean, hit_index, order, block_no, is_item, language))
+            out.append(Unit(clean, hit_index, order, block_no, is_item, language, lead_in=_lead_in(_ITEM.sub("", piece))))
     return out
+
+
+def _lead_in(piece: str) -> str:
+    """The bold lead-in a Markdown piece opens with, when it ends a sentence of its own ("**Kort
+    mot lang sikt.** Gevinster …"), folded as in the unit's text; else "". A bold label that runs
+    on ("**Arealregnskap:** En oversikt …") is part of its sentence and no lead-in."""
+    m = _LEAD_IN.match(piece.strip())
+    if not m or len(m.group(2).split()) > MAX_LEAD_IN_WORDS:
+        return ""
+    return " ".join(m.group(2).split())
+
+
+def insight_text(unit: Unit) -> str:
+    """The unit as read alone, as an insight: without a bold lead-in glued in front of it."""
+    if unit.lead_in and unit.text.startswith(unit.lead_in):
+        return unit.text[len(unit.lead_in) :].strip() or unit.text
+    return unit.text
 
 
 def sentence_context(heading: str, sentence: str) -> str:
@@ -378,10 +402,34 @@ def announced_count(text: str) -> int | None:
     return None
 
 
+# Openers that lean on the sentence before, beyond `_REFERS_BACK` (which also steers answer spans):
+# "Det gir …" (but not "Det er …", "Det finnes …", whose "det" points forward), additions and
+# contrasts ("Også …", "I tillegg …", "However …"), nynorsk pronouns ("Dei …", "Desse …") and
+# "Den ene …".
+_DANGLING = re.compile(
+    r"^(det|dét|it)\s+(gir|gjev|ga|gav|betyr|tyder|innebærer|inneber|utsetter|utset|utfordrer|handler|viser|gjør|gjer|"
+    r"skaper|skapar|krever|krev|fører|førte|gjelder|gjeld|bidrar|åpner|opnar|setter|set|sier|seier|"
+    r"gives|gave|means|implies|shows|makes|creates|requires|leads|led|helps|opens|challenges)\b|"
+    r"^(også|òg|dessuten|i tillegg|videre|derimot|dei|desse|difor|sistnevnte|førstnevnte|"
+    r"however|moreover|furthermore|also|in addition|instead|likewise|similarly|the latter|the former|the other)\b|"
+    r"^(den|det|dei|de)\s+ene\b|^one of (them|these)\b|"
+    r"^det\s+(?!(?:er|var|ble|blir|vert|vart|finnes|fins|finst|har|hadde|kan|må|skal|vil|bør|tar|går|trengs|mangler|"
+    r"handler om å|gjelder å|heter|kom|kommer)\b)\w+(?:te|de|ede|et|dde)\b|"
+    r"^\S+(?:\s+\S+){0,2}\s+(derfor|dermed|difor|likevel|therefore|thus|hence)\b",
+    re.I,
+)
+
+
 def stands_alone(text: str) -> bool:
     """A sentence that can be read without its neighbours: it neither announces what follows
-    (ends in a colon) nor opens by referring back ("Dette …", "De …", "Den andre …")."""
-    return not text.rstrip().endswith(":") and not _REFERS_BACK.match(text) and not _ORDINAL_OPENERS.match(text)
+    (ends in a colon) nor opens by referring back ("Dette …", "De …", "Den andre …", "Det gir …",
+    "Også …")."""
+    return (
+        not text.rstrip().endswith(":")
+        and not _REFERS_BACK.match(text)
+        and not _ORDINAL_OPENERS.match(text)
+        and not _DANGLING.match(text)
+    )
 
 
 def _count_value(token: str) -> int | None:
