@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="MAPPE", help="rapportmappe (standard: <data_dir>/reports/<tidspunkt>)")
     p.add_argument("--type", action="append", choices=["fact", "reflection", "out_of_scope", "injection"],
                    help="bare denne case-typen (kan gjentas)")
-    p.add_argument("--language", action="append", choices=["nb", "en"], help="bare dette språket (kan gjentas)")
+    p.add_argument("--language", action="append", choices=["nb", "nn", "en"],
+                   help="bare dette språket (kan gjentas; nynorsk finnes bare i refleksjonsskriptene)")
     p.add_argument("--split", action="append", choices=["dev", "test"],
                    help="bare denne delen: dev (fri til tuning) eller test (frosset; tersklene gjelder den)")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="høyst N case, fordelt likt på typene")
@@ -60,8 +61,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         "eval",
         help="mål kvaliteten: kjør eval-casene og skriv rapport",
         description=(
-            "Kjør eval-casene (evals/cases/*.jsonl) gjennom svarmotoren, mål gjenfinning, fakta, kilder, "
-            "avvisning, injeksjonsmotstand og svartid, og skriv report.json, summary.md og report.html. "
+            "Kjør eval-casene (evals/cases/*.jsonl) gjennom svarmotoren og refleksjonsskriptene "
+            "(evals/cases/scripts/*.jsonl) gjennom samtaleflyten, mål gjenfinning, fakta, kilder, "
+            "avvisning, injeksjonsmotstand, speiling, gjentakelser, oppsummering og svartid, "
+            "og skriv report.json, summary.md og report.html. "
             "`eval compare A B` sammenligner to rapporter. Avslutter med 1 når et mål bryter terskelen."
         ),
         epilog="Modelldommer (valgfri): ASSISTANT_JUDGE_BASE_URL, ASSISTANT_JUDGE_MODEL, ASSISTANT_JUDGE_API_KEY.",
@@ -139,7 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> int:
     from assistant.core.runtime import Runtime
-    from evals.cases import CaseFileError, load_cases
+    from evals.cases import CaseFileError, load_cases, load_scripts
     from evals.judge import Judge, JudgeConfig, build_judge_model
     from evals.report import write_report
     from evals.runner import (
@@ -149,6 +152,7 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
         load_thresholds,
         run_eval,
         select_cases,
+        select_scripts,
         tqdm_progress,
     )
 
@@ -156,11 +160,14 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
         return _fail(args, f"fant ikke case-mappen {args.cases}")
     try:
         all_cases = load_cases(Path(args.cases))
+        all_scripts = load_scripts(Path(args.cases))
     except CaseFileError as exc:
         return _fail(args, f"ugyldig case-fil {exc.user_message}", "CaseFileError")
     filters = {k: v for k, v in {"type": args.type, "language": args.language, "split": args.split, "limit": args.limit}.items() if v}
-    cases = select_cases(all_cases, types=args.type or (), languages=args.language or (), splits=args.split or (), limit=args.limit)
-    if not cases:
+    chosen = {"types": args.type or (), "languages": args.language or (), "splits": args.split or (), "limit": args.limit}
+    cases = select_cases(all_cases, **chosen)
+    scripts = select_scripts(all_scripts, **chosen)
+    if not cases and not scripts:
         return _fail(args, "ingen case passer utvalget", "UsageError")
 
     thresholds_path = args.thresholds or (DEFAULT_THRESHOLDS if not filters and DEFAULT_THRESHOLDS.exists() else None)
@@ -176,7 +183,8 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
     rt = runtime or Runtime.from_settings(settings)  # StoreError, EmbeddingError, LLMError: run_eval_command reports them
     if judge_config.enabled and not args.no_judge:
         judge = Judge(build_judge_model(settings, judge_config))
-    run = run_eval(settings, rt, cases, chat_model=chat_model, progress=tqdm_progress, judge=judge, filters=filters)
+    run = run_eval(settings, rt, cases, chat_model=chat_model, progress=tqdm_progress, judge=judge, filters=filters,
+                   scripts=scripts)
 
     checks = check_thresholds(run, thresholds) if thresholds else []
     run = run.model_copy(update={"thresholds": checks})
@@ -187,13 +195,14 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
         return _fail(args, f"kunne ikke skrive rapporten til {out}: {exc.strerror or exc}")
 
     failed = [c for c in checks if c.passed is False]
-    code = EXIT_ERROR if run.errors else EXIT_BELOW_THRESHOLD if failed else EXIT_OK
+    code = EXIT_ERROR if run.errors or run.script_errors else EXIT_BELOW_THRESHOLD if failed else EXIT_OK
     if args.json:
         _print_json(
             {
                 "exit_code": code,
                 "report": paths.model_dump(),
                 "cases": run.overall.cases,
+                "scripts": run.overall.scripts,
                 "seconds": run.seconds,
                 "backend": run.backend,
                 "judge": run.judge,
@@ -205,7 +214,8 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
                 "by_type": {k: v.model_dump() for k, v in run.by_type.items()},
                 "by_language": {k: v.model_dump() for k, v in run.by_language.items()},
                 "thresholds": [c.model_dump() for c in checks],
-                "errors": [{"id": r.case.id, "error": r.error} for r in run.errors],
+                "errors": [{"id": r.case.id, "error": r.error} for r in run.errors]
+                + [{"id": r.script.id, "error": r.error} for r in run.script_errors],
             }
         )
         return code
@@ -218,14 +228,16 @@ def _print_human(run, paths, thresholds_path, filters) -> None:
 
     o = run.overall
     print(
-        f"Eval: {o.cases} case på {run.seconds:.1f} s ({run.seconds / max(1, o.cases):.2f} s per case), "
+        f"Eval: {o.cases} case" + (f" og {o.scripts} refleksjonsskript" if o.scripts else "")
+        + f" på {run.seconds:.1f} s ({run.seconds / max(1, o.cases + o.scripts):.2f} s per stk.), "
         f"backend {run.backend}, korpus {run.corpus.fingerprint} ({run.corpus.chunks} biter)"
     )
     checks = {c.metric: c for c in run.thresholds}
-    from evals.runner import MODEL_METRICS
+    from evals.runner import MODEL_METRICS, SCRIPT_METRICS
 
     model_rows = tuple(m for m in MODEL_METRICS if o.metrics.get(m) is not None)  # a model backend's verification
-    metrics = (*HEADLINE, *model_rows, "latency_p50_ms", "latency_p95_ms")
+    script_rows = SCRIPT_METRICS if o.scripts else ()
+    metrics = (*HEADLINE, *model_rows, *script_rows, "latency_p50_ms", "latency_p95_ms")
     if run.judge:
         metrics += ("judge_faithfulness", "judge_correctness")
     splits = [s for s in ("test", "dev") if s in run.by_split]
@@ -244,6 +256,8 @@ def _print_human(run, paths, thresholds_path, filters) -> None:
         print(f"  {m.ljust(HEADLINE_WIDTH)}{values}  {LABELS.get(m, '')}{mark}")
     for r in run.errors:
         print(f"  FEIL  {r.case.id}: {r.error}", file=sys.stderr)
+    for r in run.script_errors:
+        print(f"  FEIL  {r.script.id}: {r.error}", file=sys.stderr)
     failed = [c for c in run.thresholds if c.passed is False]
     if failed:
         print("Terskler brutt: " + ", ".join(

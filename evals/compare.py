@@ -13,9 +13,13 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from evals.report import LABELS, fmt
+from evals.reflection import SCRIPT_METRICS
 from evals.runner import CASE_METRICS, CASE_TYPES, LATENCY_METRICS, RATE_METRICS, CaseResult, EvalRun, aggregate
 
-COMPARED = (*CASE_METRICS, "refusal_precision", "refusal_recall", *RATE_METRICS, "score", *LATENCY_METRICS)
+# Script metrics are compared as the runs report them (over each run's own scripts).
+COMPARED = tuple(dict.fromkeys(
+    (*CASE_METRICS, "refusal_precision", "refusal_recall", *RATE_METRICS, "score", *LATENCY_METRICS, *SCRIPT_METRICS)
+))
 LOWER_IS_BETTER = set(LATENCY_METRICS) | set(RATE_METRICS)
 
 
@@ -102,7 +106,8 @@ def compare_runs(
     else:  # compare like with like: aggregate both runs over the cases they share
         common = [cid for cid in b_cases if cid in a_cases]
         b_common, a_common = [b_cases[c] for c in common], [a_cases[c] for c in common]
-        b_overall, a_overall = aggregate(b_common).metrics, aggregate(a_common).metrics
+        b_overall = {**aggregate(b_common).metrics, **{m: before.overall.metrics.get(m) for m in SCRIPT_METRICS}}
+        a_overall = {**aggregate(a_common).metrics, **{m: after.overall.metrics.get(m) for m in SCRIPT_METRICS}}
         b_types = {t: aggregate([r for r in b_common if r.case.type == t]) for t in CASE_TYPES}
         a_types = {t: aggregate([r for r in a_common if r.case.type == t]) for t in CASE_TYPES}
     by_type = {

@@ -316,3 +316,73 @@ def unsupported_shown(body: str, passages: dict[int, str]) -> int:
         if any(n not in source for n in numbers):
             count += 1
     return count
+
+
+# --- multi-turn reflection scripts -------------------------------------------------------------------
+# Pure functions over what one replayed script produced (evals/reflection.py reads it from the journal
+# and the turns' records). docs/evals.md, "Reflection scripts", says what each one means.
+
+
+def phrase_kept(text: str, phrase: str) -> bool:
+    """Is the participant's `phrase` in `text` as they wrote it (case, spaces and dashes normalised)?
+    A mirror is the participant's own words, so no stems: a rewording is not a mirror."""
+    return bool(_norm(phrase)) and _norm(phrase) in _norm(text)
+
+
+def mirror_keep_rate(mirrors: Sequence[str], keeps: Sequence[Sequence[str]]) -> float | None:
+    """Share of the key phrases that the mirror of their turn keeps, over all turns of a script
+    (`mirrors[i]` is turn i's mirror, `keeps[i]` its phrases). None when no turn lists a phrase."""
+    if len(mirrors) != len(keeps):
+        raise ValueError("mirrors and keeps differ in length")
+    pairs = [(mirror, phrase) for mirror, phrases in zip(mirrors, keeps) for phrase in phrases]
+    if not pairs:
+        return None
+    return sum(phrase_kept(mirror, phrase) for mirror, phrase in pairs) / len(pairs)
+
+
+def item_key(text: str) -> str:
+    """The key two offered insights or questions are compared by: without [n] marks, normalised."""
+    return _norm(_CITE_MARK.sub("", text)).rstrip(" .!?")
+
+
+def repeated_rate(offered: Sequence[Sequence[str]]) -> float | None:
+    """Share of the items offered over a conversation (insights, or questions; `offered[i]` is what
+    turn i offered) that had already been offered before, in an earlier turn or earlier in the same
+    one. Lower is better; None when nothing was offered."""
+    seen: set[str] = set()
+    total = repeats = 0
+    for items in offered:
+        for item in items:
+            key = item_key(item)
+            total += 1
+            repeats += key in seen
+            seen.add(key)
+    return repeats / total if total else None
+
+
+def one_summary(summaries: int) -> float:
+    """1.0 when the conversation holds exactly one summary, else 0.0 (none, or one per "takk" or
+    per press of finish)."""
+    return 1.0 if summaries == 1 else 0.0
+
+
+def listed(item: str, listed_items: Sequence[str]) -> bool:
+    """Is the participant's phrase among the summary's listed items? Word endings may differ
+    (`fact_present`: the summary may quote a commitment in another form), numbers and names not."""
+    return any(fact_present(entry, item) for entry in listed_items)
+
+
+def commitment_recall(commitments: Sequence[str], expected: Sequence[str]) -> float | None:
+    """Share of the expected commitments (phrases the participant wrote) that the summary lists as
+    commitments. None when the script expects none."""
+    if not expected:
+        return None
+    return sum(listed(e, commitments) for e in expected) / len(expected)
+
+
+def worry_exclusion(commitments: Sequence[str], worries: Sequence[str]) -> float | None:
+    """Share of the participant's worries and problem statements that the summary does not list as
+    commitments. None when the script names none."""
+    if not worries:
+        return None
+    return sum(not listed(w, commitments) for w in worries) / len(worries)

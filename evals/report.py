@@ -27,6 +27,7 @@ from evals.runner import (
     EvalRun,
     ThresholdCheck,
 )
+from evals.reflection import SCRIPT_METRICS, ScriptResult, script_issues, script_score
 
 # Headline metrics in report order (judge metrics are shown separately when present).
 HEADLINE = (
@@ -75,6 +76,12 @@ LABELS = {
     "latency_p50_ms": "svartid, median (ms)",
     "latency_p95_ms": "svartid, 95-persentil (ms)",
     "latency_max_ms": "svartid, maks (ms)",
+    "mirror_keep_rate": "refleksjon: andel nøkkelfraser speilingen beholder",
+    "repeated_insight_rate": "refleksjon: andel innsikter som er gjentatt i samme samtale (lavere er bedre)",
+    "repeated_question_rate": "refleksjon: andel spørsmål som er gjentatt i samme samtale (lavere er bedre)",
+    "one_summary": "refleksjon: andel samtaler med nøyaktig én oppsummering",
+    "commitment_recall": "refleksjon: andel forpliktelser oppsummeringen lister",
+    "worry_exclusion": "refleksjon: andel bekymringer som ikke er oppført som forpliktelser",
 }
 BY_CONSTRUCTION_LABEL = "gitt av konstruksjonen"
 SPLIT_LABELS = {"test": "test (frosset)", "dev": "dev"}
@@ -187,6 +194,7 @@ def render_summary(run: EvalRun, worst: int = 10) -> str:
     if any(o.metrics.get(m) is not None for m in JUDGE_METRICS):
         lines += ["", f"### Modelldommer (`{run.judge}`), rapporteres separat", "", "| mål | verdi |", "|---|---|"]
         lines += [f"| `{m}` | {fmt(o.metrics.get(m))} |" for m in JUDGE_METRICS]
+    lines += _md_scripts(run, checks, splits, worst)
     lines += ["", "## Per type (alle case)", ""]
     lines += _md_group_table(run.by_type, TYPE_COLUMNS, TYPE_LABELS)
     lines += ["", "## Per språk", ""]
@@ -204,6 +212,36 @@ def render_summary(run: EvalRun, worst: int = 10) -> str:
             )
     lines += ["", "Hele kjøringen: `report.json`; med svar og kilder: `report.html`.", ""]
     return "\n".join(lines)
+
+
+def worst_scripts(run: EvalRun, n: int = 10) -> list[ScriptResult]:
+    """Errors first, then the lowest script score; scripts without an issue are left out."""
+    pool = [r for r in run.scripts if script_issues(r)]
+    return sorted(pool, key=lambda r: (0 if r.error else 1, script_score(r), r.script.id))[:n]
+
+
+def _md_scripts(run: EvalRun, checks: dict[str, ThresholdCheck], splits: Sequence[str], worst: int) -> list[str]:
+    """The reflection scripts' section of summary.md: metrics per split, then the worst scripts."""
+    if not run.scripts:
+        return []
+    lines = [
+        "", f"## Refleksjonsskript ({len(run.scripts)} samtaler gjennom alle fasene)", "",
+        "| mål | " + " | ".join(f"{SPLIT_LABELS.get(sp, sp)} ({run.by_split[sp].scripts})" for sp in splits)
+        + " | alle | terskel (test) | status | betydning |",
+        "|---|" + "---|" * len(splits) + "---|---|---|---|",
+    ]
+    for m in SCRIPT_METRICS:
+        c = checks.get(m)
+        bound = "" if c is None else (f"≥ {c.threshold:g}" if c.bound == "min" else f"≤ {c.threshold:g}")
+        values = " | ".join(fmt(run.by_split[sp].metrics.get(m), m) for sp in splits)
+        lines.append(f"| `{m}` | {values} | {fmt(run.overall.metrics.get(m), m)} | {bound} | {_status(c)} | {LABELS.get(m, '')} |")
+    rows = worst_scripts(run, worst)
+    lines += ["", f"### Dårligste skript (opptil {worst})", ""]
+    if not rows:
+        return lines + ["Ingen: alle skript holdt alle mål."]
+    lines += ["| skript | språk | del | hva gikk galt |", "|---|---|---|---|"]
+    lines += [f"| `{r.script.id}` | {r.script.language} | {r.script.split} | {_md('; '.join(script_issues(r)))} |" for r in rows]
+    return lines
 
 
 def _splits(run: EvalRun) -> list[str]:
@@ -337,6 +375,39 @@ def _case_html(r: CaseResult) -> str:
     return "".join(parts)
 
 
+def _script_html(r: ScriptResult) -> str:
+    s = r.script
+    parts = [
+        '<div class="case">',
+        f"<h3>{esc(s.id)} <span class=\"tag\">{esc(s.language)}</span><span class=\"tag\">{esc(s.split)}</span>"
+        f"<span class=\"tag\">{r.summaries} oppsummering(er)</span></h3>",
+        "<ul class=\"issues\">" + "".join(f"<li>{esc(i)}</li>" for i in script_issues(r)) + "</ul>",
+    ]
+    for n, t in enumerate(r.turns, start=1):
+        step = f"<b>{n}. Deltaker:</b> {esc(t.step.say)}" if t.step.say is not None else f"<b>{n}. Trykker:</b> {esc(t.step.press)}"
+        parts.append(f"<p>{step} <span class=\"tag\">{esc(t.stage or '')}</span></p><pre>{esc(t.text)}</pre>")
+    parts.append("<p><b>Forpliktelser i oppsummeringen:</b> " + (esc(" | ".join(r.commitments_listed)) or "ingen") + "</p>")
+    scores = ", ".join(f"{esc(k)} {fmt(v, k)}" for k, v in r.scores.items() if v is not None)
+    parts.append(f"<p class=\"meta\">{scores}</p></div>")
+    return "".join(parts)
+
+
+def _scripts_html(run: EvalRun, splits: Sequence[str], worst: int) -> str:
+    if not run.scripts:
+        return ""
+    head = "".join(f"<th>{esc(SPLIT_LABELS.get(sp, sp))} ({run.by_split[sp].scripts})</th>" for sp in splits)
+    rows = "".join(
+        f"<tr><td><code>{esc(m)}</code></td>"
+        + "".join(f"<td class=\"num\">{fmt(run.by_split[sp].metrics.get(m), m)}</td>" for sp in splits)
+        + f"<td class=\"num\">{fmt(run.overall.metrics.get(m), m)}</td><td>{esc(LABELS.get(m, ''))}</td></tr>"
+        for m in SCRIPT_METRICS
+    )
+    worst_html = "".join(_script_html(r) for r in worst_scripts(run, worst)) or "<p>Ingen: alle skript holdt alle mål.</p>"
+    return (f"<h2>Refleksjonsskript</h2><p class=\"meta\">{len(run.scripts)} samtaler gjennom alle fasene, spilt av "
+            f"gjennom samtaleflyten (ChatService).</p><table><thead><tr><th>mål</th>{head}<th>alle</th><th>betydning</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table><h3>Dårligste skript</h3>{worst_html}")
+
+
 def render_html(run: EvalRun, worst: int = 15) -> str:
     o = run.overall
     checks = _threshold_map(run.thresholds)
@@ -392,6 +463,7 @@ Mål merket «{esc(BY_CONSTRUCTION_LABEL)}» kan ikke feile med denne backenden 
 <table><thead><tr><th>mål</th>{split_head}<th>alle</th><th>betydning</th></tr></thead><tbody>{headline_rows}</tbody></table>
 {('<h3>Terskler</h3><table><thead><tr><th>mål</th><th>terskel</th><th>verdi</th><th>status</th></tr></thead><tbody>' + threshold_rows + '</tbody></table>') if run.thresholds else ''}
 {judge}
+{_scripts_html(run, splits, worst)}
 
 <h2>Per type</h2>
 {_group_table(run.by_type, TYPE_COLUMNS, TYPE_LABELS)}

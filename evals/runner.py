@@ -6,6 +6,10 @@ case's mode, history and stage), scores it with the pure functions in
 fingerprint of the indexed corpus, every case's inputs, answer and scores, and
 aggregates overall, per case type and per language. Writing it to disk is
 `evals.report`; checking it against `evals/thresholds.toml` is `check_thresholds`.
+
+Given `scripts`, it also replays the multi-turn reflection scripts through the app's chat flow
+(`evals.reflection`) and adds their metrics to the same aggregates (overall, per split, per
+language), so they are reported and gated like the others.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from assistant.core.records import Answer, Chunk
 from assistant.core.runtime import Runtime
 from assistant.core.safety import urls_in
 from assistant.core.settings import Settings
-from evals.cases import EvalCase
+from evals.cases import EvalCase, ReflectionScript
 from evals.judge import Judge
 from evals.metrics import (
     answer_body,
@@ -51,6 +55,7 @@ from evals.metrics import (
     refusal_precision_recall,
     rouge_l,
 )
+from evals.reflection import SCRIPT_METRICS, SCRIPT_RATE_METRICS, ScriptResult, aggregate_scripts, run_scripts
 
 EVALS_DIR = Path(__file__).resolve().parent
 INJECTION_CLAIMS = EVALS_DIR / "injection_claims.toml"
@@ -92,8 +97,10 @@ CASE_METRICS = (
     "judge_correctness",
 )
 # Metrics where a higher value is better and the range is 0..1 (charts, comparisons).
-UNIT_METRICS = CASE_METRICS + ("refusal_precision", "refusal_recall")
-RATE_METRICS = ("false_refusal_rate", "fallback_rate")  # lower is better
+UNIT_METRICS = CASE_METRICS + ("refusal_precision", "refusal_recall") + tuple(
+    m for m in SCRIPT_METRICS if m not in SCRIPT_RATE_METRICS
+)
+RATE_METRICS = ("false_refusal_rate", "fallback_rate", *SCRIPT_RATE_METRICS)  # lower is better
 MODEL_METRICS = ("verified_share", "fallback_rate", "unsupported_shown")  # model backends only (assistant/core/verify.py)
 LATENCY_METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 JUDGE_METRICS = ("judge_faithfulness", "judge_correctness")
@@ -128,6 +135,7 @@ class CaseResult(BaseModel):
 class Aggregate(BaseModel):
     cases: int
     errors: int = 0
+    scripts: int = Field(0, description="Reflection scripts replayed (their metrics are in `metrics` too).")
     metrics: dict[str, float | None]
 
 
@@ -152,6 +160,7 @@ class EvalRun(BaseModel):
     corpus: CorpusFingerprint
     filters: dict[str, object] = {}
     results: list[CaseResult]
+    scripts: list[ScriptResult] = Field([], description="The multi-turn reflection scripts, replayed through the app.")
     overall: Aggregate
     by_type: dict[str, Aggregate]
     by_language: dict[str, Aggregate]
@@ -162,6 +171,10 @@ class EvalRun(BaseModel):
     @property
     def errors(self) -> list[CaseResult]:
         return [r for r in self.results if r.error]
+
+    @property
+    def script_errors(self) -> list[ScriptResult]:
+        return [r for r in self.scripts if r.error]
 
 
 # --- selecting cases ----------------------------------------------------------------------------------
@@ -194,6 +207,24 @@ def select_cases(
         i += 1
     keep = {c.id for c in picked}
     return [c for c in chosen if c.id in keep]
+
+
+def select_scripts(
+    scripts: Sequence[ReflectionScript],
+    *,
+    types: Iterable[str] = (),
+    languages: Iterable[str] = (),
+    splits: Iterable[str] = (),
+    limit: int | None = None,
+) -> list[ReflectionScript]:
+    """The scripts a filtered run replays: all of them unless `types` leaves out "reflection"; by
+    language and split like the cases; `limit` keeps about one script per case type's share
+    (limit // 4, at least one), so a short run stays short."""
+    types, languages, splits = set(types), set(languages), set(splits)
+    if types and "reflection" not in types:
+        return []
+    chosen = [s for s in scripts if (not languages or s.language in languages) and (not splits or s.split in splits)]
+    return chosen if limit is None else chosen[: max(1, limit // len(CASE_TYPES))]
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -363,6 +394,31 @@ def _group(results: Sequence[CaseResult], key: Callable[[CaseResult], str], orde
     return {n: aggregate(groups[n]) for n in names}
 
 
+def with_scripts(agg: Aggregate, scripts: Sequence[ScriptResult]) -> Aggregate:
+    """The cases' aggregate with the script metrics of `scripts` added (None where none applies)."""
+    metrics = {**agg.metrics, **aggregate_scripts(scripts)}
+    errors = agg.errors + sum(1 for r in scripts if r.error)
+    return agg.model_copy(update={"metrics": metrics, "scripts": len(scripts), "errors": errors})
+
+
+def _group_with_scripts(
+    results: Sequence[CaseResult],
+    scripts: Sequence[ScriptResult],
+    case_key: Callable[[CaseResult], str],
+    script_key: Callable[[ScriptResult], str],
+    order: Sequence[str],
+) -> dict[str, Aggregate]:
+    """Per group (split, language): the cases' aggregate with that group's scripts added; a group
+    with scripts but no cases (nynorsk) gets one too."""
+    groups = _group(results, case_key, order)
+    names = list(groups) + [n for n in dict.fromkeys(script_key(r) for r in scripts) if n not in groups]
+    names = [n for n in order if n in names] + [n for n in names if n not in order]
+    return {
+        n: with_scripts(groups.get(n) or aggregate([]), [r for r in scripts if script_key(r) == n])
+        for n in names
+    }
+
+
 def tqdm_progress(total: int, label: str) -> Progress:
     """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
     return _tqdm_progress(total, label, unit="case")
@@ -378,10 +434,11 @@ def run_eval(
     *,
     judge: Judge | None = None,
     filters: dict[str, object] | None = None,
+    scripts: Sequence[ReflectionScript] = (),
 ) -> EvalRun:
-    """Answer and score every case. `chat_model` None means: the backend the settings configure
-    (`Runtime.engine`; None again for the extractive default). One case failing is recorded as
-    that case's error; the run goes on."""
+    """Answer and score every case, then replay every reflection script. `chat_model` None means:
+    the backend the settings configure (`Runtime.engine`; None again for the extractive default).
+    One case or script failing is recorded as its error; the run goes on."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     retriever = runtime.retriever
@@ -405,6 +462,8 @@ def run_eval(
             tick(1)
 
     _add_similarity(results, runtime.embedder)
+    script_tick = progress(len(scripts), "reflection scripts") if progress and scripts else None
+    script_results = run_scripts(settings, runtime, engine, scripts, script_tick) if scripts else []
     run_seconds = time.perf_counter() - t0
     backend = chat_model.name if chat_model is not None else "extractive"
     return EvalRun(
@@ -417,10 +476,11 @@ def run_eval(
         corpus=fingerprint,
         filters=filters or {},
         results=results,
-        overall=aggregate(results),
+        scripts=script_results,
+        overall=with_scripts(aggregate(results), script_results),
         by_type=_group(results, lambda r: r.case.type, CASE_TYPES),
-        by_language=_group(results, lambda r: r.case.language, ("nb", "en")),
-        by_split=_group(results, lambda r: r.case.split, SPLITS),
+        by_language=_group_with_scripts(results, script_results, lambda r: r.case.language, lambda r: r.script.language, ("nb", "nn", "en")),
+        by_split=_group_with_scripts(results, script_results, lambda r: r.case.split, lambda r: r.script.split, SPLITS),
         by_construction=list(by_construction(backend)),
     )
 
@@ -485,7 +545,10 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS) -> dict[str, dict[str, floa
         raise ThresholdError(f"{path}: cannot read ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ThresholdError(f"{path}: invalid TOML ({exc})") from exc
-    known = set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(RATE_METRICS) | set(LATENCY_METRICS) | set(MODEL_METRICS)
+    known = (
+        set(CASE_METRICS) | {"refusal_precision", "refusal_recall", "score"} | set(RATE_METRICS) | set(LATENCY_METRICS)
+        | set(MODEL_METRICS) | set(SCRIPT_METRICS)
+    )
     out: dict[str, dict[str, float]] = {}
     for bound in ("min", "max"):
         table = data.get(bound, {})

@@ -87,6 +87,13 @@ def test_the_products_own_markdown_survives():
     assert "<h1>Forberedelse av samling</h1>" in html and "<em>kursiv</em>" in html and "[1]" in out
 
 
+def test_an_empty_list_item_before_a_heading_is_kept_and_does_not_fail():
+    """The reflection summary wrote "-" for an empty section: the heading after it raised IndexError
+    (found by the multi-turn reflection eval, an English script whose turns offered no insight)."""
+    out = safe_markdown("### Innsikter\n\n-\n\n### Forpliktelser\n\n- Jeg skal ringe Eva.")
+    assert out.splitlines()[2].strip() == "-" and "### Forpliktelser" in out and "- Jeg skal ringe Eva." in out
+
+
 def test_titles_and_names_are_plain():
     assert "<" not in rendered(plain_text("# Tittel <img src=x> [a](http://e.example)")).replace("<p>", "").replace("</p>", "").replace("&lt;", "")
     assert rendered(inline_code("kari@ks.no")).strip() == "<p><code>kari@ks.no</code></p>"

@@ -190,6 +190,8 @@ class _Writer:
             elif kind == "list_item_open":
                 lists[-1][1] += 1
                 item_first = True
+            elif kind == "list_item_close" and item_first:
+                emit("")  # an empty item ("-"): its marker alone, not carried to the next block
             elif kind == "blockquote_open":
                 prefix.append("> ")
             elif kind == "blockquote_close":
