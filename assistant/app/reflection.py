@@ -68,6 +68,8 @@ _DOUBT = re.compile(
     r"not sure|unsure|don't know|do not know|worried|afraid|i doubt|struggle|cannot see how|can't see how)\b",
     re.I,
 )
+# "Vi vil ha ...", "jeg vil at ...": a wish, not a step.
+_WISH = re.compile(r"\s+(?:gjerne\s+)?(?:ha|at|that)\b", re.I)
 # "Jeg må innrømme ...", "I must admit": discourse, not a step.
 _DISCOURSE = re.compile(
     r"^\s*(?:innrømme|innrømma|være ærlig|vere ærleg|admit|be honest|(?:si|seie|say)\s+(?:at|that|det|it)|(?:si|seie|say)\s*$)\b",
@@ -149,8 +151,8 @@ def is_commitment(sentence: str) -> bool:
     for match in (*_STRAIGHT.finditer(text), *_INVERTED.finditer(text)):
         before = text[: match.start()].rstrip(" ,")
         after = text[match.end():]
-        if _EMBEDDING.search(before) or _DISCOURSE.match(after) or re.match(r"\s+at\b", after):
-            continue  # "hvordan jeg skal ...", "jeg må innrømme ...", "jeg vil at ..."
+        if _EMBEDDING.search(before) or _DISCOURSE.match(after) or _WISH.match(after):
+            continue  # "hvordan jeg skal ...", "jeg må innrømme ...", "vi vil ha ...", "jeg vil at ..."
         return True
     return False
 
