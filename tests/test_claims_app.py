@@ -141,7 +141,7 @@ def test_the_summarise_button_of_the_app_writes_the_summary(service):  # noqa: F
         tab.predict("reflect", api_name="/start_conversation")
         chat, *_ = tab.predict("Jeg skal invitere næringslivet til et møte om sentrum.", [], "reflect", [],
                                api_name="/send_advance")
-        chat = tab.predict(chat, api_name="/on_finish")
+        chat, *_ = tab.predict(chat, api_name="/on_finish")
     (conv,) = service.conversations("lokal")
     assert conv.summary
     assert last_text(chat) == conv.summary

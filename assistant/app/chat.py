@@ -147,6 +147,9 @@ class ChatService:
         state = self._state(conv).moved(move)
         context = " ".join(m.content for m in conv.messages if m.role == "user")[-600:]
         text, citations, questions = self._stage_question(state.stage, lang, context=context, asked=state.asked)
+        if not questions and move != "stay":  # back to a stage whose questions were all asked: ask one again
+            open_now = [conv.open_question] if conv.open_question else []
+            text, citations, questions = self._stage_question(state.stage, lang, context=context, asked=open_now)
         if not questions and move == "stay":
             return ChatTurn(conversation_id=conversation_id, text=tr(lang, "chat.no_other_question"), done=True,
                             stage=conv.stage, kind="notice")
