@@ -9,6 +9,7 @@ import pytest
 from assistant.core.answer import AnswerEngine
 from assistant.app.chat import ChatService, Forbidden, safe_filename
 from assistant.app.journal import Journal, NotFound
+from assistant.core.i18n import tr
 from assistant.core.records import REFLECTION_STAGES
 from assistant.app.reflection import ReflectionState
 from assistant.core.runtime import Runtime
@@ -54,13 +55,20 @@ def test_reflection_walks_all_stages_and_writes_a_summary(service):
         "Jeg skal invitere næringslivet til et møte om sentrum før neste samling.",
     ]
     stages_seen = []
-    for text in replies:
+    for text in replies[:-1]:
         turns = final(service.send("kari", cid, text))
         stages_seen.append(next(t for t in turns if t.answer).stage)
-    assert stages_seen == ["where_to", "how_to_get_there", "what_it_asks_of_me", "next_step", "next_step"]
+    assert stages_seen == ["where_to", "how_to_get_there", "what_it_asks_of_me", "next_step"]
+    # The answer to the last stage's question ends the reflection: a closing turn that asks
+    # nothing, then one summary.
+    closing, summary = final(service.send("kari", cid, replies[-1]))
+    assert (closing.kind, summary.kind) == ("closing", "summary")
+    assert closing.text == tr("nb", "chat.closing") and "?" not in closing.text and closing.answer is None
     conv = service.conversation("kari", cid)
-    assert conv.summary and "Jeg skal invitere næringslivet" in conv.summary
+    assert conv.finished and conv.open_question is None
+    assert conv.summary == summary.text and "Jeg skal invitere næringslivet" in conv.summary
     assert "Oppsummering" in conv.summary
+    assert [m.kind for m in conv.messages][-3:] == ["message", "closing", "summary"]
     exported = service.export("kari", cid)
     assert MARKER in exported and "Oppsummering" in exported
 
@@ -80,7 +88,8 @@ def test_a_nynorsk_reflection_is_nynorsk_from_opening_to_summary_and_export(serv
     final(service.send("kari", cid, "Eg vil invitere næringslivet til eit møte om sentrum.", lang="nn"))
 
     summary = service.finish("kari", cid, lang="nn").text
-    assert summary.startswith("## Oppsummering av refleksjonen\n\n### Innsikter frå materialet")
+    assert summary.startswith("## Oppsummering av refleksjonen\n\n### Situasjonen din")
+    assert "### Innsikter frå materialet" in summary
     commitments = summary.split("### Dine eigne forpliktingar og neste steg")[1].split("### Tilrådd lesing")[0]
     assert "- Eg vil invitere næringslivet til eit møte om sentrum." in commitments
     exported = service.export("kari", cid, lang="nn")
@@ -139,6 +148,7 @@ def test_users_never_see_each_others_journal(service):
 
 def test_rename_delete(service):
     cid = service.start("kari", "qa").conversation_id
+    final(service.send("kari", cid, "Hvilke kommuner deltok?"))
     service.rename("kari", cid, "Min samtale om sentrum")
     assert service.conversations("kari")[0].title == "Min samtale om sentrum"
     service.delete("kari", cid)
@@ -282,11 +292,13 @@ def test_retention_deletes_old_conversations(service):
     import sqlite3
 
     old = service.start("kari", "qa").conversation_id
+    final(service.send("kari", old, "Hvilke kommuner deltok?"))
     with sqlite3.connect(service.settings.journal_path) as db:
         db.execute("UPDATE conversations SET updated = updated - 40 * 86400 WHERE id = ?", (old,))
     keep = service.settings.model_copy(update={"retention_days": 30})
     retained = ChatService(keep, service.runtime, service.engine, service.journal)
     fresh = retained.start("kari", "qa").conversation_id  # starting applies retention
+    final(retained.send("kari", fresh, "Hvilke kommuner deltok?"))
     assert [c.id for c in retained.conversations("kari")] == [fresh]
     assert service.settings.retention_days is None  # off by default
 

@@ -90,10 +90,11 @@ def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_j
 
     conv = service.conversation("kari", cid)
     assert conv.summary == turn.text and conv.messages[-1].role == "assistant" and conv.messages[-1].content == turn.text
-    t = {part: tr("nb", f"summary.{part}") for part in ("title", "insights", "commitments", "reading")}
+    t = {part: tr("nb", f"summary.{part}") for part in ("title", "situation", "insights", "commitments", "reading")}
     assert turn.text.startswith(f"## {t['title']}")
     sections = _summary_sections(turn.text)
-    assert list(sections) == [t["insights"], t["commitments"], t["reading"]]
+    assert list(sections) == [t["situation"], t["commitments"], t["insights"], t["reading"]]
+    assert sections[t["situation"]] == ["- Byen min vokser raskt og jeg leder planavdelingen."]
 
     # Insights: sentences the assistant cited from the material (not from question documents),
     # each with its document's title, each once.
@@ -120,11 +121,16 @@ def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_j
     assert {re.fullmatch(r"- (.+) \((.+)\)", line).groups() for line in reading} <= set(cited_material.items())
 
     exported = service.export("kari", cid)
-    assert t["title"] in exported and "Jeg skal invitere næringslivet" in exported and MARKER in exported
+    assert f"## {tr('nb', 'export.summary')}" in exported and MARKER in exported
+    assert exported.count("Jeg skal invitere næringslivet") == 2  # the message, and once in the summary
+    assert exported.count(f"### {t['commitments']}") == 1
 
+    # Finishing again shows the same summary (here in English) and stores nothing new.
     english = service.finish("kari", cid, "en")
     assert english.text.startswith("## Summary of your reflection") and "### Suggested reading" in english.text
-    assert service.conversation("kari", cid).summary == english.text
+    assert "- Jeg skal invitere næringslivet til et møte om sentrum." in english.text
+    again = service.conversation("kari", cid)
+    assert again.summary == turn.text and again.messages == conv.messages
 
 
 @pytest.mark.integration  # a Gradio server on loopback
@@ -135,7 +141,7 @@ def test_the_summarise_button_of_the_app_writes_the_summary(service):  # noqa: F
         tab.predict("reflect", api_name="/start_conversation")
         chat, *_ = tab.predict("Jeg skal invitere næringslivet til et møte om sentrum.", [], "reflect", [],
                                api_name="/send_advance")
-        chat = tab.predict(chat, api_name="/on_finish")
+        chat, *_ = tab.predict(chat, api_name="/on_finish")
     (conv,) = service.conversations("lokal")
     assert conv.summary
     assert last_text(chat) == conv.summary

@@ -23,7 +23,7 @@ from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage
 from assistant.core.records import REFLECTION_STAGES, Answer, Citation
 from assistant.core.render import citation
-from assistant.app.reflection import Move, ReflectionState, summarize
+from assistant.app.reflection import Move, ReflectionState, Summary, build_summary, render_summary
 from assistant.core.runtime import Runtime
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
 from assistant.core.settings import Settings
@@ -44,7 +44,9 @@ class Forbidden(AccessError, PermissionError):
 
 
 class ChatTurn(BaseModel):
-    """What the UI shows after (part of) a turn."""
+    """What the UI shows after (part of) a turn. `citations` are this turn's sources: the sources
+    panel shows them, and only them. `kind` is the stored message's kind (`journal.MESSAGE_KINDS`),
+    or "notice" for a word that is shown and not stored."""
 
     conversation_id: str
     text: str
@@ -52,6 +54,8 @@ class ChatTurn(BaseModel):
     answer: Answer | None = None
     stage: str | None = None
     error: str | None = None
+    kind: str = "answer"
+    citations: list[Citation] = []
 
 
 class ChatService:
@@ -63,16 +67,19 @@ class ChatService:
 
     # -- conversations ---------------------------------------------------------------
     def start(self, user: str, mode: str, lang: str = "nb", title: str | None = None) -> ChatTurn:
-        """A new conversation. A reflection opens with the first stage's question."""
+        """A new conversation. A reflection opens with the first stage's question. Nothing is
+        stored until the participant writes (`Journal.create` makes a draft)."""
         self.apply_retention()
         if mode != "reflect":
             cid = self.journal.create(user, mode=mode, title=title or _default_title(mode, lang))
-            return ChatTurn(conversation_id=cid, text="", done=True)
-        cid = self.journal.create(user, mode="reflect", title=title or _default_title(mode, lang), stage=REFLECTION_STAGES[0])
-        text, citations, questions = self._stage_question(REFLECTION_STAGES[0], lang, context="", asked=())
+            return ChatTurn(conversation_id=cid, text="", done=True, kind="notice")
+        first = REFLECTION_STAGES[0]
+        cid = self.journal.create(user, mode="reflect", title=title or _default_title(mode, lang), stage=first)
+        text, citations, questions = self._stage_question(first, lang, context="", asked=())
         text = f"{tr(lang, 'chat.opening')}\n\n{text}"
-        self.journal.add_message(user, cid, "assistant", text, citations, stage=REFLECTION_STAGES[0], questions=questions)
-        return ChatTurn(conversation_id=cid, text=text, done=True, stage=REFLECTION_STAGES[0])
+        self.journal.add_message(user, cid, "assistant", text, citations, stage=first, questions=questions, kind="question")
+        self.journal.update(user, cid, open_question=questions[-1] if questions else None)
+        return ChatTurn(conversation_id=cid, text=text, done=True, stage=first, kind="question", citations=citations)
 
     def send(
         self,
@@ -84,15 +91,22 @@ class ChatService:
         kinds: tuple[str, ...] = (),
         move: Move = "advance",
     ) -> Iterator[ChatTurn]:
-        """One turn: stream partial text, then the final turn with the answer record."""
+        """One turn: stream partial text, then the final turn with the answer record. The answer
+        to the last stage's question closes the reflection: a closing turn and its one summary.
+        After that, a message continues the conversation and never makes another summary."""
         try:
             message = clean_user_text(message, self.settings.max_message_chars)
         except InputRejected as exc:
-            yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc))
+            yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc), kind="notice")
             return
         conv = self.journal.get(user, conversation_id)
         history = [ChatMessage(m.role, m.content) for m in conv.messages if m.role in ("user", "assistant")][-8:]
         self.journal.add_message(user, conversation_id, "user", message, stage=conv.stage)
+        if conv.title.startswith(_DEFAULT_TITLES) and not conv.has_participant_text:
+            self.journal.update(user, conversation_id, title=_title_from(message))
+        if conv.mode == "reflect" and _closes(conv, move):
+            yield from self._close(user, conv, lang)
+            return
         if conv.mode == "reflect":
             state = self._state(conv).moved(move)
             stream = self.engine.stream(
@@ -114,34 +128,73 @@ class ChatService:
             return
         stage = state.stage if state else None
         self.journal.add_message(user, conversation_id, "assistant", answer.text, list(answer.citations), stage=stage,
-                                 questions=answer.reflection_questions, insights=answer.insights)
+                                 questions=answer.reflection_questions, insights=answer.insights, kind="answer")
         if state is not None:
-            self.journal.update(user, conversation_id, stage=state.stage)
-        if conv.title.startswith(_DEFAULT_TITLES) and len(conv.messages) <= 2:
-            self.journal.update(user, conversation_id, title=_title_from(message))
-        yield ChatTurn(conversation_id=conversation_id, text=answer.text, done=True, answer=answer, stage=stage)
-        if state is not None and state.finished and move != "stay" and _answered_final_stage(conv):
-            yield self.finish(user, conversation_id, lang)
+            asked = answer.reflection_questions
+            self.journal.update(user, conversation_id, stage=state.stage, open_question=asked[-1] if asked else None)
+        yield ChatTurn(conversation_id=conversation_id, text=answer.text, done=True, answer=answer, stage=stage,
+                       citations=list(answer.citations))
 
     def jump(self, user: str, conversation_id: str, move: Move, lang: str = "nb") -> ChatTurn:
-        """Skip ahead or go back without answering: ask the new stage's question now."""
+        """Stay, skip ahead or go back without answering: the new question *replaces* an open
+        question asked on its own, so one question is open at a time. Staying asks a different
+        question of the same stage and says so; when there is none, it says that instead."""
         conv = self.journal.get(user, conversation_id)
         if conv.mode != "reflect":
-            return ChatTurn(conversation_id=conversation_id, text="", done=True)
+            return ChatTurn(conversation_id=conversation_id, text="", done=True, kind="notice")
+        if conv.finished:
+            return ChatTurn(conversation_id=conversation_id, text=tr(lang, "chat.finished"), done=True,
+                            stage=conv.stage, kind="notice")
         state = self._state(conv).moved(move)
         context = " ".join(m.content for m in conv.messages if m.role == "user")[-600:]
         text, citations, questions = self._stage_question(state.stage, lang, context=context, asked=state.asked)
-        self.journal.add_message(user, conversation_id, "assistant", text, citations, stage=state.stage, questions=questions)
-        self.journal.update(user, conversation_id, stage=state.stage)
-        return ChatTurn(conversation_id=conversation_id, text=text, done=True, stage=state.stage)
+        if not questions and move != "stay":  # back to a stage whose questions were all asked: ask one again
+            open_now = [conv.open_question] if conv.open_question else []
+            text, citations, questions = self._stage_question(state.stage, lang, context=context, asked=open_now)
+        if not questions and move == "stay":
+            return ChatTurn(conversation_id=conversation_id, text=tr(lang, "chat.no_other_question"), done=True,
+                            stage=conv.stage, kind="notice")
+        if move == "stay":
+            text = f"{tr(lang, 'chat.stay_other')}\n\n{text}"
+        last = conv.messages[-1] if conv.messages else None
+        if last is not None and last.kind == "question":
+            if len(conv.messages) == 1:
+                text = f"{tr(lang, 'chat.opening')}\n\n{text}"  # the welcome stays with the first question
+            # The replaced questions stay in its record: they were asked, and are not asked again.
+            self.journal.replace_last(user, conversation_id, text, citations, stage=state.stage,
+                                      questions=[*last.questions, *questions])
+        else:
+            self.journal.add_message(user, conversation_id, "assistant", text, citations, stage=state.stage,
+                                     questions=questions, kind="question")
+        self.journal.update(user, conversation_id, stage=state.stage, open_question=questions[-1] if questions else None)
+        return ChatTurn(conversation_id=conversation_id, text=text, done=True, stage=state.stage, kind="question",
+                        citations=citations)
 
     def finish(self, user: str, conversation_id: str, lang: str = "nb") -> ChatTurn:
-        """Write the summary into the journal and show it."""
+        """Write the summary into the journal and show it. Finishing again shows the same summary
+        (in the interface's language) and stores nothing."""
         conv = self.journal.get(user, conversation_id)
-        summary = safe_markdown(summarize(conv, lang))
-        self.journal.update(user, conversation_id, summary=summary)
-        self.journal.add_message(user, conversation_id, "assistant", summary, stage=conv.stage)
-        return ChatTurn(conversation_id=conversation_id, text=summary, done=True, stage=conv.stage)
+        if conv.finished and conv.summary_data is not None:
+            text = safe_markdown(render_summary(Summary.model_validate(conv.summary_data), lang))
+            return ChatTurn(conversation_id=conversation_id, text=text, done=True, stage=conv.stage, kind="summary")
+        if not conv.has_participant_text:
+            return ChatTurn(conversation_id=conversation_id, text=tr(lang, "chat.nothing_yet"), done=True,
+                            stage=conv.stage, kind="notice")
+        return self._summarise(user, conv, lang)
+
+    def _close(self, user: str, conv: Conversation, lang: str) -> Iterator[ChatTurn]:
+        """The reflection's end: a closing turn that asks nothing more, then its summary."""
+        text = tr(lang, "chat.closing")
+        self.journal.add_message(user, conv.id, "assistant", text, stage=conv.stage, kind="closing")
+        yield ChatTurn(conversation_id=conv.id, text=text, done=True, stage=conv.stage, kind="closing")
+        yield self._summarise(user, self.journal.get(user, conv.id), lang)
+
+    def _summarise(self, user: str, conv: Conversation, lang: str) -> ChatTurn:
+        summary = build_summary(conv)
+        text = safe_markdown(render_summary(summary, lang))
+        self.journal.add_message(user, conv.id, "assistant", text, stage=conv.stage, kind="summary")
+        self.journal.update(user, conv.id, summary=text, summary_data=summary.model_dump(), finished=True, open_question=None)
+        return ChatTurn(conversation_id=conv.id, text=text, done=True, stage=conv.stage, kind="summary")
 
     def _state(self, conv: Conversation) -> ReflectionState:
         stage = conv.stage or REFLECTION_STAGES[0]
@@ -301,7 +354,9 @@ def _title_from(message: str) -> str:
     return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
 
 
-def _answered_final_stage(conv: Conversation) -> bool:
-    """True when the message just sent answers a question of the last stage."""
-    last_assistant = next((m for m in reversed(conv.messages) if m.role == "assistant"), None)
-    return bool(last_assistant and last_assistant.stage == REFLECTION_STAGES[-1])
+def _closes(conv: Conversation, move: Move) -> bool:
+    """True when the message answers a question of the last stage in an unfinished reflection
+    ("stay" keeps talking on that stage instead)."""
+    last = conv.last_turn
+    return (not conv.finished and move == "advance" and last is not None and last.kind in ("question", "answer")
+            and last.stage == REFLECTION_STAGES[-1])

@@ -3,6 +3,12 @@
 Every method takes the user and every query filters on it, so one user's
 conversations can never be read, renamed or deleted through another user's
 session. Journal content is never logged and never indexed.
+
+A conversation's state is data, so that it survives a reload and reopening: its stage, its open
+question, whether it is finished and its summary (as a record, `summary_data`), and per message
+its kind, the questions it asked and the insights it offered. A new conversation is a *draft* in
+memory until the participant's first message: switching between kinds of conversation, or
+opening one and leaving, stores nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ CREATE TABLE IF NOT EXISTS conversations (
     stage TEXT,
     summary TEXT,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    finished INTEGER NOT NULL DEFAULT 0,
+    open_question TEXT,
+    summary_data TEXT
 );
 CREATE INDEX IF NOT EXISTS conversations_user ON conversations(user, updated);
 CREATE TABLE IF NOT EXISTS messages (
@@ -46,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     stage TEXT,
     created REAL NOT NULL,
     questions TEXT NOT NULL DEFAULT '[]',
-    insights TEXT NOT NULL DEFAULT '[]'
+    insights TEXT NOT NULL DEFAULT '[]',
+    kind TEXT NOT NULL DEFAULT 'answer'
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
 """
@@ -57,7 +67,19 @@ CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id
 ADDED_COLUMNS = {
     "questions": "TEXT NOT NULL DEFAULT '[]'",
     "insights": "TEXT NOT NULL DEFAULT '[]'",
+    "kind": "TEXT NOT NULL DEFAULT 'answer'",
 }
+ADDED_CONVERSATION_COLUMNS = {
+    "finished": "INTEGER NOT NULL DEFAULT 0",
+    "open_question": "TEXT",
+    "summary_data": "TEXT",
+}
+# What a message is: the participant's `message`; the assistant's `answer` to it, a `question`
+# asked on its own (the opening, stay, skip, back), the `closing` turn, the `summary`.
+MESSAGE_KINDS = ("message", "answer", "question", "closing", "summary")
+# Drafts kept in memory at most (the oldest is dropped): a draft holds only its opening question.
+MAX_DRAFTS = 10_000
+_KEEP: object = object()  # `update`: leave this field as it is
 
 
 class NotFound(AccessError, LookupError):
@@ -76,8 +98,9 @@ class Message(BaseModel):
     citations: list[Citation] = []
     stage: str | None = None
     created: float
-    questions: list[str] = []  # the reflection questions this turn asked
+    questions: list[str] = []  # the reflection questions this turn asked; the last is the one it shows
     insights: list[Insight] = []  # the material's sentences this turn offered
+    kind: str = "answer"  # one of MESSAGE_KINDS
 
 
 class Conversation(BaseModel):
@@ -89,7 +112,19 @@ class Conversation(BaseModel):
     summary: str | None = None
     created: float
     updated: float
+    finished: bool = False
+    open_question: str | None = None
+    summary_data: dict | None = None  # the summary as a record (assistant.app.reflection.Summary)
     messages: list[Message] = []
+
+    @property
+    def has_participant_text(self) -> bool:
+        return any(m.role == "user" for m in self.messages)
+
+    @property
+    def last_turn(self) -> Message | None:
+        """The assistant's latest message: its sources are the ones shown next to the chat."""
+        return next((m for m in reversed(self.messages) if m.role == "assistant"), None)
 
 
 class Journal:
@@ -97,6 +132,7 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._drafts: dict[str, Conversation] = {}  # id -> a conversation without participant text yet
         with self._connect() as db:
             db.executescript(SCHEMA)
             _migrate(db)
@@ -117,32 +153,38 @@ class Journal:
 
     # -- conversations -----------------------------------------------------------
     def create(self, user: str, *, mode: str, title: str, stage: str | None = None) -> str:
+        """A new conversation, as a draft: it is written to the database with the participant's
+        first message (`add_message`), so that nothing empty is ever stored."""
         now = time.time()
         cid = uuid.uuid4().hex
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO conversations (id, user, title, mode, stage, created, updated) VALUES (?,?,?,?,?,?,?)",
-                (cid, user, title[:120], mode, stage, now, now),
-            )
+        draft = Conversation(id=cid, user=user, title=title[:120], mode=mode, stage=stage, created=now, updated=now)
+        with self._lock:
+            while len(self._drafts) >= MAX_DRAFTS:
+                self._drafts.pop(next(iter(self._drafts)))
+            self._drafts[cid] = draft
         return cid
 
     def list(self, user: str) -> list[Conversation]:
+        """The user's stored conversations (never a draft), most recently updated first."""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT * FROM conversations WHERE user = ? ORDER BY updated DESC", (user,)
             ).fetchall()
-        return [Conversation(**dict(r)) for r in rows]
+        return [_conversation(r) for r in rows]
 
     def get(self, user: str, cid: str) -> Conversation:
+        draft = self._draft(user, cid)
+        if draft is not None:
+            return draft
         with self._connect() as db:
             row = db.execute("SELECT * FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone()
             if row is None:
                 raise NotFound(cid)
             msgs = db.execute(
-                "SELECT role, content, citations, stage, created, questions, insights FROM messages "
+                "SELECT role, content, citations, stage, created, questions, insights, kind FROM messages "
                 "WHERE conversation_id = ? ORDER BY id", (cid,)
             ).fetchall()
-        conv = Conversation(**dict(row))
+        conv = _conversation(row)
         conv.messages = [
             Message(
                 role=m["role"],
@@ -152,6 +194,7 @@ class Journal:
                 created=m["created"],
                 questions=json.loads(m["questions"]),
                 insights=json.loads(m["insights"]),
+                kind=m["kind"],
             )
             for m in msgs
         ]
@@ -159,29 +202,96 @@ class Journal:
 
     def add_message(
         self, user: str, cid: str, role: str, content: str, citations: list[Citation] = (), stage: str | None = None,
-        *, questions: Sequence[str] = (), insights: Sequence[Insight] = (),
+        *, questions: Sequence[str] = (), insights: Sequence[Insight] = (), kind: str | None = None,
     ) -> None:
-        now = time.time()
+        """Append a message. A draft's first participant message writes the draft, then it."""
+        message = Message(role=role, content=content, citations=list(citations), stage=stage, created=time.time(),
+                          questions=list(questions), insights=list(insights),
+                          kind=kind or ("message" if role == "user" else "answer"))
+        if role != "user" and self._edit_draft(user, cid, lambda d: d.messages.append(message)):
+            return
+        draft = self._take_draft(user, cid) if role == "user" else None
         with self._connect() as db:
+            if draft is not None:
+                _store_draft(db, draft)
             self._owned(db, user, cid)
-            db.execute(
-                "INSERT INTO messages (conversation_id, role, content, citations, stage, created, questions, insights) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (cid, role, content, json.dumps([c.model_dump() for c in citations], ensure_ascii=False), stage, now,
-                 json.dumps(list(questions), ensure_ascii=False),
-                 json.dumps([i.model_dump() for i in insights], ensure_ascii=False)),
-            )
-            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
+            _insert(db, cid, message)
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (message.created, cid))
 
-    def update(self, user: str, cid: str, *, title: str | None = None, stage: str | None = None, summary: str | None = None) -> None:
+    def replace_last(
+        self, user: str, cid: str, content: str, citations: list[Citation] = (), stage: str | None = None,
+        *, questions: Sequence[str] = (), insights: Sequence[Insight] = (), kind: str = "question",
+    ) -> None:
+        """Replace the conversation's last message (an open question that stay, skip or back
+        replaces, so that one question is open at a time)."""
+        message = Message(role="assistant", content=content, citations=list(citations), stage=stage, created=time.time(),
+                          questions=list(questions), insights=list(insights), kind=kind)
+        def replace(draft: Conversation) -> None:
+            draft.messages[-1:] = [message]
+
+        if self._edit_draft(user, cid, replace):
+            return
         with self._connect() as db:
             self._owned(db, user, cid)
-            if title is not None:
-                db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip()[:120] or "Uten tittel", cid))
-            if stage is not None:
-                db.execute("UPDATE conversations SET stage = ? WHERE id = ?", (stage, cid))
-            if summary is not None:
-                db.execute("UPDATE conversations SET summary = ?, updated = ? WHERE id = ?", (summary, time.time(), cid))
+            last = db.execute("SELECT max(id) FROM messages WHERE conversation_id = ?", (cid,)).fetchone()[0]
+            if last is not None:
+                db.execute("DELETE FROM messages WHERE id = ?", (last,))
+            _insert(db, cid, message)
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (message.created, cid))
+
+    def update(
+        self, user: str, cid: str, *, title: str | None = None, stage: str | None = None, summary: str | None = None,
+        open_question: str | None | object = _KEEP, finished: bool | None = None, summary_data: dict | None = None,
+    ) -> None:
+        """Change the conversation's fields that are given (`open_question=None` clears it)."""
+        fields: dict[str, object] = {}
+        if title is not None:
+            fields["title"] = title.strip()[:120] or "Uten tittel"
+        if stage is not None:
+            fields["stage"] = stage
+        if summary is not None:
+            fields["summary"] = summary
+            fields["updated"] = time.time()
+        if open_question is not _KEEP:
+            fields["open_question"] = open_question
+        if finished is not None:
+            fields["finished"] = int(finished)
+        if summary_data is not None:
+            fields["summary_data"] = json.dumps(summary_data, ensure_ascii=False)
+        def change(draft: Conversation) -> None:
+            for name, value in fields.items():
+                setattr(draft, name, json.loads(value) if name == "summary_data" else bool(value) if name == "finished" else value)
+
+        if self._edit_draft(user, cid, change):
+            return
+        with self._connect() as db:
+            self._owned(db, user, cid)
+            for name, value in fields.items():  # names from the fixed list above, never from input
+                db.execute(f"UPDATE conversations SET {name} = ? WHERE id = ?", (value, cid))
+
+    # -- drafts --------------------------------------------------------------------
+    def _draft(self, user: str, cid: str) -> Conversation | None:
+        """A copy of the user's draft `cid`, if it is one."""
+        with self._lock:
+            draft = self._drafts.get(cid)
+            return draft.model_copy(deep=True) if draft is not None and draft.user == user else None
+
+    def _edit_draft(self, user: str, cid: str, change) -> bool:
+        """Apply `change` to the user's draft `cid`; False when it is no draft of theirs."""
+        with self._lock:
+            draft = self._drafts.get(cid)
+            if draft is None or draft.user != user:
+                return False
+            change(draft)
+            draft.updated = time.time()
+            return True
+
+    def _take_draft(self, user: str, cid: str) -> Conversation | None:
+        with self._lock:
+            draft = self._drafts.get(cid)
+            if draft is None or draft.user != user:
+                return None
+            return self._drafts.pop(cid)
 
     def delete(self, user: str, cid: str) -> None:
         """Delete one conversation so that its text is gone from the database file(s).
@@ -191,6 +301,8 @@ class Journal:
         file was ever switched to WAL mode (the mode is stored in the file) and the log still
         holds the old pages.
         """
+        if self._take_draft(user, cid) is not None:
+            return
         with self._connect() as db:
             self._owned(db, user, cid)
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
@@ -210,6 +322,9 @@ class Journal:
 
     def erase_user(self, user: str) -> int:
         """Delete every conversation of the user; returns how many. Space is reclaimed (VACUUM)."""
+        with self._lock:
+            for cid in [c for c, d in self._drafts.items() if d.user == user]:
+                del self._drafts[cid]
         with self._connect() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM conversations WHERE user = ?", (user,))]
             db.executemany("DELETE FROM messages WHERE conversation_id = ?", [(i,) for i in ids])
@@ -244,11 +359,48 @@ class Journal:
         # Everything typed or quoted is shown as text: no HTML, images or links from it.
         out = [f"# {plain_text(conv.title)}", "", f"*{when} · {conv.mode}*", ""]
         for m in conv.messages:
+            if m.kind == "summary":
+                continue  # the summary is its own section, once
             who = labels.get(m.role, m.role)
             out += [f"**{who}:**", "", safe_markdown(m.content).strip(), ""]
         if conv.summary:
-            out += [f"## {tr(lang, 'export.summary')}", "", safe_markdown(conv.summary).strip(), ""]
+            out += [f"## {tr(lang, 'export.summary')}", "", _without_title(safe_markdown(conv.summary)).strip(), ""]
         return "\n".join(out)
+
+
+def _without_title(summary: str) -> str:
+    """The summary without its own top heading: the export gives it one."""
+    first, _, rest = summary.partition("\n")
+    return rest if first.startswith("## ") else summary
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    values = dict(row)
+    values["finished"] = bool(values.get("finished"))
+    values["summary_data"] = json.loads(values["summary_data"]) if values.get("summary_data") else None
+    return Conversation(**values)
+
+
+def _store_draft(db: sqlite3.Connection, draft: Conversation) -> None:
+    """Write a draft and its messages (the opening question) to the database."""
+    db.execute(
+        "INSERT INTO conversations (id, user, title, mode, stage, created, updated, finished, open_question) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (draft.id, draft.user, draft.title, draft.mode, draft.stage, draft.created, draft.updated,
+         int(draft.finished), draft.open_question),
+    )
+    for message in draft.messages:
+        _insert(db, draft.id, message)
+
+
+def _insert(db: sqlite3.Connection, cid: str, m: Message) -> None:
+    db.execute(
+        "INSERT INTO messages (conversation_id, role, content, citations, stage, created, questions, insights, kind) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (cid, m.role, m.content, json.dumps([c.model_dump() for c in m.citations], ensure_ascii=False), m.stage,
+         m.created, json.dumps(m.questions, ensure_ascii=False),
+         json.dumps([i.model_dump() for i in m.insights], ensure_ascii=False), m.kind),
+    )
 
 
 # -- migration ---------------------------------------------------------------------
@@ -261,11 +413,16 @@ def _migrate(db: sqlite3.Connection) -> None:
     """Bring an older journal up to date: add the columns it lacks and fill them for its
     assistant messages from their text, as the app used to read it (the bold stage label before a
     question; a cited line of insight). New messages store both as data when written."""
+    have = {row["name"] for row in db.execute("PRAGMA table_info(conversations)")}
+    for name in [n for n in ADDED_CONVERSATION_COLUMNS if n not in have]:
+        db.execute(f"ALTER TABLE conversations ADD COLUMN {name} {ADDED_CONVERSATION_COLUMNS[name]}")
     have = {row["name"] for row in db.execute("PRAGMA table_info(messages)")}
     missing = [name for name in ADDED_COLUMNS if name not in have]
     for name in missing:
         db.execute(f"ALTER TABLE messages ADD COLUMN {name} {ADDED_COLUMNS[name]}")
-    if not missing:
+    if "kind" in missing:
+        _migrate_kinds(db)
+    if not {"questions", "insights"} & set(missing):
         return
     rows = db.execute("SELECT id, content, citations FROM messages WHERE role = 'assistant'").fetchall()
     for row in rows:
@@ -284,3 +441,22 @@ def _migrate(db: sqlite3.Connection) -> None:
             "UPDATE messages SET questions = ?, insights = ? WHERE id = ?",
             (json.dumps(questions, ensure_ascii=False), json.dumps(insights, ensure_ascii=False), row["id"]),
         )
+
+
+def _migrate_kinds(db: sqlite3.Connection) -> None:
+    """Each message's kind, from where it stands: the participant's messages; the assistant's
+    message right after one is its answer, any other a question asked on its own, except the one
+    that is the conversation's summary (which marks the conversation finished)."""
+    summaries = {r["id"]: r["summary"] for r in db.execute("SELECT id, summary FROM conversations")}
+    previous: dict[str, str] = {}
+    for row in db.execute("SELECT id, conversation_id, role, content FROM messages ORDER BY id").fetchall():
+        cid = row["conversation_id"]
+        if row["role"] == "user":
+            kind = "message"
+        elif summaries.get(cid) and row["content"] == summaries[cid]:
+            kind = "summary"
+            db.execute("UPDATE conversations SET finished = 1 WHERE id = ?", (cid,))
+        else:
+            kind = "answer" if previous.get(cid) == "user" else "question"
+        previous[cid] = row["role"]
+        db.execute("UPDATE messages SET kind = ? WHERE id = ?", (kind, row["id"]))

@@ -61,23 +61,34 @@ class ChatTab:
     def wire(self) -> None:
         starts = ([self.mode, self.lang], [self.conv_id, self.chatbot, self.stage_md, self.sources])
         self.new.click(self.start_conversation, *starts)
-        self.mode.change(self.start_conversation, *starts)
+        # Only the participant's own switch starts a conversation: opening one from the journal,
+        # or restoring it after a reload, sets the mode too and must not replace it.
+        self.mode.input(self.start_conversation, *starts)
         self.mode.change(lambda m: gr.update(visible=m == "reflect"), [self.mode], [self.reflect_row])
         send_inputs = [self.message, self.chatbot, self.conv_id, self.mode, self.kinds, self.lang]
         send_outputs = [self.chatbot, self.message, self.stage_md, self.sources, self.conv_id]
         self.send.click(self.send_advance, send_inputs, send_outputs, concurrency_id="answer")
         self.message.submit(self.send_advance, send_inputs, send_outputs, concurrency_id="answer")
         self.stay.click(self.stay_here, send_inputs, send_outputs, concurrency_id="answer")
-        self.skip.click(self.skip_stage, [self.chatbot, self.conv_id, self.lang], [self.chatbot, self.stage_md])
-        self.back.click(self.back_stage, [self.chatbot, self.conv_id, self.lang], [self.chatbot, self.stage_md])
-        self.finish.click(self.on_finish, [self.chatbot, self.conv_id, self.lang], [self.chatbot])
+        jumped = [self.chatbot, self.stage_md, self.sources]
+        self.skip.click(self.skip_stage, [self.chatbot, self.conv_id, self.lang], jumped)
+        self.back.click(self.back_stage, [self.chatbot, self.conv_id, self.lang], jumped)
+        self.finish.click(self.on_finish, [self.chatbot, self.conv_id, self.lang], jumped)
+
+    def restored(self, user: str, cid: str, lang: str) -> tuple:
+        """A stored conversation as the tab shows it: (chat, stage, sources of its latest turn,
+        mode). Used when it is opened from the journal and after a reload."""
+        conv = self.ctx.service.conversation(user, cid)
+        last = conv.last_turn
+        stage = stage_text(conv.stage if conv.mode == "reflect" else None, lang)
+        return self.ctx.history_of(user, cid), stage, sources_html(last.citations if last else [], lang), conv.mode
 
     # -- handlers ------------------------------------------------------------------------------
     @handler()
     def start_conversation(self, who: Who, current_mode, current_lang):
         turn = self.ctx.service.start(who.user, current_mode, current_lang)
         chat = [{"role": "assistant", "content": turn.text}] if turn.text else []
-        return turn.conversation_id, chat, stage_text(turn.stage, current_lang), sources_html([], current_lang)
+        return turn.conversation_id, chat, stage_text(turn.stage, current_lang), sources_html(turn.citations, current_lang)
 
     @handler()
     def send_advance(self, who: Who, text, chat, cid, current_mode, current_kinds, current_lang):
@@ -91,6 +102,10 @@ class ChatTab:
         service = self.ctx.service
         chat = list(chat or [])
         if not (text or "").strip():
+            if move == "stay" and cid is not None and current_mode == "reflect":  # another question, same stage
+                shown, stage, sources = self._jump(who, chat, cid, current_lang, "stay")
+                yield shown, text, stage, sources, cid
+                return
             yield chat, text, gr.update(), gr.update(), cid
             return
         if cid is None:
@@ -107,13 +122,13 @@ class ChatTab:
                 chat[-2:] = [{"role": "user", "content": shown}, {"role": "assistant", "content": turn.text}]
                 yield chat, text, gr.update(), gr.update(), cid
                 return
-            if turn.answer is None and turn.done:  # a summary after the last stage
+            if turn.kind == "summary":  # after the closing turn: its own message
                 chat.append({"role": "assistant", "content": turn.text})
-                yield chat, "", stage_text(turn.stage, current_lang), gr.update(), cid
-                continue
-            chat[-1] = {"role": "assistant", "content": turn.text}
-            cites = turn.answer.citations if turn.answer else ()
-            yield chat, "", stage_text(turn.stage, current_lang), sources_html(cites, current_lang) if turn.done else gr.update(), cid
+            else:
+                chat[-1] = {"role": "assistant", "content": turn.text}
+            # The sources panel belongs to the latest turn: replaced when it is done, even by none.
+            sources = sources_html(turn.citations, current_lang) if turn.done else gr.update()
+            yield chat, "", stage_text(turn.stage, current_lang), sources, cid
 
     @handler()
     def skip_stage(self, who: Who, chat, cid, current_lang):
@@ -124,14 +139,23 @@ class ChatTab:
         return self._jump(who, chat, cid, current_lang, "back")
 
     def _jump(self, who: Who, chat, cid, current_lang, move):
+        """The chat as stored after the jump (the new question replaces an open one), its stage
+        and its sources; a notice (nothing stored) is shown under the chat."""
         if cid is None:
-            return chat, gr.update()
+            return chat, gr.update(), gr.update()
         turn = self.ctx.service.jump(who.user, cid, move, current_lang)
-        return list(chat or []) + [{"role": "assistant", "content": turn.text}], stage_text(turn.stage, current_lang)
+        return self._shown(who, cid, turn, current_lang)
+
+    def _shown(self, who: Who, cid, turn, current_lang):
+        chat = self.ctx.history_of(who.user, cid)
+        if turn.kind == "notice":
+            return chat + [{"role": "assistant", "content": turn.text}], stage_text(turn.stage, current_lang), gr.update()
+        return chat, stage_text(turn.stage, current_lang), sources_html(turn.citations, current_lang)
 
     @handler()
     def on_finish(self, who: Who, chat, cid, current_lang):
+        """The summary, once: pressing again shows the chat as stored, with no second summary."""
         if cid is None:
-            return chat
+            return chat, gr.update(), gr.update()
         turn = self.ctx.service.finish(who.user, cid, current_lang)
-        return list(chat or []) + [{"role": "assistant", "content": turn.text}]
+        return self._shown(who, cid, turn, current_lang)

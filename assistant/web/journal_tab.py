@@ -63,8 +63,11 @@ class JournalTab:
         self.refresh_btn.click(self.on_refresh, None, [self.journal_list, self.preview])
         self.tab.select(self.on_refresh, None, [self.journal_list, self.preview])
         self.journal_list.change(self.on_pick, [self.journal_list, lang], [self.preview])
-        self.open_btn.click(self.on_open, [self.journal_list, lang], [cid, chat.chatbot, chat.mode, tabs, self.status])
-        self.rename_btn.click(self.on_rename, [self.journal_list, self.rename_to, lang], [self.journal_list, self.status])
+        self.chat_tab = chat
+        self.open_btn.click(self.on_open, [self.journal_list, lang],
+                            [cid, chat.chatbot, chat.mode, tabs, self.status, chat.stage_md, chat.sources])
+        self.rename_btn.click(self.on_rename, [self.journal_list, self.rename_to, lang],
+                              [self.journal_list, self.status, self.preview])
         self.delete_btn.click(self.on_delete, [self.journal_list, self.delete_ok, cid, lang],
                               [self.journal_list, self.status, self.delete_ok, cid, chat.chatbot, self.preview])
         self.export_btn.click(self.on_export, [self.journal_list, lang], [self.export_file, self.status])
@@ -83,19 +86,23 @@ class JournalTab:
     def on_pick(self, who: Who, cid, current_lang):
         return self.ctx.service.export(who.user, cid, current_lang) if cid else ""
 
-    @handler(on_error=lambda message: (gr.update(), gr.update(), gr.update(), gr.update(), message))
+    @handler(on_error=lambda message: (gr.update(), gr.update(), gr.update(), gr.update(), message, gr.update(), gr.update()))
     def on_open(self, who: Who, cid, current_lang):
+        """The conversation as it was left: its messages, its stage and its latest turn's sources."""
         if not cid:
-            return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "ui.choose_first")
-        conv = self.ctx.service.conversation(who.user, cid)
-        return cid, self.ctx.history_of(who.user, cid), gr.update(value=conv.mode), gr.Tabs(selected="chat"), ""
+            return gr.update(), gr.update(), gr.update(), gr.update(), tr(current_lang, "ui.choose_first"), gr.update(), gr.update()
+        chat, stage, sources, mode = self.chat_tab.restored(who.user, cid, current_lang)
+        return cid, chat, gr.update(value=mode), gr.Tabs(selected="chat"), "", stage, sources
 
-    @handler(on_error=lambda message: (gr.update(), message))
+    @handler(on_error=lambda message: (gr.update(), message, gr.update()))
     def on_rename(self, who: Who, cid, title, current_lang):
+        """The list and the preview show the new title (the list keeps its value, so its change
+        event does not refresh the preview)."""
         if not cid:
-            return gr.update(), tr(current_lang, "ui.choose_first")
+            return gr.update(), tr(current_lang, "ui.choose_first"), gr.update()
         self.ctx.service.rename(who.user, cid, title)
-        return gr.update(choices=self.ctx.journal_choices(who.user), value=cid), tr(current_lang, "ui.renamed")
+        preview = self.ctx.service.export(who.user, cid, current_lang)
+        return gr.update(choices=self.ctx.journal_choices(who.user), value=cid), tr(current_lang, "ui.renamed"), preview
 
     @handler(on_error=lambda message: (gr.update(), message, False, gr.update(), gr.update(), ""))
     def on_delete(self, who: Who, cid, confirmed, current_conv, current_lang):

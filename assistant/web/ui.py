@@ -65,6 +65,9 @@ class Page:
         self.ctx = ctx
         self.lang = gr.State(ctx.settings.language)
         self.conv_id = gr.State(None)
+        # The open conversation's id, kept in this browser so that a reload reopens it (the
+        # conversation itself is in the journal; erase clears this storage too).
+        self.saved_conv = gr.BrowserState(None, storage_key="reflection-conversation")
         self.chat = ChatTab(ctx, self.lang, self.conv_id)
         self.journal = JournalTab(ctx, self.lang, self.conv_id)
         self.facilitator = FacilitatorTab(ctx, self.lang)
@@ -88,7 +91,10 @@ class Page:
         self.chat.wire()
         self.journal.wire(self.chat, self.tabs)
         self.facilitator.wire()
-        demo.load(self.on_load, None, [self.who, self.facilitator.tab, self.chat.mode, self.journal.journal_list])
+        chat = self.chat
+        self.conv_id.change(lambda cid: cid, [self.conv_id], [self.saved_conv])
+        demo.load(self.on_load, [self.saved_conv], [self.who, self.facilitator.tab, chat.mode, self.journal.journal_list,
+                                                     self.conv_id, chat.chatbot, chat.stage_md, chat.sources])
         demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{lang}'; document.title = '{tr(lang, 'ui.title')}'; }}")
         chat = self.chat
         self.lang_radio.change(
@@ -99,13 +105,24 @@ class Page:
         )
 
     @handler()
-    def on_load(self, who: Who):
+    def on_load(self, who: Who, saved_conv):
+        """The page for the signed-in user; after a reload, the conversation that was open, with
+        its stage and sources (an id that is not theirs, or no longer there, is ignored)."""
+        lang = self.ctx.settings.language
         default_mode = "qa" if (who.role == "facilitator" and self.ctx.users is not None) else "reflect"
+        restored = (gr.update(),) * 4
+        if saved_conv:
+            try:
+                chat, stage, sources, default_mode = self.chat.restored(who.user, saved_conv, lang)
+                restored = (saved_conv, chat, stage, sources)
+            except NotFound:
+                pass
         return (
-            self.ctx.greeting(self.ctx.settings.language, who),
+            self.ctx.greeting(lang, who),
             gr.update(visible=who.role == "facilitator"),
             gr.update(value=default_mode),
             gr.update(choices=self.ctx.journal_choices(who.user), value=None),
+            *restored,
         )
 
     @handler()
