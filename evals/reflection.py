@@ -13,8 +13,6 @@ commitments and not their worries. So each script (`evals/cases/scripts/*.jsonl`
 
 from __future__ import annotations
 
-import inspect
-import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +21,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from assistant.app import chat as app_chat
-from assistant.app import reflection as app_reflection
 from assistant.app.chat import ChatService
 from assistant.app.journal import Conversation, Journal
+from assistant.app.reflection import Summary
 from assistant.core.answer import AnswerEngine
-from assistant.core.i18n import LANGUAGES, tr
-from assistant.core.records import Answer
 from assistant.core.runtime import Runtime
 from assistant.core.settings import Settings
 from evals.cases import ReflectionScript, ScriptStep
@@ -143,8 +139,7 @@ def _play(service: ChatService, user: str, cid: str, step: ScriptStep, lang: str
     else:
         shown = [t for t in service.send(user, cid, step.say or "", lang=lang, move=step.move) if t.done]
     latency = (time.perf_counter() - t0) * 1000
-    answer = next((t.answer for t in shown if t.answer is not None), None)
-    mirror = mirror_of(answer) if answer is not None else ""
+    mirror = next((t.mirror for t in shown if t.mirror), "")
     kept = [p for p in step.mirror_keeps if phrase_kept(mirror, p)]
     return ScriptTurnResult(
         step=step,
@@ -159,59 +154,16 @@ def _play(service: ChatService, user: str, cid: str, step: ScriptStep, lang: str
 
 
 # --- reading the records -------------------------------------------------------------------------------
-def mirror_of(answer: Answer) -> str:
-    """The turn's mirror of the participant's words.
-
-    FALLBACK (remove when the answer record carries its mirror as data): `Answer` has no mirror
-    field today, so this reads the first paragraph of the shown text, which is where the reflective
-    composer puts the mirror line ("Du skriver: «…»"); the answer body never holds it."""
-    mirror = getattr(answer, "mirror", None)
-    if isinstance(mirror, str):
-        return mirror
-    return answer.text.split("\n\n", 1)[0] if answer.text else ""
-
-
 def count_summaries(conversation: Conversation) -> int:
-    """Summaries stored in the conversation: messages of kind "summary".
-
-    FALLBACK (remove after the typed summary is merged: messages then carry `kind`): without a
-    `kind`, an assistant message counts as a summary when it opens with the summary heading of any
-    language."""
-    messages = conversation.messages
-    if messages and hasattr(messages[0], "kind"):
-        return sum(1 for m in messages if getattr(m, "kind", None) == "summary")
-    headings = tuple(f"## {tr(lang, 'summary.title')}" for lang in LANGUAGES)
-    return sum(1 for m in messages if m.role == "assistant" and m.content.lstrip().startswith(headings))
+    """Summaries stored in the conversation: messages of kind "summary"."""
+    return sum(1 for m in conversation.messages if m.kind == "summary")
 
 
 def summary_commitments(conversation: Conversation, lang: str) -> list[str] | None:
-    """What the conversation's summary lists as commitments and next steps; None without a summary.
-
-    Uses the typed record, `assistant.app.reflection.build_summary(conversation) -> Summary` with
-    `commitments: list[str]`, when the app has it."""
-    build = getattr(app_reflection, "build_summary", None)
-    if build is not None and count_summaries(conversation):
-        params = inspect.signature(build).parameters
-        summary = build(conversation, lang) if len(params) > 1 else build(conversation)
-        return [str(c) for c in summary.commitments]
-    # FALLBACK (remove after the typed summary is merged): today's summary is markdown only; read
-    # the items of its commitments section from the stored summary.
-    if not conversation.summary:
+    """What the conversation's stored summary lists as commitments and next steps; None without one."""
+    if conversation.summary_data is None:
         return None
-    return _markdown_section_items(conversation.summary, tr(lang, "summary.commitments"))
-
-
-def _markdown_section_items(markdown: str, heading: str) -> list[str]:
-    """The "- " items under `### heading`, up to the next heading."""
-    items: list[str] = []
-    inside = False
-    for line in markdown.splitlines():
-        if re.match(r"^#{1,6}\s", line):
-            inside = line.lstrip("#").strip() == heading
-            continue
-        if inside and line.startswith("- "):
-            items.append(line[2:].strip())
-    return items
+    return list(Summary.model_validate(conversation.summary_data).commitments)
 
 
 def offered(conversation: Conversation) -> tuple[list[list[str]], list[list[str]]]:

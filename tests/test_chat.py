@@ -63,7 +63,8 @@ def test_reflection_walks_all_stages_and_writes_a_summary(service):
     # nothing, then one summary.
     closing, summary = final(service.send("kari", cid, replies[-1]))
     assert (closing.kind, summary.kind) == ("closing", "summary")
-    assert closing.text == tr("nb", "chat.closing") and "?" not in closing.text and closing.answer is None
+    assert closing.text.endswith(tr("nb", "chat.closing")) and "?" not in closing.text and closing.answer is None
+    assert "invitere næringslivet" in closing.text  # it mirrors the next step
     conv = service.conversation("kari", cid)
     assert conv.finished and conv.open_question is None
     assert conv.summary == summary.text and "Jeg skal invitere næringslivet" in conv.summary

@@ -87,6 +87,8 @@ def test_the_last_stage_ends_with_a_closing_turn_and_one_summary(service):  # no
     turns = walk_to_the_end(service, cid, REPLIES)
     done = [t.kind for t in turns if t.done]
     assert done == ["answer"] * 4 + ["closing", "summary"]
+    closing = next(t for t in turns if t.done and t.kind == "closing")
+    assert "delegere mer" in closing.text  # the closing turn mirrors the participant's next step
     assert turns[-1].citations == []  # the sources panel belongs to the latest turn: none
 
     # A "thank you" afterwards continues the conversation: an answer, no second summary, and the
@@ -121,7 +123,8 @@ def test_the_export_has_each_part_once(service):  # noqa: F811
                     "### " + tr("nb", "summary.commitments")):
         assert exported.count(heading + "\n") == 1, heading
     assert exported.count(tr("nb", "chat.closing")) == 1
-    assert exported.count("Jeg må nok delegere mer") == 2  # the participant's message, and the summary
+    # the participant's message, the closing turn's mirror of it, and the summary
+    assert exported.count("Jeg må nok delegere mer") == 3
 
 
 def test_finishing_before_writing_stores_nothing(service):  # noqa: F811

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from assistant.core.answer import AnswerEngine
 from assistant.app.journal import Conversation, Journal
 from assistant.core.errors import AccessError
+from assistant.core.concern import mirror_phrase
 from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage
 from assistant.core.records import REFLECTION_STAGES, Answer, Citation
@@ -56,6 +57,7 @@ class ChatTurn(BaseModel):
     error: str | None = None
     kind: str = "answer"
     citations: list[Citation] = []
+    mirror: str = ""  # the participant's words quoted back in this turn (reflection), as data
 
 
 class ChatService:
@@ -105,7 +107,7 @@ class ChatService:
         if conv.title.startswith(_DEFAULT_TITLES) and not conv.has_participant_text:
             self.journal.update(user, conversation_id, title=_title_from(message))
         if conv.mode == "reflect" and _closes(conv, move):
-            yield from self._close(user, conv, lang)
+            yield from self._close(user, conv, message, lang)
             return
         if conv.mode == "reflect":
             state = self._state(conv).moved(move)
@@ -133,7 +135,7 @@ class ChatService:
             asked = answer.reflection_questions
             self.journal.update(user, conversation_id, stage=state.stage, open_question=asked[-1] if asked else None)
         yield ChatTurn(conversation_id=conversation_id, text=answer.text, done=True, answer=answer, stage=stage,
-                       citations=list(answer.citations))
+                       citations=list(answer.citations), mirror=answer.mirror)
 
     def jump(self, user: str, conversation_id: str, move: Move, lang: str = "nb") -> ChatTurn:
         """Stay, skip ahead or go back without answering: the new question *replaces* an open
@@ -182,11 +184,13 @@ class ChatService:
                             stage=conv.stage, kind="notice")
         return self._summarise(user, conv, lang)
 
-    def _close(self, user: str, conv: Conversation, lang: str) -> Iterator[ChatTurn]:
-        """The reflection's end: a closing turn that asks nothing more, then its summary."""
-        text = tr(lang, "chat.closing")
+    def _close(self, user: str, conv: Conversation, message: str, lang: str) -> Iterator[ChatTurn]:
+        """The reflection's end: a closing turn that mirrors the participant's last words (their next
+        step, as a rule) and asks nothing more, then its summary."""
+        mirrored = mirror_phrase(message)
+        text = safe_markdown(f"{tr(lang, 'answer.mirror', phrase=mirrored)}\n\n{tr(lang, 'chat.closing')}")
         self.journal.add_message(user, conv.id, "assistant", text, stage=conv.stage, kind="closing")
-        yield ChatTurn(conversation_id=conv.id, text=text, done=True, stage=conv.stage, kind="closing")
+        yield ChatTurn(conversation_id=conv.id, text=text, done=True, stage=conv.stage, kind="closing", mirror=mirrored)
         yield self._summarise(user, self.journal.get(user, conv.id), lang)
 
     def _summarise(self, user: str, conv: Conversation, lang: str) -> ChatTurn:

@@ -225,7 +225,8 @@ class ReflectiveComposer:
             yield from self.generative.compose(turn, stage_label=tr(lang, f"stage.{stage_key}"), next_question=hint,
                                                questions=tuple(q for q, _ in next_questions[:1]), fallback=fallback)
             return
-        parts = [tr(lang, "answer.mirror", phrase=mirror_phrase(question))]
+        mirrored = mirror_phrase(question)
+        parts = [tr(lang, "answer.mirror", phrase=mirrored)]
         own: list[str] = []  # the answer's own statements: insights and the next question, not the mirror
         citations: list[Citation] = []
         chosen = pick_insights(insight_candidates(cands, turn.shown), 2) if hits else []
@@ -259,7 +260,7 @@ class ReflectiveComposer:
         yield Answer(
             question=question, mode="reflect", language=lang, text=text, body=safe_markdown("\n\n".join(own)),
             citations=tuple(citations), backend="extractive", sentences=len(chosen), cited_sentences=len(chosen),
-            reflection_questions=tuple(asked_now), insights=tuple(insights), timings=timings(started, retrieval_ms),
+            reflection_questions=tuple(asked_now), insights=tuple(insights), mirror=mirrored, timings=timings(started, retrieval_ms),
             retrieved=tuple(h.chunk.id for h in hits), asked_from=tuple(chunk.id for _, chunk in next_questions[:1]),
         )
 

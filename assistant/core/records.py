@@ -124,6 +124,7 @@ class Answer(Record):
     cited_sentences: int = 0
     reflection_questions: tuple[str, ...] = ()
     insights: tuple[Insight, ...] = Field((), description="Reflect mode: the material's sentences offered, with their source numbers.")
+    mirror: str = Field("", description="Reflect mode: the participant's own words quoted back (extractive), as data.")
     error: str | None = Field(None, description="Set when the model backend failed; text says what to do.")
     verified_share: float | None = Field(None, description="Model backends: share of the model's sentences the cited sources support.")
     unverified: tuple[str, ...] = Field((), description="Model sentences not shown (or shown marked) because the sources do not support them.")
