@@ -51,8 +51,9 @@ class GatheringPlanner:
         material = self._material(theme, gathering)
         out = [f"# {tr(lang, 'prep.title', theme=theme)}", ""]
         if gathering:
-            marked = any(for_gathering(h, gathering) for h in material)
-            out += [tr(lang, "prep.gathering" if marked else "prep.gathering_none", n=gathering), ""]
+            marked = any(for_gathering(c, gathering) for c in material)
+            key = "prep.gathering" if marked else "prep.gathering_none"
+            out += [tr(lang, key, n=gathering), ""]
         out += [f"## {tr(lang, 'prep.material')}", ""]
         for chunk in material:
             where = chunk.locator(lang)
