@@ -397,9 +397,18 @@ def test_phone_first_chat(facilitator_url, browser):
     sent = page.locator("#chat [data-testid='user']").last.inner_text()
     assert "planene strides med kulturen." in sent and "Jeg er usikker" in sent
 
-    newest = page.locator("#chat [data-testid='bot']").last
-    top = newest.evaluate("e => (e.closest('.message-row') || e).getBoundingClientRect().top")
+    # A second turn, so that the chat holds more than a screen and its tail is not the question.
+    send(page, "Vi vil ha et levende sentrum i 2040, med boliger og grønne lunger, uten å bygge ned mer natur.")
+    page.wait_for_function("() => document.querySelector('#stage').innerText.includes('Hvordan kommer vi dit?')", timeout=30000)
+    page.wait_for_timeout(300)  # the scroll follows the last render
+    top, box_top = page.locator("#chat [data-testid='bot']").last.evaluate("""e => {
+        const row = e.closest('.message-row') || e;
+        let box = row.parentElement;  // the chat's own scroll area, if it scrolls
+        while (box && !(box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+        return [row.getBoundingClientRect().top, box ? box.getBoundingClientRect().top : 0];
+    }""")
     assert -1 <= top < 844 * 0.5, f"the newest message starts at {top}px, not near the top of the screen"
+    assert top >= box_top - 1, "the newest message's top is scrolled away inside the chat"
     assert page.locator("#sources details").count() > 0  # the turn had sources, and they are not what shows
     stage_y = page.evaluate("document.querySelector('#stage').getBoundingClientRect().top + window.scrollY")
     assert stage_y < 844 * 1.5, f"the stage is {stage_y}px down the page"

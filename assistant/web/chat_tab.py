@@ -25,8 +25,9 @@ def client_script(max_chars: int) -> str:
     - Enter sends and Shift+Enter adds a line. Gradio's multi-line box does the opposite (and
       Shift+Enter would submit), so Enter in the box is taken before Gradio sees it.
     - The character count shows from `COUNT_FROM` of the limit, and says so when it is passed.
-    - After each turn the newest assistant message's top is scrolled into view: on a phone that is
-      the question to answer, not the tail of the sources below it.
+    - After each turn the newest assistant message's top is scrolled into view (in the chat, and on
+      the page when it is off the screen): on a phone that is the question to answer, not the tail
+      of the sources below it.
     """
     texts = {lang: {"count": tr(lang, "ui.count"), "over": tr(lang, "ui.count_over")} for lang in LANGUAGES}
     return CLIENT_JS.replace("__TEXTS__", json.dumps(texts, ensure_ascii=False)).replace("__MAX__", str(max_chars)).replace(
@@ -70,7 +71,17 @@ CLIENT_JS = """() => {
     if (row === shownRow && newest.innerText === shownText) return;
     shownRow = row;
     shownText = newest.innerText;
-    row.scrollIntoView({block: 'start', behavior: 'instant'});
+    // Inside the chat's own scroll area the message's top goes to the top; the page itself moves
+    // only when that top is off the screen or low on it, so a wide screen does not jump.
+    let area = row.parentElement;
+    while (area && !(area.scrollHeight > area.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(area).overflowY))) {
+      area = area.parentElement;
+    }
+    if (area && area !== document.scrollingElement && area !== document.body) {
+      area.scrollTop += row.getBoundingClientRect().top - area.getBoundingClientRect().top - 8;
+    }
+    const top = row.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
   }
   new MutationObserver(() => {
     if (!pending) { pending = true; requestAnimationFrame(showNewest); }

@@ -47,7 +47,8 @@ CSS = """
 @media (max-width: 600px) {
   .gradio-container { padding: 4px !important; }
   .sources blockquote { overflow-wrap: anywhere; }
-  #stage-buttons button { flex: 1 1 40%; }
+  #stage-buttons { flex-direction: row !important; flex-wrap: wrap !important; }
+  #stage-buttons button { flex: 1 1 40% !important; min-width: 0 !important; }
 }
 /* Touch targets at least 44 px tall (WCAG 2.5.5): buttons, tabs, radio and checkbox choices. */
 .gradio-container button.lg, .gradio-container button.md, .gradio-container button.sm,
@@ -65,10 +66,9 @@ CSS = """
 /* The stage sits above the chat: a short line, not a block of space. */
 #stage { min-height: 0; }
 #stage p { margin: 0; }
-/* The newest message is scrolled to the top of the screen after a turn; a little air above it. */
-#chat .message-row { scroll-margin-top: 8px; }
 /* The live character count under the message box (assistant/web/chat_tab.py). */
-#message-count .count { margin: 2px 0 0 0; font-size: 0.9em; color: #374151; min-height: 1.2em; }
+#message-count { padding: 0 !important; min-height: 0 !important; }
+#message-count .count { margin: 0; font-size: 0.9em; color: #374151; }
 .dark #message-count .count { color: #d1d5db; }
 #message-count .count.over { color: #b91c1c; font-weight: 600; }
 .dark #message-count .count.over { color: #fca5a5; }
