@@ -32,6 +32,9 @@ _INITIAL_END = re.compile(r"(?:^|\s)[A-ZÆØÅ]\.$")
 
 @dataclass(frozen=True)
 class RankedQuestion:
+    """A question from the bank, the chunk it was written in (for its title and gathering), and how
+    close it is to the theme."""
+
     text: str
     chunk: Chunk
     score: float
@@ -47,7 +50,7 @@ class GatheringPlanner:
 
     def prepare(self, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:
         """The plan as Markdown. `theme` is already cleaned by the caller."""
-        reflection = self._reflection_questions(theme, lang)
+        reflection = self._reflection_questions(theme)
         material = self._material(theme, gathering)
         out = [f"# {tr(lang, 'prep.title', theme=theme)}", ""]
         if gathering:
@@ -69,7 +72,8 @@ class GatheringPlanner:
         return "\n".join(out) + "\n"
 
     def _material(self, theme: str, gathering: int | None) -> list[Chunk]:
-        """The best passages, one per section and a few per document; the named gathering's first, each group in search order."""
+        """The best passages, one per section and a few per document; the named gathering's first,
+        each group in search order."""
         # A named gathering looks a little deeper, so that its own material near the theme is found.
         k = 2 * MATERIAL_ITEMS if gathering else 8
         hits = self.retriever.search(theme, k=k, kinds=("programme", "leadership"), apply_floor=False)
@@ -118,7 +122,7 @@ class GatheringPlanner:
                 break
         return out
 
-    def _reflection_questions(self, theme: str, lang: str) -> list[tuple[tuple[str, Chunk], str]]:
+    def _reflection_questions(self, theme: str) -> list[tuple[tuple[str, Chunk], str]]:
         """One question per stage, as the participants' reflection would ask it."""
         return [(picked, stage) for stage in REFLECTION_STAGES for picked in self.engine.reflection_questions(theme, stage=stage, n=1)]
 
