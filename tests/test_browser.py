@@ -361,3 +361,83 @@ def test_phone_sized_screen(facilitator_url, browser):
     no_horizontal_scroll("journal")
     page.screenshot(path=str(ARTIFACTS / "phone-journal.png"), full_page=True)
     context.close()
+
+
+def test_phone_first_chat(facilitator_url, browser):
+    """Observation 7 of issue 19 on a 390×844 phone: after a turn the newest question's top is on
+    the screen (not the tail of the sources), the stage is near the top, touch targets are at least
+    44 px, Enter sends and Shift+Enter adds a line, the character count shows before the limit and a
+    longer text is refused with a message, not cut; the audit stays clean."""
+    from assistant.core.settings import Settings
+
+    limit = Settings(_env_file=None).max_message_chars
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(facilitator_url)
+    page.get_by_label("Brukernavn").fill("kari")
+    page.get_by_label("Passord").fill("kari-passord")
+    page.get_by_role("button", name="Logg inn").click()
+    page.wait_for_selector("#message textarea", timeout=30000)
+    wait_until_loaded(page)
+    run_event(page, lambda: page.click("#new"))
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Hvor er vi?')", timeout=30000)
+
+    # Enter sends; Shift+Enter first adds a line to the same message.
+    box = page.locator("#message textarea")
+    box.click()
+    box.type("Sentrum i byen min tømmes, og planene strides med kulturen.")
+    box.press("Shift+Enter")
+    assert box.input_value().endswith("\n"), "Shift+Enter must add a line"
+    box.type("Jeg er usikker på min rolle.")
+    with page.expect_request(lambda r: "/gradio_api/queue/join" in r.url, timeout=15000):
+        box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#stage').innerText.includes('Hvor skal vi?')", timeout=30000)
+    wait_until_idle(page)
+    page.wait_for_timeout(300)  # the scroll follows the last render
+    sent = page.locator("#chat [data-testid='user']").last.inner_text()
+    assert "planene strides med kulturen." in sent and "Jeg er usikker" in sent
+
+    # A second turn, so that the chat holds more than a screen and its tail is not the question.
+    send(page, "Vi vil ha et levende sentrum i 2040, med boliger og grønne lunger, uten å bygge ned mer natur.")
+    page.wait_for_function("() => document.querySelector('#stage').innerText.includes('Hvordan kommer vi dit?')", timeout=30000)
+    page.wait_for_timeout(300)  # the scroll follows the last render
+    top, box_top = page.locator("#chat [data-testid='bot']").last.evaluate("""e => {
+        const row = e.closest('.message-row') || e;
+        let box = row.parentElement;  // the chat's own scroll area, if it scrolls
+        while (box && !(box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+        return [row.getBoundingClientRect().top, box ? box.getBoundingClientRect().top : 0];
+    }""")
+    assert -1 <= top < 844 * 0.5, f"the newest message starts at {top}px, not near the top of the screen"
+    assert top >= box_top - 1, "the newest message's top is scrolled away inside the chat"
+    assert page.locator("#sources details").count() > 0  # the turn had sources, and they are not what shows
+    stage_y = page.evaluate("document.querySelector('#stage').getBoundingClientRect().top + window.scrollY")
+    assert stage_y < 844 * 1.5, f"the stage is {stage_y}px down the page"
+    chat_height = page.evaluate("document.querySelector('#chat').getBoundingClientRect().height")
+    sources_y = page.evaluate("document.querySelector('#sources').getBoundingClientRect().top + window.scrollY")
+    assert sources_y - stage_y < 844 * 1.5, "the sources are far from the chat"
+    assert chat_height < 844, "the chat box is taller than the screen"
+
+    for selector in ("#send", "#new", "#stay", "#skip", "#back", "#finish", "#mode label", "[role=tab]"):
+        for height in page.locator(selector).evaluate_all("els => els.map(e => e.getBoundingClientRect().height)"):
+            assert height >= 44, f"{selector} is {height}px tall"
+
+    # The count shows from 80 % of the limit; past the limit it says so, and sending refuses, keeping every character.
+    assert page.inner_text("#message-count") == ""
+    box.fill("a" * int(limit * 0.8))
+    box.type("b")
+    assert f"{int(limit * 0.8) + 1:,}".replace(",", " ") in page.inner_text("#message-count").replace("\xa0", " ")
+    long_text = "ord " * (limit // 4) + "slutt"
+    box.fill(long_text)
+    box.type(".")
+    counted = page.inner_text("#message-count").replace("\xa0", " ")
+    assert "for langt" in counted, counted
+    with page.expect_request(lambda r: "/gradio_api/queue/join" in r.url, timeout=15000):
+        box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('grensen er')", timeout=30000)
+    wait_until_idle(page)
+    assert box.input_value() == long_text + ".", "the text over the limit must stay whole in the box"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone-first-chat.png"))
+    assert axe_violations(page) == [], "phone chat"
+    context.close()

@@ -98,7 +98,8 @@ def test_a_nynorsk_reflection_is_nynorsk_from_opening_to_summary_and_export(serv
 
     plan = service.prepare_gathering("facilitator", "byens rolle og kommunene i piloten", gathering=1, lang="nn")
     assert plan.startswith("# Førebuing av samling: byens rolle")
-    assert "Materiale som er føreslått for samling 1, står først." in plan and "*Kvar er vi?*" in plan
+    # The small corpus marks nothing for a gathering, and the plan says so in nynorsk.
+    assert "Ingen av treffa er merkte for samling 1 i materialet." in plan and "*Kvar er vi?*" in plan
     assert "## Refleksjonsspørsmål til deltakarane, eitt per fase" in plan
 
 
@@ -349,3 +350,71 @@ def test_an_older_journal_gets_the_new_columns_filled_from_its_text(tmp_path):
     assert message.questions == ["Hva er et godt resultat for byen?"]
     assert [(i.text, i.number) for i in message.insights] == [("Kommunen har planmyndighet over arealene.", 1)]
     assert Journal(path).get("kari", "c1").messages[0] == message  # opening it again changes nothing
+
+
+# --- a facilitator's preparation (assistant/app/facilitator.py) ------------------------------------
+
+
+def _add_and_index(service, *docs) -> None:
+    for rel, title, body, front in docs:
+        write_doc(service.settings.corpus_dir, rel, title, body, **front)
+    sync_corpus(service.settings, service.runtime.embedder, service.runtime.store)
+    service.runtime.retriever.invalidate()
+
+
+def test_preparation_ranks_discussion_questions_by_the_theme_not_by_their_document(service):
+    """The national-policy document repeats the theme in its introduction, so a search finds it
+    first; its questions are about something else. The questions that are about the theme sit in
+    a stage's question document, and they lead."""
+    _add_and_index(service, (
+        "questions/drofting-staten.md", "Drøfting for staten om arealpolitikken",
+        "# Drøfting for staten\n## Arealpolitikken og målkonflikter nasjonalt\n"
+        "Målkonflikter i arealpolitikken er et nasjonalt tema. Arealpolitikken og målkonflikter drøftes av staten.\n\n"
+        "- Hvordan kan departementene samordne statlige tilskudd bedre?\n"
+        "- Hvilke nasjonale rammebetingelser hindrer kommunale ledere i dag?\n"
+        "- Hva bør staten gjøre med et landsdekkende kompetanseprogram?\n",
+        {"kind": "question"},
+    ), (
+        "questions/refleksjon-veivalg.md", "Veivalg",
+        "# Veivalg\n## Byen\n- Hvilke målkonflikter i arealpolitikken i kommunen din er vanskeligst nå?\n"
+        "- Hvordan gjør dere målkonflikter i arealpolitikken synlige for politikerne?\n",
+        {"kind": "question", "stage": "[how_to_get_there]"},
+    ))
+    plan = service.prepare_gathering("facilitator", "målkonflikter i arealpolitikken")
+    discussion = plan.split("## Drøftingsspørsmål")[1].split("## Refleksjonsspørsmål")[0]
+    lines = [line for line in discussion.splitlines() if line.startswith("- ")]
+    assert "arealpolitikken" in lines[0] and "målkonflikter" in lines[0], lines
+    assert sum("arealpolitikken" in line for line in lines[:2]) == 2, lines
+    reflection = plan.split("## Refleksjonsspørsmål")[1]
+    assert not any(line[2:].split(" (")[0] in reflection for line in lines)  # no question twice in the plan
+
+
+def test_preparation_marks_the_gatherings_material_and_lists_it_first(service):
+    _add_and_index(service, (
+        "programme/samling-tre.md", "Arealnøytralitet i piloten",
+        "# Arealnøytralitet\n## Arealregnskap\nEt arealregnskap viser hvor mye natur byen bygger ned. Piloten drøftet arealnøytralitet.\n",
+        {"kind": "programme", "gathering": "[3]"},
+    ))
+    plan = service.prepare_gathering("facilitator", "piloten og arealnøytralitet", gathering=3)
+    material = [line for line in plan.split("## Relevant materiale")[1].split("##")[0].splitlines() if line.startswith("- ")]
+    assert "Materiale som er foreslått for samling 3, står først." in plan
+    assert material[0].startswith("- (samling 3) **Arealnøytralitet i piloten**"), material
+    assert all("(samling 3)" not in line for line in material[1:]), material  # only what the material marks
+    elsewhere = service.prepare_gathering("facilitator", "piloten og arealnøytralitet", gathering=5, lang="en")
+    assert "None of the matches is marked for gathering 5" in elsewhere and "(gathering 5)" not in elsewhere
+
+
+def test_snippets_end_at_a_sentence_boundary():
+    from assistant.app.facilitator import snippet
+
+    text = ("Kommunen samler mål fra mange kanter, og hvert mål er godt begrunnet. " * 3
+            + "Den siste setningen er lang nok til at den ikke får plass i utdraget, fordi den strekker seg langt forbi grensen.")
+    shown = snippet(text, limit=200)
+    assert shown.endswith("begrunnet. …") and len(shown) <= 200 + 2
+    assert "strek" not in shown
+    # A first sentence far over the limit is cut after a whole word.
+    long = "Ord " * 200 + "slutt."
+    assert snippet(long, limit=100).endswith("Ord …")
+    # Markdown lists and emphasis read as plain sentences, a heading is left out, an initial is no end.
+    listed = "## Metoder\n- **Arealregnskap:** En oversikt gjør arealnøytralitet målbart.\n- Forskning av Tom R. Tyler viser det."
+    assert snippet(listed) == "Arealregnskap: En oversikt gjør arealnøytralitet målbart. Forskning av Tom R. Tyler viser det."

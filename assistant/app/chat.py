@@ -261,35 +261,13 @@ class ChatService:
 
     # -- facilitators ----------------------------------------------------------------------
     def prepare_gathering(self, role: str, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:
+        """The facilitator's plan for a gathering (`assistant.app.facilitator`); the role is checked here."""
+        from assistant.app.facilitator import GatheringPlanner
+
         if role != "facilitator":
             raise Forbidden("Bare fasilitatorer kan forberede samlinger.")
-        theme = clean_user_text(theme, 300)
-        hits = self.runtime.retriever.search(theme, k=8, kinds=("programme", "leadership"), apply_floor=False)
-        if gathering:
-            hits = sorted(hits, key=lambda h: gathering not in h.chunk.meta.gathering)
-        out = [f"# {tr(lang, 'prep.title', theme=theme)}", ""]
-        if gathering:
-            out += [tr(lang, "prep.gathering", n=gathering), ""]
-        out += [f"## {tr(lang, 'prep.material')}", ""]
-        seen: set[str] = set()
-        for h in hits:
-            key = f"{h.chunk.meta.source}#{h.chunk.section}"
-            if key in seen:
-                continue
-            seen.add(key)
-            where = h.chunk.locator(lang)
-            snippet = " ".join(h.chunk.text.split())[:260]
-            out.append(f"- **{h.chunk.meta.title}**{', ' + where if where else ''} ({h.chunk.meta.source}): {snippet}…")
-            if len(seen) >= 6:
-                break
-        out += ["", f"## {tr(lang, 'prep.discussion')}", ""]
-        for q, chunk in self.engine.reflection_questions(theme, n=5, discussion=True):
-            out.append(f"- {q} ({chunk.meta.title})")
-        out += ["", f"## {tr(lang, 'prep.reflection')}", ""]
-        for stage in REFLECTION_STAGES:
-            for q, chunk in self.engine.reflection_questions(theme, stage=stage, n=1):
-                out.append(f"- *{tr(lang, f'stage.{stage}')}* {q} ({chunk.meta.source})")
-        return "\n".join(out) + "\n"
+        planner = GatheringPlanner(self.runtime.retriever, self.engine)
+        return planner.prepare(clean_user_text(theme, 300), gathering=gathering, lang=lang)
 
     def upload(self, role: str, files: list[Path], kind: str = "programme"):
         """Copy documents into the upload area and index them. Returns the ingest report."""

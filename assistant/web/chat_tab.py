@@ -3,12 +3,90 @@ and the sources of the latest answer."""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from assistant.app.chat import UPLOAD_KINDS
-from assistant.core.i18n import tr
+from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.safety import safe_markdown
 from assistant.web.context import Text, UiContext, Who, handler, sources_html, stage_text
+
+
+# The live character count under the message box; the client script fills it in.
+COUNTER_HTML = '<p class="count" aria-live="polite"></p>'
+# Show the count from this share of the limit: early enough to shorten, late enough not to distract.
+COUNT_FROM = 0.8
+
+
+def client_script(max_chars: int) -> str:
+    """What the chat does in the browser, run once when the page loads.
+
+    - Enter sends and Shift+Enter adds a line. Gradio's multi-line box does the opposite (and
+      Shift+Enter would submit), so Enter in the box is taken before Gradio sees it.
+    - The character count shows from `COUNT_FROM` of the limit, and says so when it is passed.
+    - After each turn the newest assistant message's top is scrolled into view (in the chat, and on
+      the page when it is off the screen): on a phone that is the question to answer, not the tail
+      of the sources below it.
+    """
+    texts = {lang: {"count": tr(lang, "ui.count"), "over": tr(lang, "ui.count_over")} for lang in LANGUAGES}
+    return CLIENT_JS.replace("__TEXTS__", json.dumps(texts, ensure_ascii=False)).replace("__MAX__", str(max_chars)).replace(
+        "__FROM__", str(COUNT_FROM))
+
+
+CLIENT_JS = """() => {
+  if (window.__chatClient) return;
+  window.__chatClient = true;
+  const TEXTS = __TEXTS__, MAX = __MAX__, FROM = Math.floor(MAX * __FROM__);
+  const inBox = (e) => e.target instanceof Element && e.target.closest('#message') !== null;
+  const number = (n) => n.toLocaleString('nb-NO');
+  function count() {
+    const out = document.querySelector('#message-count .count');
+    const box = document.querySelector('#message textarea');
+    if (!out || !box) return;
+    const n = box.value.length, over = n > MAX;
+    const texts = TEXTS[document.documentElement.lang] || TEXTS.nb;
+    const text = n < FROM ? '' : (over ? texts.over : texts.count).replace('{n}', number(n)).replace('{max}', number(MAX));
+    if (out.textContent !== text) out.textContent = text;
+    out.classList.toggle('over', over);
+  }
+  window.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || !inBox(e)) return;
+    e.stopPropagation();
+    if (e.shiftKey || e.isComposing) return;
+    e.preventDefault();
+    const send = document.querySelector('#send');
+    if (send) send.click();
+  }, true);
+  window.addEventListener('keypress', (e) => { if (e.key === 'Enter' && inBox(e)) e.stopPropagation(); }, true);
+  document.addEventListener('input', (e) => { if (inBox(e)) count(); }, true);
+  let shownRow = null, shownText = '', pending = false;
+  function showNewest() {
+    pending = false;
+    count();
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    const newest = bots[bots.length - 1];
+    if (!newest) return;
+    const row = newest.closest('.message-row') || newest;
+    if (row === shownRow && newest.innerText === shownText) return;
+    shownRow = row;
+    shownText = newest.innerText;
+    // Inside the chat's own scroll area the message's top goes to the top; the page itself moves
+    // only when that top is off the screen or low on it, so a wide screen does not jump.
+    let area = row.parentElement;
+    while (area && !(area.scrollHeight > area.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(area).overflowY))) {
+      area = area.parentElement;
+    }
+    if (area && area !== document.scrollingElement && area !== document.body) {
+      area.scrollTop += row.getBoundingClientRect().top - area.getBoundingClientRect().top - 8;
+    }
+    const top = row.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
+  }
+  new MutationObserver(() => {
+    if (!pending) { pending = true; requestAnimationFrame(showNewest); }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
 
 
 def kind_choices(lang: str) -> list[tuple[str, str]]:
@@ -24,33 +102,38 @@ class ChatTab:
         self.ctx, self.lang, self.conv_id = ctx, lang, conv_id
 
     def build(self, lang: str) -> None:
-        max_chars = self.ctx.settings.max_message_chars
+        # Phone first: the stage sits above the chat, the sources right under its controls, and the
+        # chat's height follows the screen. On a wide screen the mode and filters stand beside it.
         with gr.Tab(tr(lang, "ui.tab_chat"), id="chat") as self.tab:
-            with gr.Row():
-                with gr.Column(scale=3):
-                    self.chatbot = gr.Chatbot(label=tr(lang, "ui.chatbot"), height=480, elem_id="chat", buttons=["copy"],
-                                              placeholder=tr(lang, "ui.chat_placeholder"))
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    self.stage_md = gr.Markdown(elem_id="stage")
+                    self.chatbot = gr.Chatbot(label=tr(lang, "ui.chatbot"), height="60vh", min_height=320, elem_id="chat",
+                                              buttons=["copy"], autoscroll=False, placeholder=tr(lang, "ui.chat_placeholder"))
+                    # No max_length: the browser would cut a long text without a word. The counter warns
+                    # from 80 % of the limit, and the service refuses a longer message and says why.
                     self.message = gr.Textbox(label=tr(lang, "ui.message"), placeholder=tr(lang, "ui.placeholder"), lines=3,
-                                              max_length=max_chars, elem_id="message")
+                                              info=tr(lang, "ui.message_hint"), elem_id="message")
+                    self.counter = gr.HTML(COUNTER_HTML, elem_id="message-count")
                     with gr.Row():
                         self.send = gr.Button(tr(lang, "ui.send"), variant="primary", elem_id="send")
                         self.new = gr.Button(tr(lang, "ui.new"), elem_id="new")
-                    with gr.Row(visible=True) as self.reflect_row:
+                    with gr.Row(visible=True, elem_id="stage-buttons") as self.reflect_row:
                         self.stay = gr.Button(tr(lang, "ui.stay"), size="sm", elem_id="stay")
                         self.skip = gr.Button(tr(lang, "ui.skip"), size="sm", elem_id="skip")
                         self.back = gr.Button(tr(lang, "ui.back"), size="sm", elem_id="back")
                         self.finish = gr.Button(tr(lang, "ui.summarize"), size="sm", elem_id="finish")
-                with gr.Column(scale=2):
-                    self.mode = gr.Radio(mode_choices(lang), value="reflect", label=tr(lang, "ui.mode"), elem_id="mode")
-                    self.kinds = gr.CheckboxGroup(kind_choices(lang), value=[], label=tr(lang, "ui.kinds"))
-                    self.stage_md = gr.Markdown(elem_id="stage")
                     self.sources_heading = gr.Markdown(f"### {tr(lang, 'ui.sources')}")
                     self.sources = gr.HTML(sources_html([], lang), elem_id="sources")
+                with gr.Column(scale=1, min_width=240):
+                    self.mode = gr.Radio(mode_choices(lang), value="reflect", label=tr(lang, "ui.mode"), elem_id="mode")
+                    self.kinds = gr.CheckboxGroup(kind_choices(lang), value=[], label=tr(lang, "ui.kinds"))
 
     def texts(self) -> list[Text]:
         return [
             (self.chatbot, "label", "ui.chatbot", "{}"), (self.chatbot, "placeholder", "ui.chat_placeholder", "{}"),
             (self.message, "label", "ui.message", "{}"), (self.message, "placeholder", "ui.placeholder", "{}"),
+            (self.message, "info", "ui.message_hint", "{}"),
             (self.send, "value", "ui.send", "{}"), (self.new, "value", "ui.new", "{}"), (self.stay, "value", "ui.stay", "{}"),
             (self.skip, "value", "ui.skip", "{}"), (self.back, "value", "ui.back", "{}"),
             (self.finish, "value", "ui.summarize", "{}"), (self.mode, "label", "ui.mode", "{}"),

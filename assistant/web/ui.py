@@ -23,7 +23,7 @@ from assistant.app.exports import ExportStore
 from assistant.app.journal import NotFound
 from assistant.core.i18n import LANGUAGES, language_choices, tr
 from assistant.core.settings import Settings
-from assistant.web.chat_tab import ChatTab, kind_choices, mode_choices
+from assistant.web.chat_tab import ChatTab, client_script, kind_choices, mode_choices
 from assistant.web.context import UiContext, Who, handler, sources_html, stage_text
 from assistant.web.facilitator_tab import FacilitatorTab
 from assistant.web.journal_tab import JournalTab
@@ -42,12 +42,36 @@ CSS = """
 #upload-files .or, #upload-files .or * { color: #374151 !important; }
 .dark #upload-files .or, .dark #upload-files .or * { color: #d1d5db !important; }
 /* Short status texts are not scroll regions (axe: scrollable-region-focusable). */
-#stage, #stage *, #who, #who *, #erase-status, #erase-status * { overflow: visible !important; max-height: none !important; }
+#stage, #stage *, #who, #who *, #erase-status, #erase-status *, #message-count, #message-count * { overflow: visible !important; max-height: none !important; }
 /* Phones: nothing wider than the screen. */
 @media (max-width: 600px) {
   .gradio-container { padding: 4px !important; }
   .sources blockquote { overflow-wrap: anywhere; }
+  #stage-buttons { flex-direction: row !important; flex-wrap: wrap !important; }
+  #stage-buttons button { flex: 1 1 40% !important; min-width: 0 !important; }
 }
+/* Touch targets at least 44 px tall (WCAG 2.5.5): buttons, tabs, radio and checkbox choices. */
+.gradio-container button.lg, .gradio-container button.md, .gradio-container button.sm,
+.gradio-container [role=tab], #logout-form button {
+  min-height: 44px; }
+.gradio-container label:has(> input[type=radio]), .gradio-container label:has(> input[type=checkbox]) {
+  min-height: 44px; display: flex; align-items: center; }
+/* AA contrast for the text under the message box's label, and for the tabs on any background. */
+#message .info-text, #message .info-text * { color: #374151 !important; }
+.dark #message .info-text, .dark #message .info-text * { color: #d1d5db !important; }
+.gradio-container [role=tab] { color: #1f2937; background: var(--background-fill-primary); }
+.gradio-container [role=tab][aria-selected=true] { color: #9a3412; }
+.dark .gradio-container [role=tab] { color: #e5e7eb; }
+.dark .gradio-container [role=tab][aria-selected=true] { color: #fdba74; }
+/* The stage sits above the chat: a short line, not a block of space. */
+#stage { min-height: 0; }
+#stage p { margin: 0; }
+/* The live character count under the message box (assistant/web/chat_tab.py). */
+#message-count { padding: 0 !important; min-height: 0 !important; }
+#message-count .count { margin: 0; font-size: 0.9em; color: #374151; }
+.dark #message-count .count { color: #d1d5db; }
+#message-count .count.over { color: #b91c1c; font-weight: 600; }
+.dark #message-count .count.over { color: #fca5a5; }
 .sources details { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
 .sources summary { cursor: pointer; font-weight: 600; }
 .sources summary:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
@@ -96,6 +120,7 @@ class Page:
         demo.load(self.on_load, [self.saved_conv], [self.who, self.facilitator.tab, chat.mode, self.journal.journal_list,
                                                      self.conv_id, chat.chatbot, chat.stage_md, chat.sources])
         demo.load(None, None, None, js=f"() => {{ document.documentElement.lang = '{lang}'; document.title = '{tr(lang, 'ui.title')}'; }}")
+        demo.load(None, None, None, js=client_script(self.ctx.settings.max_message_chars))
         chat = self.chat
         self.lang_radio.change(
             self.on_language,
