@@ -178,6 +178,11 @@ def test_user_text_limits():
         clean_user_text("x" * 5000)
     with pytest.raises(InputRejected, match="tom"):
         clean_user_text("\x00 ")
+    # In the interface's language, not always bokmål.
+    with pytest.raises(InputRejected, match="the limit is 4 000"):
+        clean_user_text("x" * 5000, 4000, "en")
+    with pytest.raises(InputRejected, match="Meldinga er tom"):
+        clean_user_text(" ", 4000, "nn")
 
 
 def test_prompts_render_strictly(settings):

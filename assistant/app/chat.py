@@ -97,7 +97,7 @@ class ChatService:
         to the last stage's question closes the reflection: a closing turn and its one summary.
         After that, a message continues the conversation and never makes another summary."""
         try:
-            message = clean_user_text(message, self.settings.max_message_chars)
+            message = clean_user_text(message, self.settings.max_message_chars, lang)
         except InputRejected as exc:
             yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc), kind="notice")
             return

@@ -26,6 +26,7 @@ import unicodedata
 from markdown_it import MarkdownIt
 
 from assistant.core.errors import InputError
+from assistant.core.i18n import tr
 
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]]+|\b(?:javascript|data|vbscript):[^\s<>()\[\]]+", re.I)
 # What a GFM renderer turns into a link by itself: addresses with a scheme, "www." names, e-mail.
@@ -239,18 +240,17 @@ def _longest_run(text: str, ch: str) -> int:
 
 
 class InputRejected(InputError, ValueError):
-    """The user's message cannot be processed; str() says why, in bokmål."""
+    """The user's message cannot be processed; str() says why, in the user's language."""
 
 
-def clean_user_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
-    """Control characters removed, whitespace tidied; too long is refused, not cut."""
+def clean_user_text(text: str, max_chars: int = MAX_MESSAGE_CHARS, lang: str = "nb") -> str:
+    """Control characters removed, whitespace tidied; too long is refused, not cut. The refusal is in
+    `lang` (the interface's language)."""
     if len(text) > max_chars:
-        raise InputRejected(
-            f"Meldingen er {len(text):,} tegn; grensen er {max_chars:,}. Del den opp eller kort den ned.".replace(",", " ")
-        )
+        raise InputRejected(tr(lang, "input.too_long", n=f"{len(text):,}".replace(",", " "), limit=f"{max_chars:,}".replace(",", " ")))
     text = unicodedata.normalize("NFC", text)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = text.strip()
     if not text:
-        raise InputRejected("Meldingen er tom. Skriv et spørsmål eller en refleksjon.")
+        raise InputRejected(tr(lang, "input.empty"))
     return text
