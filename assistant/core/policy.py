@@ -25,12 +25,22 @@ from assistant.core.selection import (
     question_part,
     span_for,
 )
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
+
+
+class PolicyConfig(ComponentConfig):
+    """How the lead is chosen and when the material is said to leave the question's focus out."""
+
+    answer_lead_candidates: int
+    answer_kind_bonus: float
+    answer_language_bonus: float
+    answer_focus_max_share: float
+    answer_focus_confident_similarity: float
 
 
 class AnswerPolicy:
-    def __init__(self, settings: Settings, retriever: Retriever) -> None:
-        self.settings = settings
+    def __init__(self, config: PolicyConfig, retriever: Retriever) -> None:
+        self.config = config
         self.retriever = retriever
 
     def gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], Gap | None]:
@@ -53,7 +63,7 @@ class AnswerPolicy:
         English source, is preferred."""
         kind, counted = question_kind(question), counted_word(question) or office_word(question)
         ranked = sorted(units, key=lambda u: -u.score)
-        pool = ranked[: self.settings.answer_lead_candidates]
+        pool = ranked[: self.config.answer_lead_candidates]
         if kind in CHECKED_KINDS:
             # A "how many" or "when" question is answered by a number or a date: look further down
             # for one (within half the best score) before concluding the material has none.
@@ -63,10 +73,10 @@ class AnswerPolicy:
         for u in pool:
             span = span_for(u, units)
             fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
-            value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
+            value = u.score + (self.config.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
-                value += self.settings.answer_language_bonus
-            if kind in CHECKED_KINDS and not fits and u not in ranked[: self.settings.answer_lead_candidates]:
+                value += self.config.answer_language_bonus
+            if kind in CHECKED_KINDS and not fits and u not in ranked[: self.config.answer_lead_candidates]:
                 continue  # looked at only for a number or a date
             # For "how many" and "when", a span with the number or date beats one without it.
             key = (fits, value) if kind in CHECKED_KINDS else (value,)
@@ -87,13 +97,13 @@ class AnswerPolicy:
         if kind in CHECKED_KINDS:
             # The figure asked for is the answer: found, the question is answered; missing, it is not.
             return None if lead_fits else Gap(kind=kind)
-        if lang == "en" or max(u.similarity for u in units) >= self.settings.answer_focus_confident_similarity:
+        if lang == "en" or max(u.similarity for u in units) >= self.config.answer_focus_confident_similarity:
             return None
         # The material: every sentence of the retrieved chunks, and their titles and headings.
         texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
         texts += [u.text for u in units]
         focus = missing_focus(question, texts, weight=self.retriever.idf)
-        if focus.missing and focus.share >= self.settings.answer_focus_max_share:
+        if focus.missing and focus.share >= self.config.answer_focus_max_share:
             return Gap(word=focus.missing[0])
         return None
 
