@@ -30,7 +30,7 @@ import numpy as np
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.selection import sentence_texts, units_of
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from assistant.core.text import split_sentences
 
 NOISE_SIGMA = 0.01
@@ -50,7 +50,7 @@ def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chun
     """All chunks of an ingested index with their stored vectors, in a stable order."""
     from assistant.core.store import chunk_from_record
 
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(model_id, dim, create=False)
     got: dict[str, list] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
     while True:  # in pages: Chroma refuses one get() of more than ~32k records
@@ -67,7 +67,7 @@ def read_vectors(settings: Settings, model_id: str, dim: int) -> tuple[list[Chun
 
 def read_sentence_vectors(settings: Settings, model_id: str, dim: int, chunks: list[Chunk]) -> dict[str, np.ndarray]:
     """Sentence text (without its heading) -> the vector ingest stored for it."""
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(model_id, dim, create=False)
     out: dict[str, np.ndarray] = {}
     for start in range(0, len(chunks), 200):
@@ -135,7 +135,7 @@ def build_ours(settings: Settings, model_id: str, dim: int, chunks: list[Chunk],
     would, or left out without it (then an answer embeds them, which is not what an ingested index
     costs). Returns seconds."""
     t0 = time.perf_counter()
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.drop()
     store.open(model_id, dim, create=True)
     by_file: dict[str, list[int]] = {}

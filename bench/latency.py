@@ -46,9 +46,9 @@ def our_search(retriever, queries: list[str], rounds: int, warmup: int = 5) -> d
         t0 = time.perf_counter()
         v = embedder.embed_queries([q])[0]
         t1 = time.perf_counter()
-        store.query(v, retriever.settings.candidates)
+        store.query(v, retriever.config.candidates)
         t2 = time.perf_counter()
-        retriever._lexical.search(q, retriever.settings.candidates)  # noqa: SLF001
+        retriever._lexical.search(q, retriever.config.candidates)  # noqa: SLF001
         t3 = time.perf_counter()
         embed.append((t1 - t0) * 1000)
         dense.append((t2 - t1) * 1000)

@@ -70,12 +70,12 @@ class LlamaServer:
 
 
 def ours_ttft(settings, retriever, embedder, base_url: str, questions: list[str]) -> dict:
-    from assistant.core.answer import AnswerEngine
+    from assistant.core.answer import AnswerConfig, AnswerEngine
     from assistant.core.llm import build_chat_model
 
     s = settings.model_copy(update={"llm_backend": "openai", "llm_base_url": base_url, "llm_max_tokens": MAX_TOKENS,
                                     "llm_temperature": 0.0, "llm_max_retries": 0, "llm_timeout_s": 300})
-    engine = AnswerEngine(s, retriever, embedder, build_chat_model(s))
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, build_chat_model(s))
     engine.answer(questions[0])  # connection, prompt files, model warm
     ttft, total, refused = [], [], 0
     for q in questions:

@@ -289,10 +289,10 @@ def cmd_embedder(args: argparse.Namespace) -> dict:
 
 def _chunks(settings):
     from assistant.core.embeddings import build_embedder
-    from assistant.core.store import ChromaStore
+    from assistant.core.store import ChromaStore, StoreConfig
 
     emb = build_embedder(settings)
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(emb.model_id, emb.dim, create=False)
     return store.all_chunks()
 

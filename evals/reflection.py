@@ -20,8 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from assistant.app import chat as app_chat
-from assistant.app.chat import ChatService
+from assistant.app.chat import ChatConfig, ChatService
 from assistant.app.journal import Conversation, Journal
 from assistant.app.reflection import Summary
 from assistant.core.answer import AnswerEngine
@@ -104,12 +103,8 @@ def run_scripts(
 
 
 def chat_service(settings: Settings, runtime: Runtime, engine: AnswerEngine, journal: Journal) -> ChatService:
-    """The chat flow as the web app builds it.
-
-    FALLBACK (remove after the config-objects branch is merged: then always
-    `ChatConfig.from_settings(settings)`): today `ChatService` takes the whole settings."""
-    config = getattr(app_chat, "ChatConfig", None)
-    return ChatService(config.from_settings(settings) if config is not None else settings, runtime, engine, journal)
+    """The chat flow as the web app builds it."""
+    return ChatService(ChatConfig.from_settings(settings), runtime, engine, journal)
 
 
 def replay_script(service: ChatService, script: ReflectionScript, user: str = EVAL_USER) -> ScriptResult:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.errors import ConfigError
 from assistant.core.llm import ChatMessage, ChatModel
 from assistant.core.progress import tqdm_progress as _tqdm_progress
@@ -446,7 +446,9 @@ def run_eval(
     warm = getattr(runtime.embedder, "warm_up", None)
     if callable(warm):
         warm()
-    engine = runtime.engine if chat_model is None else AnswerEngine(settings, retriever, runtime.embedder, chat_model)
+    engine = runtime.engine
+    if chat_model is not None:
+        engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, runtime.embedder, chat_model)
     chunks = dict(retriever.chunks)
     fingerprint = corpus_fingerprint(list(chunks.values()), runtime.embedder.model_id)
     system_prompts = _system_prompts(settings)
@@ -501,7 +503,7 @@ def _run_case(
         return CaseResult(case=case, scores=dict.fromkeys(CASE_METRICS), error=f"{type(exc).__name__}: {exc}")
     result = score_case(
         case, answer, chunks, system_prompts=system_prompts, injection_claims=claims, secrets=secrets,
-        k=max(5, engine.settings.answer_chunks),
+        k=max(5, engine.config.answer_chunks),
     )
     if judge is not None and not answer.error:
         verdict = judge.score(

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.compose import check_citations
 from assistant.core.verify import strip_markup_and_leaks
 from assistant.core.llm import ChatMessage
 from assistant.core.prompts import PromptError, render, render_sources
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
 from evals.cases import load_cases
 from evals.metrics import answer_body
@@ -27,12 +27,12 @@ GOLDEN = Path(__file__).parent / "golden"
 def engine_parts(settings, small_corpus, fake_embedder, memory_store):
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
     sync_corpus(s, fake_embedder, memory_store)
-    return s, Retriever(s, memory_store, fake_embedder), fake_embedder
+    return s, Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder), fake_embedder
 
 
 def test_extractive_answer_cites_the_source(engine_parts):
     s, retriever, embedder = engine_parts
-    answer = AnswerEngine(s, retriever, embedder).answer("Hvilke kommuner deltok i piloten?")
+    answer = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder).answer("Hvilke kommuner deltok i piloten?")
     assert not answer.refused and answer.backend == "extractive"
     assert "Horten, Larvik, Porsgrunn og Tønsberg" in answer.text
     assert re.search(r"Tønsberg[^\n]*\[1\]", answer.text)
@@ -45,7 +45,7 @@ def test_refusal_calls_no_model_and_speaks_the_question_language(engine_parts):
     s, retriever, embedder = engine_parts
     strict = s.model_copy(update={"answer_min_similarity": 0.999})
     model = FakeChatModel("skal ikke brukes")
-    engine = AnswerEngine(strict, retriever, embedder, model)
+    engine = AnswerEngine(AnswerConfig.from_settings(strict), retriever, embedder, model)
     nb = engine.answer("Hva er hovedstaden i Frankrike?")
     assert nb.refused and "finner ikke" in nb.text and model.calls == []
     en = engine.answer("What is the capital of France?")
@@ -65,7 +65,7 @@ def test_model_answer_is_checked_and_made_safe(engine_parts):
         f"{leaked} ![bilde](http://evil.example/x.png) <script>alert(1)</script> Se [her](http://evil.example) [1]."
     )
     model = FakeChatModel(reply)
-    answer = AnswerEngine(s, retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
+    answer = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
     assert answer.removed_citations == (7,) and not answer.fallback
     assert "[7]" not in answer.text and "[1]" in answer.text and "tolv" not in answer.text
     assert "evil.example" not in answer.text and "<script>" not in answer.text
@@ -80,24 +80,24 @@ def test_model_answer_is_checked_and_made_safe(engine_parts):
 def test_model_failure_becomes_a_clear_error(engine_parts):
     s, retriever, embedder = engine_parts
     model = FakeChatModel(error="Språkmodellen svarer ikke.")
-    answer = AnswerEngine(s, retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
+    answer = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model).answer("Hvilke kommuner deltok i piloten?")
     assert answer.error == "Språkmodellen svarer ikke." and not answer.citations
 
 
 def test_follow_up_uses_the_conversation(engine_parts):
     s, retriever, embedder = engine_parts
     history = [ChatMessage("user", "Hvor mange samlinger hadde piloten?"), ChatMessage("assistant", "Fem.")]
-    engine = AnswerEngine(s, retriever, embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder)
     assert engine.rewriter.rewrite("Og hvem deltok?", history, "nb") == "Hvor mange samlinger hadde piloten? Og hvem deltok?"
     model = FakeChatModel("Hvilke kommuner deltok i piloten")
-    with_model = AnswerEngine(s, retriever, embedder, model)
+    with_model = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model)
     assert with_model.rewriter.rewrite("Og hvem deltok?", history, "nb") == "Hvilke kommuner deltok i piloten"
     assert "Hvor mange samlinger" in model.calls[0][0].content
 
 
 def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
     s, retriever, embedder = engine_parts
-    answer = AnswerEngine(s, retriever, embedder).answer(
+    answer = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder).answer(
         "Byen min vokser, og jeg lurer på min rolle i byutviklingen.", mode="reflect", stage="where_are_we"
     )
     assert answer.text.startswith("Du skriver: «Byen min vokser")
@@ -113,7 +113,7 @@ def test_nynorsk_interface_gets_nynorsk_framing_and_the_material_as_written(engi
     from assistant.core.i18n import CATALOGUE
 
     s, retriever, embedder = engine_parts
-    engine = AnswerEngine(s, retriever, embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder)
     bokmal_framing = [text for key, text in CATALOGUE["nb"].items()
                       if key.startswith(("answer.", "stage.")) and text and text != CATALOGUE["nn"][key]]
 
@@ -136,7 +136,7 @@ def test_nynorsk_interface_gets_nynorsk_framing_and_the_material_as_written(engi
     assert reflection.reflection_questions[0] in {"Hva kjennetegner byen din i dag?", "Hvilken rolle har du i byutviklingen?"}
     assert [t for t in bokmal_framing if t in reflection.text] == []
 
-    strict = AnswerEngine(s.model_copy(update={"answer_min_similarity": 0.999}), retriever, embedder)
+    strict = AnswerEngine(AnswerConfig.from_settings(s.model_copy(update={"answer_min_similarity": 0.999})), retriever, embedder)
     refused = strict.answer("Kva er hovudstaden i Frankrike?", language="nn")
     assert refused.refused and refused.text.startswith("Eg finn ikkje noko om dette i programmaterialet")
 
@@ -146,7 +146,8 @@ def test_a_model_in_the_nynorsk_interface_is_asked_for_nynorsk_with_the_bokmal_p
     is asked to answer in nynorsk."""
     s, retriever, embedder = engine_parts
     model = FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")
-    answer = AnswerEngine(s, retriever, embedder, model).answer("Kva kommunar deltok i piloten?", language="nn")
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model)
+    answer = engine.answer("Kva kommunar deltok i piloten?", language="nn")
     system, user = model.calls[0][0].content, model.calls[0][1].content
     assert "Svar på nynorsk." in system and '<kilde nr="1"' in user and "<source" not in user
     assert answer.language == "nn" and "**Kjelder:**" in answer.text
@@ -220,7 +221,7 @@ def _contains(text: str, fact: str) -> bool:
 
 @pytest.fixture(scope="module")
 def bundled_engine(bundled_runtime):
-    return AnswerEngine(bundled_runtime.settings, bundled_runtime.retriever, bundled_runtime.embedder)
+    return AnswerEngine(AnswerConfig.from_settings(bundled_runtime.settings), bundled_runtime.retriever, bundled_runtime.embedder)
 
 
 @pytest.mark.integration
@@ -296,7 +297,7 @@ def test_answers_lead_with_the_fact_and_say_what_the_material_does_not_cover(bun
 
 def test_reflect_mode_mirrors_the_concern_not_the_introduction(engine_parts):
     s, retriever, embedder = engine_parts
-    answer = AnswerEngine(s, retriever, embedder).answer(
+    answer = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder).answer(
         "Jeg er plansjef i Horten. Byen vokser, men jeg er usikker på min rolle i byutviklingen.",
         mode="reflect", stage="where_are_we",
     )
@@ -306,12 +307,13 @@ def test_reflect_mode_mirrors_the_concern_not_the_introduction(engine_parts):
 def test_a_stream_gives_the_text_then_the_answer_for_every_backend(engine_parts):
     s, retriever, embedder = engine_parts
     for model in (None, FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")):
-        response = AnswerEngine(s, retriever, embedder, model).stream("Hvilke kommuner deltok i piloten?")
+        response = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model).stream("Hvilke kommuner deltok i piloten?")
         pieces = list(response)
         assert pieces and all(isinstance(p, str) for p in pieces)
         assert "".join(pieces).strip() == response.answer.text.strip() and "Tønsberg" in response.answer.text
     # Asking for the answer first runs the rest without showing it.
-    assert "Tønsberg" in AnswerEngine(s, retriever, embedder).stream("Hvilke kommuner deltok i piloten?").answer.text
+    extractive = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder)
+    assert "Tønsberg" in extractive.stream("Hvilke kommuner deltok i piloten?").answer.text
 
 
 def test_every_answer_text_is_rendered_text_safe_source_list_included():
@@ -330,7 +332,7 @@ def test_every_answer_text_is_rendered_text_safe_source_list_included():
 
 def test_reflection_never_shows_an_insight_twice_in_a_conversation(engine_parts):
     s, retriever, embedder = engine_parts
-    engine = AnswerEngine(s, retriever, embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder)
     message = "Byen min vokser, og jeg lurer på hvordan regenerativ ledelse kan fornye natur og fellesskap."
     first = engine.answer(message, mode="reflect", stage="where_are_we")
     assert first.insights

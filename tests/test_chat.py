@@ -6,14 +6,14 @@ import sqlite3
 
 import pytest
 
-from assistant.core.answer import AnswerEngine
-from assistant.app.chat import ChatService, Forbidden, safe_filename
+from assistant.core.answer import AnswerConfig, AnswerEngine
+from assistant.app.chat import ChatConfig, ChatService, Forbidden, safe_filename
 from assistant.app.journal import Journal, NotFound
 from assistant.core.i18n import tr
 from assistant.core.records import REFLECTION_STAGES
 from assistant.app.reflection import ReflectionState
 from assistant.core.runtime import Runtime
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pipeline import sync_corpus
 
 from .conftest import write_doc
@@ -30,10 +30,10 @@ def service(settings, small_corpus, fake_embedder):
             kind="question", stage=f"[{stage}]",
         )
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(StoreConfig.from_settings(s)))
     sync_corpus(s, fake_embedder, runtime.store)
-    engine = AnswerEngine(s, runtime.retriever, fake_embedder)
-    return ChatService(s, runtime, engine, Journal(s.journal_path))
+    engine = AnswerEngine(AnswerConfig.from_settings(s), runtime.retriever, fake_embedder)
+    return ChatService(ChatConfig.from_settings(s), runtime, engine, Journal(s.journal_path))
 
 
 def final(turns):
@@ -164,14 +164,14 @@ def test_reflections_never_reach_the_index_or_the_logs(service, caplog):
     chunks = service.runtime.store.all_chunks()
     assert all(MARKER not in c.text for c in chunks)
     assert MARKER not in caplog.text
-    chroma_files = [p for p in service.settings.chroma_dir.rglob("*") if p.is_file()]
+    chroma_files = [p for p in service.runtime.settings.chroma_dir.rglob("*") if p.is_file()]
     assert chroma_files and all(MARKER.encode() not in p.read_bytes() for p in chroma_files)
 
 
 @pytest.mark.parametrize("journal_mode", ["delete", "wal"])
 def test_deleted_reflection_leaves_no_trace_in_the_database(service, journal_mode):
     """Journal.delete alone (no VACUUM here) must overwrite the text in every file SQLite keeps."""
-    path = service.settings.journal_path
+    path = service.runtime.settings.journal_path
     db = sqlite3.connect(path)  # the mode is stored in the file; WAL keeps old pages in -wal
     assert db.execute(f"PRAGMA journal_mode = {journal_mode}").fetchone()[0] == journal_mode
     db.close()
@@ -196,7 +196,7 @@ def test_deleted_reflection_leaves_no_trace_in_the_database(service, journal_mod
 
 def test_too_long_message_is_refused_and_nothing_saved(service):
     cid = service.start("kari", "qa").conversation_id
-    turns = list(service.send("kari", cid, "x" * (service.settings.max_message_chars + 1)))
+    turns = list(service.send("kari", cid, "x" * (service.config.max_message_chars + 1)))
     assert turns[-1].error and "grensen" in turns[-1].text
     assert service.conversation("kari", cid).messages == []
 
@@ -215,7 +215,7 @@ def test_facilitator_only_features(service, tmp_path):
     hits = service.runtime.retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")
     assert hits[0].chunk.meta.source == "opplastet/programme/notat.md" and hits[0].chunk.meta.kind == "programme"
     # Re-ingesting the bundled corpus must not remove the upload, and vice versa.
-    again = sync_corpus(service.settings, service.runtime.embedder, service.runtime.store)
+    again = sync_corpus(service.runtime.settings, service.runtime.embedder, service.runtime.store)
     assert again.files_removed == []
 
 
@@ -224,11 +224,11 @@ def test_upload_refuses_bad_names_types_and_sizes(service, tmp_path):
     exe.write_bytes(b"MZ")
     big = tmp_path / "stor.txt"
     big.write_text("ord " * 10, encoding="utf-8")
-    small_limit = service.settings.model_copy(update={"max_upload_mb": 0.00001})
+    small_limit = service.config.model_copy(update={"max_upload_mb": 0.00001})
     limited = ChatService(small_limit, service.runtime, service.engine, service.journal)
     _, problems = limited.upload("facilitator", [exe, big])
     assert any("filtypen" in p for p in problems) and any("MB" in p for p in problems)
-    assert not any(service.settings.uploads_dir.rglob("virus.exe"))
+    assert not any(service.config.uploads_dir.rglob("virus.exe"))
     assert safe_filename("../../etc/passwd") == "passwd"
     assert safe_filename("..\\..\\win.ini") == "win.ini"
     assert safe_filename(".hidden.md") == "hidden.md"
@@ -239,7 +239,7 @@ def test_an_unreadable_upload_is_not_kept_or_reported_again(service, tmp_path):
     broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
     report, problems = service.upload("facilitator", [broken])
     assert report.failed and any("ikke lagret" in p for p in problems)
-    assert not any(service.settings.uploads_dir.rglob("*.pdf"))
+    assert not any(service.config.uploads_dir.rglob("*.pdf"))
     good = tmp_path / "notat.md"
     good.write_text("# Notat\nSamlingen handlet om kretsløp.\n", encoding="utf-8")
     report, problems = service.upload("facilitator", [good])
@@ -267,12 +267,12 @@ def test_participant_can_export_and_erase_everything(service, tmp_path):
     exported = service.export("kari", cid)
     from assistant.web.context import private_file as _private_file
 
-    served = _private_file(service.settings, "kari", "refleksjon.md", exported)
+    served = _private_file(service.runtime.settings, "kari", "refleksjon.md", exported)
     # Gradio keeps its own copy of a downloaded file; simulate that copy.
-    gradio_copy = service.settings.data_dir / "gradio-tmp" / "abc123" / os.path.basename(served)
+    gradio_copy = service.runtime.settings.data_dir / "gradio-tmp" / "abc123" / os.path.basename(served)
     gradio_copy.parent.mkdir(parents=True)
     gradio_copy.write_text(exported, encoding="utf-8")
-    os.environ["GRADIO_TEMP_DIR"] = str(service.settings.data_dir / "gradio-tmp")
+    os.environ["GRADIO_TEMP_DIR"] = str(service.runtime.settings.data_dir / "gradio-tmp")
     try:
         seen = service.my_data("kari", "participant")
         assert [c["id"] for c in seen["conversations"]] == [cid] and seen["exported_files"]
@@ -285,7 +285,7 @@ def test_participant_can_export_and_erase_everything(service, tmp_path):
         assert result["conversations"] == 1 and result["files"] >= 3
     finally:
         del os.environ["GRADIO_TEMP_DIR"]
-    leftovers = [p for p in service.settings.data_dir.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()]
+    leftovers = [p for p in service.runtime.settings.data_dir.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()]
     assert leftovers == []
     assert service.conversations("kari") == [] and len(service.conversations("ola")) == 1
 
@@ -295,14 +295,14 @@ def test_retention_deletes_old_conversations(service):
 
     old = service.start("kari", "qa").conversation_id
     final(service.send("kari", old, "Hvilke kommuner deltok?"))
-    with sqlite3.connect(service.settings.journal_path) as db:
+    with sqlite3.connect(service.runtime.settings.journal_path) as db:
         db.execute("UPDATE conversations SET updated = updated - 40 * 86400 WHERE id = ?", (old,))
-    keep = service.settings.model_copy(update={"retention_days": 30})
+    keep = service.config.model_copy(update={"retention_days": 30})
     retained = ChatService(keep, service.runtime, service.engine, service.journal)
     fresh = retained.start("kari", "qa").conversation_id  # starting applies retention
     final(retained.send("kari", fresh, "Hvilke kommuner deltok?"))
     assert [c.id for c in retained.conversations("kari")] == [fresh]
-    assert service.settings.retention_days is None  # off by default
+    assert service.config.retention_days is None  # off by default
 
 
 def test_reflection_turns_store_their_questions_and_insights_as_data(service):
@@ -357,8 +357,8 @@ def test_an_older_journal_gets_the_new_columns_filled_from_its_text(tmp_path):
 
 def _add_and_index(service, *docs) -> None:
     for rel, title, body, front in docs:
-        write_doc(service.settings.corpus_dir, rel, title, body, **front)
-    sync_corpus(service.settings, service.runtime.embedder, service.runtime.store)
+        write_doc(service.runtime.settings.corpus_dir, rel, title, body, **front)
+    sync_corpus(service.runtime.settings, service.runtime.embedder, service.runtime.store)
     service.runtime.retriever.invalidate()
 
 

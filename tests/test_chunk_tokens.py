@@ -56,7 +56,7 @@ def test_bundled_prose_without_headings_is_chunked_within_the_cap(tmp_path, embe
     document together as one section (headings removed) through ingest: real prose where it must."""
     import re
 
-    from assistant.core.store import ChromaStore
+    from assistant.core.store import ChromaStore, StoreConfig
     from ingest.pipeline import sync_corpus
 
     corpus = tmp_path / "corpus"
@@ -66,7 +66,7 @@ def test_bundled_prose_without_headings_is_chunked_within_the_cap(tmp_path, embe
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(front + re.sub(r"(?m)^#+ .*$", "", body), encoding="utf-8")
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=corpus)
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     report = sync_corpus(settings, embedder, store)
     assert report.ok and len(report.files_added) > 15
     chunks = store.all_chunks()
@@ -111,7 +111,7 @@ def test_hostile_text_is_chunked_within_the_cap_and_keeps_every_character(embedd
 
 def test_ingest_of_a_hostile_file_stays_within_the_cap(tmp_path, embedder):
     """The same through `sync_corpus`: loader, chunker and store, as `assistant ingest` runs it."""
-    from assistant.core.store import ChromaStore
+    from assistant.core.store import ChromaStore, StoreConfig
     from ingest.pipeline import sync_corpus
 
     corpus = tmp_path / "corpus"
@@ -119,7 +119,7 @@ def test_ingest_of_a_hostile_file_stays_within_the_cap(tmp_path, embedder):
     write_doc(corpus, "programme/vedlegg.md", "Vedlegg med rådata",
               "# Vedlegg\n\n" + "\n\n".join(f"## {name}\n\n{text}" for name, text in texts.items()), kind="programme")
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=corpus)
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     report = sync_corpus(settings, embedder, store)
     assert report.ok and report.files_added == ["programme/vedlegg.md"]
     sizes = [embedder.count_tokens(passage_text(c)) for c in store.all_chunks()]

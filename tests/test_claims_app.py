@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.answer import AnswerEngine
-from assistant.app.chat import ChatService
+from assistant.core.answer import AnswerConfig, AnswerEngine
+from assistant.app.chat import ChatConfig, ChatService
 from assistant.core.i18n import tr
 from assistant.app.journal import Journal
 from assistant.app.privacy import user_folder
 from assistant.core.runtime import Runtime
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
+from assistant.web.shell import ShellConfig
 from ingest.pipeline import sync_corpus
 
 from .appclient import AppClient
@@ -46,7 +47,8 @@ def launched(settings, chat_service, users=None):
 
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
-    server = run_server(create_app(settings, build_app(settings, chat_service, users), users), settings, prevent_thread_lock=True)
+    app = create_app(ShellConfig.from_settings(settings), build_app(settings, chat_service, users), users)
+    server = run_server(app, settings, prevent_thread_lock=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -122,7 +124,8 @@ def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_j
 
     exported = service.export("kari", cid)
     assert f"## {tr('nb', 'export.summary')}" in exported and MARKER in exported
-    assert exported.count("Jeg skal invitere næringslivet") == 2  # the message, and once in the summary
+    # the message, the closing turn's mirror of it, and once in the summary
+    assert exported.count("Jeg skal invitere næringslivet") == 3
     assert exported.count(f"### {t['commitments']}") == 1
 
     # Finishing again shows the same summary (here in English) and stores nothing new.
@@ -136,7 +139,7 @@ def test_finish_and_summarise_writes_insights_commitments_and_reading_into_the_j
 @pytest.mark.integration  # a Gradio server on loopback
 def test_the_summarise_button_of_the_app_writes_the_summary(service):  # noqa: F811
     """Through the app: start a reflection, answer, press *Avslutt og oppsummer*."""
-    with launched(service.settings, service) as url:
+    with launched(service.runtime.settings, service) as url:
         tab = client(url)  # local mode: one user, "lokal"
         tab.predict("reflect", api_name="/start_conversation")
         chat, *_ = tab.predict("Jeg skal invitere næringslivet til et møte om sentrum.", [], "reflect", [],
@@ -183,10 +186,11 @@ def slow_app(settings, small_corpus, fake_embedder):
     def make(concurrency: int, queue_size: int = 64, seconds: float = 1.5):
         s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0,
                                         "concurrency": concurrency, "queue_size": queue_size})
-        runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+        runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(StoreConfig.from_settings(s)))
         sync_corpus(s, fake_embedder, runtime.store)
         model = SlowModel(seconds)
-        chat_service = ChatService(s, runtime, AnswerEngine(s, runtime.retriever, fake_embedder, model), Journal(s.journal_path))
+        engine = AnswerEngine(AnswerConfig.from_settings(s), runtime.retriever, fake_embedder, model)
+        chat_service = ChatService(ChatConfig.from_settings(s), runtime, engine, Journal(s.journal_path))
         return s, chat_service, model
 
     return make
@@ -347,7 +351,7 @@ def test_handlers_refuse_another_users_id_even_past_gradios_choice_check(service
     final(service.send("kari", cid, f"Privat tanke {MARKER}"))
     before = service.conversation("kari", cid)
     users = UserStore({name: {"role": role, "password": hash_password(pw)} for name, (role, pw) in USERS.items()})
-    with launched(service.settings, service, users) as url:
+    with launched(service.runtime.settings, service, users) as url:
         ola = as_user(url, "ola")
         attempts = _attempts(ola, cid)
         kari = as_user(url, "kari")
@@ -357,4 +361,4 @@ def test_handlers_refuse_another_users_id_even_past_gradios_choice_check(service
     assert MARKER in own
     after = service.conversation("kari", cid)
     assert (after.title, [m.content for m in after.messages]) == (before.title, [m.content for m in before.messages])
-    assert not user_folder(service.settings, "ola").exists()
+    assert not user_folder(service.runtime.settings, "ola").exists()

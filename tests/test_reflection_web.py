@@ -23,7 +23,7 @@ LOCAL = SimpleNamespace(username=None)  # local mode: the one user "lokal"
 @pytest.fixture
 def page(service):  # noqa: F811
     with gr.Blocks() as demo:
-        built = Page(UiContext(service.settings, service, None, ExportStore()))
+        built = Page(UiContext(service.runtime.settings, service, None, ExportStore()))
         built.build("nb")
         built.wire(demo, "nb")
     return built

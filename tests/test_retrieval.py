@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.core.retrieval import Retriever, weighted_rrf
-from assistant.core.store import ChromaStore
+from assistant.core.retrieval import RetrievalConfig, Retriever, weighted_rrf
+from assistant.core.store import ChromaStore, StoreConfig
 from evals.retrieval import load_retrieval_set, score_retrieval
 from ingest.pipeline import sync_corpus
 
@@ -45,23 +45,23 @@ def test_bm25_top_n_is_the_head_of_the_full_ranking_with_and_without_a_kind_filt
 
 def test_kind_filter_and_floor(settings, small_corpus, fake_embedder, memory_store):
     sync_corpus(settings, fake_embedder, memory_store)
-    retriever = Retriever(settings, memory_store, fake_embedder)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
     hits = retriever.search("Hvilke kommuner deltok i piloten?", k=3)
     assert hits[0].chunk.meta.source == "programme/piloten.md"
     assert "Horten" in hits[0].chunk.text
     only_questions = retriever.search("byen din rolle", k=5, kinds=("question",))
     assert only_questions and {h.chunk.meta.kind for h in only_questions} == {"question"}
-    strict = Retriever(settings.model_copy(update={"relevance_floor": 0.99}), memory_store, fake_embedder)
+    strict = Retriever(RetrievalConfig.from_settings(settings).model_copy(update={"relevance_floor": 0.99}), memory_store, fake_embedder)
     assert strict.search("pannekaker med blåbær", k=3) == []
 
 
 def test_retriever_sees_a_new_ingest_without_restart(settings, small_corpus, fake_embedder):
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
-    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
+    retriever = Retriever(RetrievalConfig.from_settings(settings), ChromaStore(StoreConfig.from_settings(settings)), fake_embedder)
     retriever.REFRESH_EVERY_S = 0.0
     assert not retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")
     (small_corpus / "programme/ny.md").write_text("# Ny\nSirkulærøkonomi handler om kretsløp.", encoding="utf-8")
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     assert retriever.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")[0].chunk.meta.source == "programme/ny.md"
 
 

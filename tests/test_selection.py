@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.query import refers_back
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.selection import (
     announced_count,
     counted_word,
@@ -22,7 +22,7 @@ from assistant.core.selection import (
     span_for,
     units_of,
 )
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from assistant.core.text import stems
 from ingest.pipeline import sync_corpus
 from tests.conftest import write_doc
@@ -156,16 +156,16 @@ def settings(settings):
 
 
 def test_ingest_stores_sentence_vectors_and_answers_embed_only_the_question(settings, small_corpus, fake_embedder):
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     sync_corpus(settings, fake_embedder, store)
-    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), ChromaStore(StoreConfig.from_settings(settings)), fake_embedder)
     chunks = list(retriever.chunks.values())
     stored = retriever.sentence_vectors(_counts(chunks))
     expected = {t for c in chunks for t in sentence_texts(c)}
     assert expected and expected == set(stored)
     assert all(np.allclose(stored[t], fake_embedder.embed_passages([t])[0]) for t in list(expected)[:5])
 
-    engine = AnswerEngine(settings, retriever, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
     before = fake_embedder.passages_embedded
     answer = engine.answer("Hvilke kommuner deltok i piloten?")
     assert not answer.refused and "Horten" in answer.body
@@ -174,22 +174,22 @@ def test_ingest_stores_sentence_vectors_and_answers_embed_only_the_question(sett
     # Removing a file removes its chunks' sentence vectors; a rebuild starts both collections over.
     source = chunks[0].meta.source
     (settings.corpus_dir / source).unlink()
-    sync_corpus(settings, fake_embedder, ChromaStore(settings))
+    sync_corpus(settings, fake_embedder, ChromaStore(StoreConfig.from_settings(settings)))
     gone = [c for c in chunks if c.meta.source == source]
-    assert gone and ChromaStore(settings).sentence_vectors(_counts(gone)) == {}
+    assert gone and ChromaStore(StoreConfig.from_settings(settings)).sentence_vectors(_counts(gone)) == {}
     left = [c for c in chunks if c.meta.source != source]
-    assert ChromaStore(settings).sentence_vectors(_counts(left))
+    assert ChromaStore(StoreConfig.from_settings(settings)).sentence_vectors(_counts(left))
 
 
 def test_an_index_without_sentence_vectors_still_answers(settings, small_corpus, fake_embedder):
     """An index built before sentence vectors existed: answers embed what they need."""
-    store = ChromaStore(settings)
+    store = ChromaStore(StoreConfig.from_settings(settings))
     sync_corpus(settings, fake_embedder, store)
     store._connect().delete_collection(store.sentence_collection_name)
-    retriever = Retriever(settings, ChromaStore(settings), fake_embedder)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), ChromaStore(StoreConfig.from_settings(settings)), fake_embedder)
     assert retriever.sentence_vectors(_counts(retriever.chunks.values())) == {}
     before = fake_embedder.passages_embedded
-    answer = AnswerEngine(settings, retriever, fake_embedder).answer("Hvilke kommuner deltok i piloten?")
+    answer = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder).answer("Hvilke kommuner deltok i piloten?")
     assert "Horten" in answer.body and fake_embedder.passages_embedded > before
 
 
@@ -202,8 +202,9 @@ def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpu
         kind="programme", language="nb",
     )
     sync_corpus(settings, fake_embedder, memory_store)
-    retriever = Retriever(settings, memory_store, fake_embedder)
-    answer = AnswerEngine(settings, retriever, fake_embedder).answer("Hvem styrte prosjektet med skolebyggene?")
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    answer = engine.answer("Hvem styrte prosjektet med skolebyggene?")
     first = answer.body.split("\n")
     assert first[0].startswith("Prosjektet ble styrt av tre aktører:")
     assert all(any(x in line for line in first) for x in ("Kommunen eide", "Fylket betalte", "Bydelsutvalget ledet"))
@@ -212,7 +213,8 @@ def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpu
 def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, small_corpus, fake_embedder, memory_store):
     sync_corpus(settings, fake_embedder, memory_store)
     model = FakeChatModel("Piloten kostet 3 millioner kroner [1].")
-    engine = AnswerEngine(settings, Retriever(settings, memory_store, fake_embedder), fake_embedder, model)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder, model)
     answer = engine.answer("Hva kostet piloten?")
     assert answer.declined and answer.backend == "extractive" and model.calls == []
     assert "millioner" not in answer.text and answer.body.startswith("Materialet oppgir ingen beløp")
@@ -228,7 +230,8 @@ def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(setti
         kind="programme", language="nb",
     )
     sync_corpus(settings, fake_embedder, memory_store)
-    engine = AnswerEngine(settings, Retriever(settings, memory_store, fake_embedder), fake_embedder)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
     named = engine.answer("Hvem var prosjektleder for skolebyggene?")
     assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
     unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")

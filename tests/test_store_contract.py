@@ -11,7 +11,7 @@ import pytest
 
 from assistant.core.memory_store import InMemoryStore
 from assistant.core.records import Chunk, DocumentMeta
-from assistant.core.store import ChromaStore, ModelMismatchError, StoreError
+from assistant.core.store import ChromaStore, ModelMismatchError, StoreConfig, StoreError
 from assistant.core.vectorstore import IndexedFile, VectorStore
 
 MODEL, DIM = "test/model-4", 4
@@ -20,7 +20,7 @@ PROTOCOL_METHODS = sorted(n for n, v in vars(VectorStore).items() if callable(v)
 
 @pytest.fixture(params=["chroma", "memory"])
 def store(request, settings) -> VectorStore:
-    return ChromaStore(settings) if request.param == "chroma" else InMemoryStore()
+    return ChromaStore(StoreConfig.from_settings(settings)) if request.param == "chroma" else InMemoryStore()
 
 
 def chunk(cid: str, *, source: str = "programme/piloten.md", kind: str = "programme", text: str | None = None,
@@ -189,7 +189,7 @@ def test_drop_removes_chunks_and_sentences_and_closes(filled):
 
 def test_only_chroma_shares_an_index_between_instances(settings):
     """Chroma's index is on disk for every process; the in-memory one belongs to its instance."""
-    writer, reader = ChromaStore(settings), ChromaStore(settings)
+    writer, reader = ChromaStore(StoreConfig.from_settings(settings)), ChromaStore(StoreConfig.from_settings(settings))
     writer.open(MODEL, DIM, create=True)
     writer.upsert([A], VECTORS[:1], file_key="k1")
     reader.open(MODEL, DIM, create=False)

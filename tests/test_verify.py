@@ -3,7 +3,7 @@ chat model: what a model writes reaches the user only where the cited passage su
 
 from __future__ import annotations
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.records import Answer
 from assistant.core.verify import check_sentence, sentences_of, strip_markup_and_leaks, verify
 
@@ -64,7 +64,7 @@ def run(engine, question, **kw):
 def test_an_unsupported_model_answer_falls_back_to_the_material_with_a_note(engine_parts):
     s, retriever, embedder = engine_parts
     model = FakeChatModel("Piloten ble arrangert av Miljødirektoratet i 1999 [1]. Den kostet tolv millioner [2].")
-    streamed, answer = run(AnswerEngine(s, retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
+    streamed, answer = run(AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
     assert isinstance(answer, Answer) and answer.fallback and answer.verified_share == 0.0
     assert answer.text.startswith("*Modellens svar kunne ikke kontrolleres") and "Tønsberg" in answer.text
     assert "Miljødirektoratet i 1999" not in answer.text and len(answer.unverified) == 2
@@ -75,14 +75,14 @@ def test_unverified_sentences_can_be_shown_marked_instead(engine_parts):
     s, retriever, embedder = engine_parts
     s = s.model_copy(update={"verify_mode": "mark"})
     model = FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1]. Det var fint vær hele tiden [1].")
-    _, answer = run(AnswerEngine(s, retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
+    _, answer = run(AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
     assert not answer.fallback and "Det var fint vær hele tiden [1]. *(ikke bekreftet av kildene)*" in answer.text
 
 
 def test_a_verified_answer_is_streamed_only_when_checked(engine_parts):
     s, retriever, embedder = engine_parts
     model = FakeChatModel("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1]. Hver kommune stilte med fire til fem ledere [1].")
-    streamed, answer = run(AnswerEngine(s, retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
+    streamed, answer = run(AnswerEngine(AnswerConfig.from_settings(s), retriever, embedder, model), "Hvilke kommuner deltok i piloten?")
     assert not answer.fallback and answer.verified_share == 1.0 and streamed == [answer.text]
     assert answer.text.startswith("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten [1].")
 

@@ -17,7 +17,7 @@ import pytest
 from assistant.app.auth import UserStore, hash_password
 from assistant.app.exports import ExportStore
 from assistant.core.settings import Settings
-from assistant.web.shell import COOKIE, LoginThrottle, allowed_hosts, host_name
+from assistant.web.shell import COOKIE, LoginThrottle, ShellConfig, allowed_hosts, host_name
 
 from .appclient import AppClient
 from .conftest import start_app, start_signed_in_app, stop_app
@@ -64,8 +64,9 @@ def test_unknown_and_known_names_cost_one_scrypt_run_each(monkeypatch):
 def test_host_names():
     assert host_name("Example.org:7860") == "example.org" and host_name("[::1]:7860") == "::1" and host_name("localhost") == "localhost"
     s = Settings(_env_file=None)
-    assert allowed_hosts(s) == {"127.0.0.1", "localhost", "::1"}
-    assert allowed_hosts(s.model_copy(update={"host": "0.0.0.0", "allowed_hosts": ["chat.example.org"]})) == {"chat.example.org"}
+    assert allowed_hosts(ShellConfig.from_settings(s)) == {"127.0.0.1", "localhost", "::1"}
+    public = s.model_copy(update={"host": "0.0.0.0", "allowed_hosts": ["chat.example.org"]})
+    assert allowed_hosts(ShellConfig.from_settings(public)) == {"chat.example.org"}
 
 
 def test_exports_are_served_to_their_owner_only(tmp_path):

@@ -27,7 +27,7 @@ from assistant.core.render import citation
 from assistant.app.reflection import Move, ReflectionState, Summary, build_summary, render_summary
 from assistant.core.runtime import Runtime
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 from ingest.loaders import UPLOAD_PREFIX
 
 UPLOAD_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx")
@@ -60,9 +60,22 @@ class ChatTurn(BaseModel):
     mirror: str = ""  # the participant's words quoted back in this turn (reflection), as data
 
 
+class ChatConfig(ComponentConfig):
+    """The limits the service applies itself: message length, upload size, retention."""
+
+    max_message_chars: int
+    max_upload_mb: float
+    retention_days: int | None
+    uploads_dir: Path
+
+
 class ChatService:
-    def __init__(self, settings: Settings, runtime: Runtime, engine: AnswerEngine, journal: Journal) -> None:
-        self.settings = settings
+    """The flow of conversations, data rights and uploads. Reads its own limits from `config`;
+    the data-rights functions and the upload's `sync_corpus` take the whole settings, and get
+    the runtime's (one settings object, so the service and the index cannot disagree)."""
+
+    def __init__(self, config: ChatConfig, runtime: Runtime, engine: AnswerEngine, journal: Journal) -> None:
+        self.config = config
         self.runtime = runtime
         self.engine = engine
         self.journal = journal
@@ -97,7 +110,7 @@ class ChatService:
         to the last stage's question closes the reflection: a closing turn and its one summary.
         After that, a message continues the conversation and never makes another summary."""
         try:
-            message = clean_user_text(message, self.settings.max_message_chars, lang)
+            message = clean_user_text(message, self.config.max_message_chars, lang)
         except InputRejected as exc:
             yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc), kind="notice")
             return
@@ -238,26 +251,26 @@ class ChatService:
     def my_data(self, user: str, role: str) -> dict:
         from assistant.app.privacy import inventory
 
-        return inventory(self.settings, self.journal, user, role)
+        return inventory(self.runtime.settings, self.journal, user, role)
 
     def export_everything(self, user: str, role: str, lang: str = "nb") -> Path:
         from assistant.app.privacy import export_archive, user_folder
 
-        folder = user_folder(self.settings, user)
+        folder = user_folder(self.runtime.settings, user)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"mine-data-{time.strftime('%Y%m%d-%H%M%S')}.zip"
-        path.write_bytes(export_archive(self.settings, self.journal, user, role, lang))
+        path.write_bytes(export_archive(self.runtime.settings, self.journal, user, role, lang))
         return path
 
     def erase_everything(self, user: str) -> dict:
         from assistant.app.privacy import erase_everything
 
-        return erase_everything(self.settings, self.journal, user)
+        return erase_everything(self.runtime.settings, self.journal, user)
 
     def apply_retention(self) -> int:
-        if self.settings.retention_days is None:
+        if self.config.retention_days is None:
             return 0
-        return self.journal.purge_older_than(self.settings.retention_days)
+        return self.journal.purge_older_than(self.config.retention_days)
 
     # -- facilitators ----------------------------------------------------------------------
     def prepare_gathering(self, role: str, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:
@@ -277,9 +290,9 @@ class ChatService:
             raise Forbidden("Bare fasilitatorer kan laste opp dokumenter.")
         if kind not in UPLOAD_KINDS:
             raise InputRejected(f"Ukjent dokumenttype {kind!r}.")
-        target = self.settings.uploads_dir / kind
+        target = self.config.uploads_dir / kind
         target.mkdir(parents=True, exist_ok=True)
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        limit = self.config.max_upload_mb * 1024 * 1024
         problems: list[str] = []
         copied: dict[str, Path] = {}  # "kind/name" -> where this upload put it
         for path in files:
@@ -289,7 +302,7 @@ class ChatService:
                 problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown, tekst, Word (.docx) eller PowerPoint (.pptx))")
                 continue
             if path.stat().st_size > limit:
-                problems.append(f"{path.name}: større enn {self.settings.max_upload_mb:g} MB")
+                problems.append(f"{path.name}: større enn {self.config.max_upload_mb:g} MB")
                 continue
             dest = (target / name).resolve()
             if dest.parent != target.resolve():
@@ -298,10 +311,10 @@ class ChatService:
             shutil.copyfile(path, dest)
             copied[f"{kind}/{name}"] = dest
         report = sync_corpus(
-            self.settings,
+            self.runtime.settings,
             self.runtime.embedder,
             self.runtime.store,
-            corpus_dir=self.settings.uploads_dir,
+            corpus_dir=self.config.uploads_dir,
             source_prefix=UPLOAD_PREFIX,
         )
         self.runtime.retriever.invalidate()

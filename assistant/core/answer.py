@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Self
 
 from assistant.core.compose import (
     Composer,
     Composition,
     ExtractiveComposer,
     GenerativeComposer,
+    GenerativeConfig,
     ReflectiveComposer,
     Turn,
     timings,
@@ -37,14 +40,14 @@ from assistant.core.concern import concern
 from assistant.core.embeddings import Embedder
 from assistant.core.i18n import LANGUAGES
 from assistant.core.llm import ChatMessage, ChatModel
-from assistant.core.policy import AnswerPolicy
+from assistant.core.policy import AnswerPolicy, PolicyConfig
 from assistant.core.query import QueryRewriter, history_language
 from assistant.core.question_bank import QuestionBank
 from assistant.core.records import Answer, Chunk
 from assistant.core.render import render_text
 from assistant.core.retrieval import Retriever
-from assistant.core.scoring import SentenceScorer
-from assistant.core.settings import Settings
+from assistant.core.scoring import RefusalConfig, SentenceScorer
+from assistant.core.settings import ComponentConfig, Settings
 from assistant.core.text import guess_language
 
 
@@ -72,29 +75,52 @@ class AnswerStream:
         return self._answer
 
 
+class AnswerConfig(ComponentConfig):
+    """What the engine and the parts it wires read: its own two values and one config per part."""
+
+    answer_chunks: int
+    answer_max_sentences: int
+    prompts_dir: Path
+    policy: PolicyConfig
+    refusal: RefusalConfig
+    generative: GenerativeConfig
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            answer_chunks=settings.answer_chunks,
+            answer_max_sentences=settings.answer_max_sentences,
+            prompts_dir=settings.prompts_dir,
+            policy=PolicyConfig.from_settings(settings),
+            refusal=RefusalConfig.from_settings(settings),
+            generative=GenerativeConfig.from_settings(settings),
+        )
+
+
 class AnswerEngine:
     def __init__(
         self,
-        settings: Settings,
+        config: AnswerConfig,
         retriever: Retriever,
         embedder: Embedder,
         chat_model: ChatModel | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.retriever = retriever
         self.embedder = embedder
         self.chat_model = chat_model
         # The engine's jobs, each its own part: the search query, sentence scores, what leads and
         # what is missing, and the question bank.
-        self.rewriter = QueryRewriter(settings, chat_model)
-        self.scorer = SentenceScorer(settings, retriever, embedder)
-        self.policy = AnswerPolicy(settings, retriever)
+        self.rewriter = QueryRewriter(chat_model, prompts_dir=config.prompts_dir)
+        self.scorer = SentenceScorer(retriever, embedder)
+        self.policy = AnswerPolicy(config.policy, retriever)
         self.questions = QuestionBank(retriever, self.scorer)
-        extractive = ExtractiveComposer(settings, self.scorer)
-        generative = GenerativeComposer(settings, retriever, self.scorer, chat_model, fallback=extractive) if chat_model else None
+        extractive = ExtractiveComposer(self.scorer, max_sentences=config.answer_max_sentences)
+        generative = (GenerativeComposer(config.generative, retriever, self.scorer, chat_model, fallback=extractive)
+                      if chat_model else None)
         self.composers: dict[Composition, Composer] = {
             Composition.EXTRACTIVE: extractive,
-            Composition.REFLECTIVE: ReflectiveComposer(settings, self.scorer, self.questions, generative),
+            Composition.REFLECTIVE: ReflectiveComposer(self.scorer, self.questions, generative),
         }
         if generative is not None:
             self.composers[Composition.GENERATIVE] = generative
@@ -132,11 +158,11 @@ class AnswerEngine:
         query = self.rewriter.rewrite(question, history, lang)
         t0 = time.perf_counter()
         insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
-        hits = self.retriever.search(query, k=self.settings.answer_chunks, kinds=insight_kinds)
+        hits = self.retriever.search(query, k=self.config.answer_chunks, kinds=insight_kinds)
         # A reflection's sentences are matched against its concern, not the introduction around it.
         candidates, support = self.scorer.candidates(concern(query) if mode == "reflect" else query, hits, lang)
         retrieval_ms = (time.perf_counter() - t0) * 1000
-        answerable = bool(hits) and support.answerable(self.settings)
+        answerable = bool(hits) and support.answerable(self.config.refusal)
 
         turn = Turn(question=question, mode=mode, lang=lang, hits=hits if answerable else [], units=candidates,
                     started=started, retrieval_ms=retrieval_ms, stage=stage, asked=asked, shown=shown)

@@ -22,7 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 from assistant.core.concern import mirror_phrase
 from assistant.core.i18n import tr
@@ -35,7 +36,7 @@ from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.scoring import SentenceScorer, jaccard
 from assistant.core.selection import Gap, Unit, announced_count, insight_text, stands_alone
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 from assistant.core.text import split_sentences, stems
 from assistant.core.verify import verify
 
@@ -73,16 +74,16 @@ class Composer(Protocol):
 
 
 class ExtractiveComposer:
-    def __init__(self, settings: Settings, scorer: SentenceScorer) -> None:
-        self.settings = settings
+    def __init__(self, scorer: SentenceScorer, *, max_sentences: int) -> None:
         self.scorer = scorer
+        self.max_sentences = max_sentences  # supporting sentences after the span, at most
 
     def compose(self, turn: Turn) -> Iterator[str | Answer]:
         question, mode, lang, hits, units = turn.question, turn.mode, turn.lang, turn.hits, turn.units
         span, gap, started, retrieval_ms = turn.span, turn.gap, turn.started, turn.retrieval_ms
         in_span = {id(u) for u in span}
         rest = [u for u in units if id(u) not in in_span and not any(jaccard(u.tokens, x.tokens) > 0.5 for x in span)]
-        more = [] if gap else self.scorer.select(rest, self.settings.answer_max_sentences)
+        more = [] if gap else self.scorer.select(rest, self.max_sentences)
         floor = max(u.score for u in span) * 0.6
         more = [u for u in more if u.score >= floor]
 
@@ -122,10 +123,20 @@ class ExtractiveComposer:
         )
 
 
+class GenerativeConfig(ComponentConfig):
+    """The prompt files, and how a model's answer is verified (assistant/core/verify.py)."""
+
+    prompts_dir: Path
+    verify_mode: Literal["remove", "mark"]
+    verify_min_share: float
+    verify_min_lexical: float
+    verify_min_similarity: float
+
+
 class GenerativeComposer:
-    def __init__(self, settings: Settings, retriever: Retriever, scorer: SentenceScorer, chat_model: ChatModel,
+    def __init__(self, config: GenerativeConfig, retriever: Retriever, scorer: SentenceScorer, chat_model: ChatModel,
                  fallback: Composer | None = None) -> None:
-        self.settings = settings
+        self.config = config
         self.retriever = retriever
         self.scorer = scorer
         self.chat_model = chat_model
@@ -141,15 +152,15 @@ class GenerativeComposer:
             fallback = lambda: self.fallback.compose(turn)  # noqa: E731
         sources = [(i, h.chunk.meta.title, h.chunk.locator(lang), h.chunk.text) for i, h in enumerate(hits, start=1)]
         source_block = render_sources(sources, lang)
-        system = render(self.settings.prompts_dir, "system", lang, language=tr(lang, "answer.language"))
+        system = render(self.config.prompts_dir, "system", lang, language=tr(lang, "answer.language"))
         if mode == "reflect":
-            user = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources=source_block,
+            user = render(self.config.prompts_dir, "reflect", lang, stage=stage_label, sources=source_block,
                           question=question, next_question=next_question or "-")
-            template = render(self.settings.prompts_dir, "reflect", lang, stage=stage_label, sources="", question="",
+            template = render(self.config.prompts_dir, "reflect", lang, stage=stage_label, sources="", question="",
                               next_question=next_question or "-")
         else:
-            user = render(self.settings.prompts_dir, "answer", lang, sources=source_block, question=question)
-            template = render(self.settings.prompts_dir, "answer", lang, sources="", question="")
+            user = render(self.config.prompts_dir, "answer", lang, sources=source_block, question=question)
+            template = render(self.config.prompts_dir, "answer", lang, sources="", question="")
         t0 = time.perf_counter()
         pieces: list[str] = []
         try:
@@ -166,13 +177,13 @@ class GenerativeComposer:
         passages = {i: h.chunk.text for i, h in enumerate(hits, start=1)}
         checked = verify(
             text, passages, prompt_lines=[*system.splitlines(), *template.splitlines()],
-            similarity=self.scorer.support_similarity, min_lexical=self.settings.verify_min_lexical,
-            min_similarity=self.settings.verify_min_similarity,
+            similarity=self.scorer.support_similarity, min_lexical=self.config.verify_min_lexical,
+            min_similarity=self.config.verify_min_similarity,
             known=lambda w: any(self.retriever.document_frequency(x) > 0 for x in stems(w)),
             questions_need_no_source=(mode == "reflect"),
         )
         unverified = tuple(c.text for c in checked.removed if c.text)
-        if fallback is not None and (checked.share < self.settings.verify_min_share or not checked.supported):
+        if fallback is not None and (checked.share < self.config.verify_min_share or not checked.supported):
             for item in fallback():
                 if isinstance(item, Answer):
                     note = tr(lang, "answer.unchecked")
@@ -184,7 +195,7 @@ class GenerativeComposer:
                         "removed_citations": tuple(removed), "timings": timings(started, retrieval_ms, t0),
                     })
             return
-        marked = self.settings.verify_mode == "mark"
+        marked = self.config.verify_mode == "mark"
         shown = [c for c in checked.checks if c.text and (c.supported or marked)]
         lines = [c.text if c.supported else f"{c.text} *{tr(lang, 'answer.unverified_mark')}*" for c in shown]
         allowed = urls_in([h.chunk.text for h in hits])
@@ -207,9 +218,7 @@ class GenerativeComposer:
 
 
 class ReflectiveComposer:
-    def __init__(self, settings: Settings, scorer: SentenceScorer, questions: QuestionBank,
-                 generative: GenerativeComposer | None = None) -> None:
-        self.settings = settings
+    def __init__(self, scorer: SentenceScorer, questions: QuestionBank, generative: GenerativeComposer | None = None) -> None:
         self.scorer = scorer
         self.questions = questions
         self.generative = generative

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Protocol, runtime_checkable
 
+from pydantic import SecretStr
+
 from assistant.core.errors import ServiceError
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig, Settings
 
 _FALLBACK_HINT = "eller bytt til ASSISTANT_LLM_BACKEND=extractive"
 
@@ -48,16 +50,30 @@ class ChatModel(Protocol):
     def stream(self, messages: list[ChatMessage]) -> Iterator[str]: ...  # yields text deltas; raises LLMError
 
 
+class LLMConfig(ComponentConfig):
+    """What the model backends read: where the model is, how long to wait, and how to sample."""
+
+    llm_base_url: str | None
+    llm_model: str
+    llm_api_key: SecretStr
+    llm_gguf_path: Path | None
+    llm_timeout_s: float
+    llm_max_retries: int
+    llm_max_tokens: int
+    llm_temperature: float
+
+
 def build_chat_model(settings: Settings) -> ChatModel | None:
-    """None when settings.llm_backend == "extractive"; otherwise the configured backend
-    (nothing loaded/connected until first stream; configuration problems such as a missing
-    ASSISTANT_LLM_BASE_URL or GGUF file are raised as LLMError by the first `stream()`)."""
+    """None when settings.llm_backend == "extractive"; otherwise the configured backend, built
+    with its `LLMConfig` (nothing loaded/connected until first stream; configuration problems
+    such as a missing ASSISTANT_LLM_BASE_URL or GGUF file are raised as LLMError by the first
+    `stream()`)."""
     if settings.llm_backend == "extractive":
         return None
     if settings.llm_backend == "openai":
-        return OpenAICompatibleChatModel(settings)
+        return OpenAICompatibleChatModel(LLMConfig.from_settings(settings))
     if settings.llm_backend == "llamacpp":
-        return LlamaCppChatModel(settings)
+        return LlamaCppChatModel(LLMConfig.from_settings(settings))
     raise LLMError(  # unreachable with validated settings
         f"Ukjent ASSISTANT_LLM_BACKEND={settings.llm_backend!r}. Bruk extractive, openai eller llamacpp."
     )
@@ -107,11 +123,11 @@ def _seconds(value: float) -> str:
 class OpenAICompatibleChatModel:
     """Any OpenAI-compatible chat-completions server, streamed with one overall deadline."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.base_url = (settings.llm_base_url or "").strip().rstrip("/") or None
-        self.model = settings.llm_model
-        self.timeout_s = float(settings.llm_timeout_s)
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.base_url = (config.llm_base_url or "").strip().rstrip("/") or None
+        self.model = config.llm_model
+        self.timeout_s = float(config.llm_timeout_s)
         self.name = f"openai:{self.model}@{self.base_url or '(ASSISTANT_LLM_BASE_URL mangler)'}"
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -128,7 +144,7 @@ class OpenAICompatibleChatModel:
                     from langchain_openai import ChatOpenAI
                 except ImportError as exc:  # pragma: no cover - core dependency
                     raise LLMError("langchain-openai er ikke installert: pip install langchain-openai") from exc
-                s = self.settings
+                s = self.config
                 self._client = ChatOpenAI(
                     base_url=self.base_url,
                     api_key=s.llm_api_key.get_secret_value(),
@@ -293,9 +309,9 @@ class LlamaCppChatModel:
     n_threads = 2
     n_batch = 256  # prompt tokens per evaluation step (ChatLlamaCpp's default of 8 makes long prompts slow)
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.path: Path | None = Path(settings.llm_gguf_path).expanduser() if settings.llm_gguf_path else None
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.path: Path | None = Path(config.llm_gguf_path).expanduser() if config.llm_gguf_path else None
         self.name = f"llamacpp:{self.path.name if self.path else '(ASSISTANT_LLM_GGUF_PATH mangler)'}"
         self._model: Any = None
         self._load_lock = threading.Lock()
@@ -321,7 +337,7 @@ class LlamaCppChatModel:
                     "llama.cpp-støtten er ikke installert: pip install -e '.[llamacpp]' "
                     f"(se README for byggeflaggene), {_FALLBACK_HINT}."
                 ) from exc
-            s = self.settings
+            s = self.config
             try:
                 self._model = ChatLlamaCpp(
                     model_path=str(self.path),
@@ -345,7 +361,7 @@ class LlamaCppChatModel:
         lc_messages = _to_langchain(messages)
         # Wait at most the timeout for another answer to finish (or for an abandoned
         # stream to be closed) rather than blocking forever.
-        if not self._run_lock.acquire(timeout=float(self.settings.llm_timeout_s)):
+        if not self._run_lock.acquire(timeout=float(self.config.llm_timeout_s)):
             raise LLMError(
                 f"Modellen {self.path.name} er opptatt med et annet svar. Vent litt og prøv igjen, {_FALLBACK_HINT}."
             )

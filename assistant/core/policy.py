@@ -27,12 +27,22 @@ from assistant.core.selection import (
     question_part,
     span_for,
 )
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
+
+
+class PolicyConfig(ComponentConfig):
+    """How the lead is chosen and when the material is said to leave the question's focus out."""
+
+    answer_lead_candidates: int
+    answer_kind_bonus: float
+    answer_language_bonus: float
+    answer_focus_max_share: float
+    answer_focus_confident_similarity: float
 
 
 class AnswerPolicy:
-    def __init__(self, settings: Settings, retriever: Retriever) -> None:
-        self.settings = settings
+    def __init__(self, config: PolicyConfig, retriever: Retriever) -> None:
+        self.config = config
         self.retriever = retriever
 
     def gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], Gap | None]:
@@ -56,7 +66,7 @@ class AnswerPolicy:
         kind, counted = question_kind(question), counted_word(question) or office_word(question)
         several = kind == "list" and asks_for_several(question)
         ranked = sorted(units, key=lambda u: -u.score)
-        pool = ranked[: self.settings.answer_lead_candidates]
+        pool = ranked[: self.config.answer_lead_candidates]
         if kind in CHECKED_KINDS or several:
             # A "how many" or "when" question is answered by a number or a date: look further down
             # for one (within half the best score) before concluding the material has none. A
@@ -67,13 +77,13 @@ class AnswerPolicy:
         for u in pool:
             span = span_for(u, units)
             fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
-            value = u.score + (self.settings.answer_kind_bonus if fits else 0.0)
+            value = u.score + (self.config.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
-                value += self.settings.answer_language_bonus
+                value += self.config.answer_language_bonus
             named = several and names_enumeration(" ".join(x.text for x in span))
             if named:
-                value += self.settings.answer_kind_bonus  # the instances themselves, by name
-            extra = u not in ranked[: self.settings.answer_lead_candidates]
+                value += self.config.answer_kind_bonus  # the instances themselves, by name
+            extra = u not in ranked[: self.config.answer_lead_candidates]
             if extra and ((kind in CHECKED_KINDS and not fits) or (several and not named)):
                 continue  # looked at only for a number, a date or named instances
             # For "how many" and "when", a span with the number or date beats one without it.
@@ -96,13 +106,13 @@ class AnswerPolicy:
         if kind in CHECKED_KINDS:
             # The figure asked for is the answer: found, the question is answered; missing, it is not.
             return None if lead_fits else Gap(kind=kind)
-        if lang == "en" or max(u.similarity for u in units) >= self.settings.answer_focus_confident_similarity:
+        if lang == "en" or max(u.similarity for u in units) >= self.config.answer_focus_confident_similarity:
             return None
         # The material: every sentence of the retrieved chunks, and their titles and headings.
         texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
         texts += [u.text for u in units]
         focus = missing_focus(question, texts, weight=self.retriever.idf)
-        if focus.missing and focus.share >= self.settings.answer_focus_max_share:
+        if focus.missing and focus.share >= self.config.answer_focus_max_share:
             return Gap(word=focus.missing[0])
         return None
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render
-from assistant.core.settings import Settings
 from assistant.core.text import guess_language
 
 # A follow-up refers back: it opens with a connective ("og", "hva med", "and", "what about") or
@@ -29,9 +29,9 @@ _DUMMY = re.compile(r"\b(hva|hvem|hvor|hvordan|hvorfor|når|what|who|where|how|w
 
 
 class QueryRewriter:
-    def __init__(self, settings: Settings, chat_model: ChatModel | None) -> None:
-        self.settings = settings
+    def __init__(self, chat_model: ChatModel | None, *, prompts_dir: Path) -> None:
         self.chat_model = chat_model
+        self.prompts_dir = prompts_dir  # the condense prompt, used with a model
 
     def rewrite(self, question: str, history: Sequence[ChatMessage], lang: str) -> str:
         previous = [m.content for m in history if m.role == "user"]
@@ -39,7 +39,7 @@ class QueryRewriter:
             return question
         if self.chat_model is not None:
             convo = "\n".join(f"{m.role}: {m.content[:500]}" for m in list(history)[-6:])
-            prompt = render(self.settings.prompts_dir, "condense", lang, history=convo, question=question)
+            prompt = render(self.prompts_dir, "condense", lang, history=convo, question=question)
             try:
                 rewritten = "".join(self.chat_model.stream([ChatMessage("user", prompt)])).strip()
                 if 3 <= len(rewritten) <= 400:

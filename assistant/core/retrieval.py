@@ -18,7 +18,7 @@ import numpy as np
 from assistant.core.embeddings import Embedder
 from assistant.core.lexical import LexicalIndex
 from assistant.core.records import Chunk, Hit
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -36,13 +36,23 @@ def weighted_rrf(
     return fused
 
 
+class RetrievalConfig(ComponentConfig):
+    """What the retriever reads: how many hits, how they are fused, and the relevance floor."""
+
+    top_k: int
+    candidates: int
+    rrf_k: int
+    dense_weight: float
+    relevance_floor: float
+
+
 class Retriever:
     """Searches one collection; holds the chunk texts and the BM25 index in memory."""
 
     REFRESH_EVERY_S = 2.0
 
-    def __init__(self, settings: Settings, store: VectorStore, embedder: Embedder) -> None:
-        self.settings = settings
+    def __init__(self, config: RetrievalConfig, store: VectorStore, embedder: Embedder) -> None:
+        self.config = config
         self.store = store
         self.embedder = embedder
         self._chunks: dict[str, Chunk] = {}
@@ -119,7 +129,7 @@ class Retriever:
         apply_floor: bool = True,
     ) -> list[Hit]:
         self._refresh_if_stale()
-        s = self.settings
+        s = self.config
         k = k or s.top_k
         n = max(s.candidates, k)
         dense: list[tuple[str, float]] = []
@@ -151,4 +161,4 @@ class Retriever:
         """Dense similarity decides when known; a chunk only BM25 found must at least match lexically."""
         if similarity is None:
             return lexical_match
-        return similarity >= self.settings.relevance_floor
+        return similarity >= self.config.relevance_floor

@@ -2,20 +2,22 @@
 
 Nothing is loaded until asked: the embedder, the store, the retriever, the configured language
 model (None for the extractive default) and the answer engine are each built once, on first use.
-Entry points (the CLI, the web app, the eval runner, the benchmarks) ask the runtime instead of
-constructing the parts themselves.
+Each part gets the small config derived from the settings here (`StoreConfig`,
+`RetrievalConfig`, `AnswerConfig`; the model's `LLMConfig` by `build_chat_model`), never the
+settings themselves. Entry points (the CLI, the web app, the eval runner, the benchmarks) ask
+the runtime instead of constructing the parts themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.core.answer import AnswerEngine
+from assistant.core.answer import AnswerConfig, AnswerEngine
 from assistant.core.embeddings import Embedder, build_embedder
 from assistant.core.llm import ChatModel, build_chat_model
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.settings import Settings
-from assistant.core.store import ChromaStore
+from assistant.core.store import ChromaStore, StoreConfig
 from assistant.core.vectorstore import VectorStore
 
 _UNSET = object()
@@ -34,13 +36,13 @@ class Runtime:
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None, chat_model: object = _UNSET) -> "Runtime":
         """`chat_model` given (a model, or None for the extractive backend) replaces the one the
         settings configure: for the eval runner and tests."""
-        return cls(settings=settings, embedder=embedder or build_embedder(settings), store=ChromaStore(settings),
-                   _chat_model=chat_model)
+        store = ChromaStore(StoreConfig.from_settings(settings))
+        return cls(settings=settings, embedder=embedder or build_embedder(settings), store=store, _chat_model=chat_model)
 
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(self.settings, self.store, self.embedder)
+            self._retriever = Retriever(RetrievalConfig.from_settings(self.settings), self.store, self.embedder)
         return self._retriever
 
     @property
@@ -54,5 +56,5 @@ class Runtime:
     @property
     def engine(self) -> AnswerEngine:
         if self._engine is None:
-            self._engine = AnswerEngine(self.settings, self.retriever, self.embedder, self.chat_model)
+            self._engine = AnswerEngine(AnswerConfig.from_settings(self.settings), self.retriever, self.embedder, self.chat_model)
         return self._engine

@@ -19,11 +19,21 @@ from assistant.core.embeddings import Embedder
 from assistant.core.records import Hit
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import Unit, chunk_heading, sentence_context, units_of
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 from assistant.core.text import stems
 
 _ASKS_FOR_QUESTIONS = re.compile(r"\b(spørsmål\w*|question\w*|drøft\w*|discuss\w*|spør\w*|ask\w*)\b", re.I)
 CACHE_SIZE = 20_000  # sentence vectors kept in memory (about 30 MB at 384 dimensions)
+
+
+class RefusalConfig(ComponentConfig):
+    """The thresholds of the refusal rule (`Support.answerable`), measured in docs/answers.md."""
+
+    answer_min_similarity: float
+    answer_confident_similarity: float
+    answer_max_unknown_share: float
+    answer_confident_similarity_en: float
+    answer_max_unknown_share_en: float
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,13 @@ class Support:
     unknown_share: float  # IDF-weighted share of the question's content words the corpus never uses
     language: str
 
-    def answerable(self, settings: Settings) -> bool:
-        if self.best_similarity < settings.answer_min_similarity:
+    def answerable(self, config: RefusalConfig) -> bool:
+        if self.best_similarity < config.answer_min_similarity:
             return False
         if self.language == "en":
-            confident, max_unknown = settings.answer_confident_similarity_en, settings.answer_max_unknown_share_en
+            confident, max_unknown = config.answer_confident_similarity_en, config.answer_max_unknown_share_en
         else:
-            confident, max_unknown = settings.answer_confident_similarity, settings.answer_max_unknown_share
+            confident, max_unknown = config.answer_confident_similarity, config.answer_max_unknown_share
         return not (self.unknown_share >= max_unknown and self.best_similarity < confident)
 
 
@@ -48,8 +58,7 @@ class SentenceScorer:
     """Scores sentences against a question. Thread-safe: the chat app answers on several threads,
     and the vector cache is shared between them under a lock."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, embedder: Embedder) -> None:
-        self.settings = settings
+    def __init__(self, retriever: Retriever, embedder: Embedder) -> None:
         self.retriever = retriever
         self.embedder = embedder
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()

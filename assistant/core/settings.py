@@ -1,8 +1,9 @@
-"""One settings object for the whole product.
+"""One settings object for the whole product, and the small configs derived from it.
 
 Built once at the entry point (`Settings()` reads `ASSISTANT_*` environment
-variables and an optional `.env` file) and passed down. Tests construct it
-directly. Nothing here loads a model or opens a database.
+variables and an optional `.env` file). The runtime derives each component's config from it
+(`ComponentConfig.from_settings`), so a component is built with the few values it reads, not
+with all of them. Tests construct both directly. Nothing here loads a model or opens a database.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assistant.core.errors import ConfigError
@@ -227,6 +228,22 @@ class Settings(BaseSettings):
                 out[name] = value
         out["chroma_mode"] = "server" if self.uses_chroma_server else "embedded"
         return out
+
+
+class ComponentConfig(BaseModel):
+    """The settings one component reads, and no others.
+
+    A subclass declares its fields under the names of the `Settings` fields (or derived
+    properties, like `chroma_dir`) they copy, so `from_settings` is the one derivation for every
+    component and each value is still named by its `ASSISTANT_<FIELD>` variable. No defaults here:
+    the defaults and the limits live in `Settings` only. Frozen: a component keeps what it was
+    built with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
 
 
 def load_settings() -> Settings:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from assistant.core.errors import ServiceError
 from assistant.core.records import Chunk, DocumentMeta
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 from assistant.core.vectorstore import DenseMatch, IndexedFile  # noqa: F401 - re-exported: the values ChromaStore returns
 
 import assistant.core.environment  # noqa: E402,F401  (telemetry off before chromadb loads)
@@ -119,13 +120,27 @@ def indexed_files_of(records: Iterable[tuple[str, dict]]) -> dict[str, IndexedFi
     }
 
 
+class StoreConfig(ComponentConfig):
+    """Where the index lives: a Chroma server (`chroma_host` set) or a folder, and the collection."""
+
+    chroma_host: str | None
+    chroma_port: int
+    chroma_ssl: bool
+    chroma_dir: Path
+    collection: str
+
+    @property
+    def uses_chroma_server(self) -> bool:
+        return bool(self.chroma_host)
+
+
 class ChromaStore:
     """One collection of chunks with their vectors, and one of their sentence vectors
-    (`VectorStore`). Every instance on the same settings sees the same index, in this process
+    (`VectorStore`). Every instance on the same config sees the same index, in this process
     and in others (another ingest's `bump_revision()` shows in `revision()`)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
         self._client = None
         self._collection = None
         self._sentences = None
@@ -138,7 +153,7 @@ class ChromaStore:
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        s = self.settings
+        s = self.config
         try:
             if s.uses_chroma_server:
                 self._client = chromadb.HttpClient(
@@ -154,7 +169,7 @@ class ChromaStore:
         return self._client
 
     def _unreachable_message(self, exc: Exception) -> str:
-        s = self.settings
+        s = self.config
         if s.uses_chroma_server:
             return (
                 f"Fant ikke Chroma-tjeneren på {s.chroma_host}:{s.chroma_port} ({type(exc).__name__}). "
@@ -169,7 +184,7 @@ class ChromaStore:
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001
-            if self.settings.uses_chroma_server and _looks_like_connection_error(exc):
+            if self.config.uses_chroma_server and _looks_like_connection_error(exc):
                 self._client = None
                 self._collection = None
                 self._sentences = None
@@ -179,7 +194,7 @@ class ChromaStore:
     def open(self, model_id: str, dim: int, *, create: bool) -> None:
         """Open (or create) the collection and check it was built with `model_id`."""
         client = self._connect()
-        name = self.settings.collection
+        name = self.config.collection
         if create:
             col = self._call(
                 client.get_or_create_collection,
@@ -212,7 +227,7 @@ class ChromaStore:
     @property
     def sentence_collection_name(self) -> str:
         """The sentence vectors of the chunks (`assistant/core/selection.py`), one record a sentence."""
-        return f"{self.settings.collection}-sentences"
+        return f"{self.config.collection}-sentences"
 
     def _sentence_collection(self):
         """The sentence collection, or None where an older index has none (answers then embed
@@ -234,7 +249,7 @@ class ChromaStore:
 
     def drop(self) -> None:
         client = self._connect()
-        for name in (self.settings.collection, self.sentence_collection_name):
+        for name in (self.config.collection, self.sentence_collection_name):
             try:
                 self._call(client.delete_collection, name)
             except StoreError:
@@ -251,7 +266,7 @@ class ChromaStore:
     def revision(self) -> int:
         self.collection  # noqa: B018 - open() first, as for every chunk method
         # Read by name, not from the open collection's cached metadata: another process bumps it.
-        col = self._call(self._connect().get_collection, self.settings.collection, embedding_function=None)
+        col = self._call(self._connect().get_collection, self.config.collection, embedding_function=None)
         return int((col.metadata or {}).get("revision", 0))
 
     PAGE = 5000  # Chroma refuses one get() of more than ~32k records ("too many SQL variables")

@@ -41,7 +41,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from assistant.app.auth import LOCAL_USER, UserStore
 from assistant.core.errors import ConfigError
 from assistant.core.i18n import LANGUAGES, bilingual, tr
-from assistant.core.settings import Settings
+from assistant.core.settings import ComponentConfig
 
 COOKIE = "assistant_session"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -99,16 +99,28 @@ SECURITY_HEADERS = [
 ]
 
 
+class ShellConfig(ComponentConfig):
+    """What the shell reads: the address it serves, the names it answers to, its limits and language."""
+
+    host: str
+    port: int
+    allowed_hosts: tuple[str, ...]
+    language: str
+    max_request_kb: float
+    max_upload_mb: float
+    session_idle_hours: float
+
+
 class ServeRefused(ConfigError, RuntimeError):
     """The app will not start with these settings; str() says what to do."""
 
 
-def check_exposure(settings: Settings, users: UserStore | None) -> None:
+def check_exposure(config: ShellConfig, users: UserStore | None) -> None:
     """Serving beyond this machine without sign-in would give everyone on the network one shared,
     facilitator-capable user: refused."""
-    if users is None and not is_loopback(settings.host):
+    if users is None and not is_loopback(config.host):
         raise ServeRefused(
-            f"Vil ikke lytte på {settings.host} uten innlogging: da kan alle på nettet lese og slette journalen. "
+            f"Vil ikke lytte på {config.host} uten innlogging: da kan alle på nettet lese og slette journalen. "
             "Legg til brukere (assistant user NAVN --role participant) og start med ASSISTANT_USERS_FILE, "
             "eller lytt bare lokalt (ASSISTANT_HOST=127.0.0.1). / Refusing to serve on a non-loopback address "
             "without sign-in: add users and set ASSISTANT_USERS_FILE, or keep ASSISTANT_HOST=127.0.0.1."
@@ -124,14 +136,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def allowed_hosts(settings: Settings) -> frozenset[str]:
+def allowed_hosts(config: ShellConfig) -> frozenset[str]:
     """Host names (without port) the app answers to: the configured ones, else loopback and the
     address it listens on."""
-    names = set(h.strip().lower() for h in settings.allowed_hosts if h.strip())
+    names = set(h.strip().lower() for h in config.allowed_hosts if h.strip())
     if not names:
         names = set(LOOPBACK_NAMES)
-        if settings.host not in ("0.0.0.0", "::"):
-            names.add(settings.host.lower())
+        if config.host not in ("0.0.0.0", "::"):
+            names.add(config.host.lower())
     return frozenset(n.strip("[]") for n in names)
 
 
@@ -275,25 +287,25 @@ a {{ color: #9a3412; }}
 
 
 # --- the application ---------------------------------------------------------------------------------
-def create_app(settings: Settings, demo, users: UserStore | None, *, exports=None, sessions: Sessions | None = None,
+def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=None, sessions: Sessions | None = None,
                ui: dict | None = None):
     """The shell with `demo` (a Gradio Blocks) mounted at `/`. `exports` (an `ExportStore`) serves
     files a user exported, to that user only; `ui` holds Gradio's page options (css, theme, js)."""
     import gradio as gr
 
-    sessions = sessions if sessions is not None else Sessions(max_idle_s=settings.session_idle_hours * 3600)
+    sessions = sessions if sessions is not None else Sessions(max_idle_s=config.session_idle_hours * 3600)
     if users is not None:
         users.check("", "")  # makes the stand-in hash now: the first unknown name costs what a known one does
     throttle = LoginThrottle()
-    hosts = allowed_hosts(settings)
+    hosts = allowed_hosts(config)
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # An empty CORS policy of our own: Gradio then adds none (its own reflects any origin).
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
 
     def lang_of(request: Request) -> str:
-        lang = request.query_params.get("lang", settings.language)
-        return lang if lang in LANGUAGES else settings.language
+        lang = request.query_params.get("lang", config.language)
+        return lang if lang in LANGUAGES else config.language
 
     def current_user(request: Request) -> str | None:
         """Who is signed in: found once per request by `ShellGuard`, which runs in front."""
@@ -329,7 +341,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
             throttle.failed(*keys)
             return HTMLResponse(login_page(lang, tr(lang, "login.failed")), status_code=401, headers={"Cache-Control": "no-store"})
         throttle.succeeded(*keys)
-        response = RedirectResponse(f"/?lang={lang}" if lang != settings.language else "/", status_code=303)
+        response = RedirectResponse(f"/?lang={lang}" if lang != config.language else "/", status_code=303)
         response.set_cookie(
             COOKIE, sessions.create(name), httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/",
         )
@@ -347,7 +359,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
 
     @app.get("/logout")
     def logout_get() -> Response:
-        return PlainTextResponse(bilingual(settings.language, "shell.logout_post"), status_code=405,
+        return PlainTextResponse(bilingual(config.language, "shell.logout_post"), status_code=405,
                                  headers={"Allow": "POST"})
 
     @app.get("/export/{token}")
@@ -355,7 +367,7 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
         user = current_user(request)
         found = exports.get(token, user) if (exports is not None and user) else None
         if found is None:
-            return PlainTextResponse(bilingual(settings.language, "shell.file_not_found"), status_code=404)
+            return PlainTextResponse(bilingual(config.language, "shell.file_not_found"), status_code=404)
         name, data, media = found
         quoted = urllib.parse.quote(name)
         return Response(data, media_type=media, headers={
@@ -365,10 +377,10 @@ def create_app(settings: Settings, demo, users: UserStore | None, *, exports=Non
     gr.mount_gradio_app(
         app, demo, path="/", auth_dependency=current_user if users is not None else None,
         run_history=False, footer_links=[], show_error=False, ssr_mode=False, allowed_paths=[],
-        max_file_size=f"{int(settings.max_upload_mb)}mb", server_name=settings.host, server_port=settings.port,
+        max_file_size=f"{int(config.max_upload_mb)}mb", server_name=config.host, server_port=config.port,
         **(ui or {}),
     )
-    return ShellGuard(app, settings=settings, hosts=hosts, sessions=sessions, users=users)
+    return ShellGuard(app, config=config, hosts=hosts, sessions=sessions, users=users)
 
 
 SCOPE_USER = "assistant_user"  # where ShellGuard leaves the signed-in user in the request's state
@@ -388,14 +400,14 @@ def drop_gradio_state(demo, session_hashes: list[str]) -> None:
 class ShellGuard:
     """Pure ASGI middleware in front of everything (Gradio included)."""
 
-    def __init__(self, app, *, settings: Settings, hosts: frozenset[str], sessions: Sessions, users: UserStore | None) -> None:
+    def __init__(self, app, *, config: ShellConfig, hosts: frozenset[str], sessions: Sessions, users: UserStore | None) -> None:
         self.app = app
         self.hosts = hosts
         self.sessions = sessions
         self.users = users
-        self.max_body = int(settings.max_request_kb * 1024)
-        self.max_upload = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
-        self.language = settings.language
+        self.max_body = int(config.max_request_kb * 1024)
+        self.max_upload = int(config.max_upload_mb * 1024 * 1024) + 64 * 1024
+        self.language = config.language
 
     def notice(self, key: str) -> str:
         """A refusal's text: in the app's language and in English (whose request it is, and so

@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.app.auth import UserStore
-from assistant.app.chat import ChatService
+from assistant.app.chat import ChatConfig, ChatService
 from assistant.app.exports import ExportStore
 from assistant.app.journal import NotFound
 from assistant.core.i18n import LANGUAGES, language_choices, tr
@@ -218,26 +218,27 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     from assistant.core.runtime import Runtime
 
     from assistant.core.logsafe import protect_process_output
-    from assistant.web.shell import Sessions, check_exposure, create_app, drop_gradio_state
+    from assistant.web.shell import Sessions, ShellConfig, check_exposure, create_app, drop_gradio_state
 
     users = UserStore.load(settings.users_file, settings.users)
-    check_exposure(settings, users)
+    shell = ShellConfig.from_settings(settings)
+    check_exposure(shell, users)
     protect_process_output()  # no user text in the server log, whatever a library prints (assistant/core/logsafe.py)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
     # Load the embedder while the page opens, so the first question does not wait for it.
     if hasattr(runtime.embedder, "warm_up"):
         threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
-    service = ChatService(settings, runtime, runtime.engine, Journal(settings.journal_path))
+    service = ChatService(ChatConfig.from_settings(settings), runtime, runtime.engine, Journal(settings.journal_path))
     service.apply_retention()
     exports = ExportStore()
-    sessions = Sessions(max_idle_s=settings.session_idle_hours * 3600)
+    sessions = Sessions(max_idle_s=shell.session_idle_hours * 3600)
 
     def forget_other_sessions(user: str, keep: str) -> None:
         drop_gradio_state(demo, [h for h in sessions.hashes_of(user) if h != keep])
 
     demo = build_app(settings, service, users, exports, forget_other_sessions)
-    app = create_app(settings, demo, users, exports=exports, sessions=sessions, ui={
+    app = create_app(shell, demo, users, exports=exports, sessions=sessions, ui={
         "css": CSS, "theme": theme(),
         "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
     })
