@@ -27,9 +27,11 @@ def client_script(max_chars: int) -> str:
     - The character count shows from `COUNT_FROM` of the limit, and says so when it is passed.
     - After each turn the newest assistant message's top is scrolled into view (in the chat, and on
       the page when it is off the screen): on a phone that is the question to answer, not the tail
-      of the sources below it.
+      of the sources below it. When the message is an answer whose next question would then sit
+      below the chat's visible part, the chat scrolls on until that question shows.
     """
-    texts = {lang: {"count": tr(lang, "ui.count"), "over": tr(lang, "ui.count_over")} for lang in LANGUAGES}
+    texts = {lang: {"count": tr(lang, "ui.count"), "over": tr(lang, "ui.count_over"),
+                    "next": tr(lang, "answer.next").split("{stage}")[0]} for lang in LANGUAGES}
     return CLIENT_JS.replace("__TEXTS__", json.dumps(texts, ensure_ascii=False)).replace("__MAX__", str(max_chars)).replace(
         "__FROM__", str(COUNT_FROM))
 
@@ -77,10 +79,21 @@ CLIENT_JS = """() => {
     while (area && !(area.scrollHeight > area.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(area).overflowY))) {
       area = area.parentElement;
     }
+    let anchor = row;  // what must show: the message's top, or its next question when that top hides it
     if (area && area !== document.scrollingElement && area !== document.body) {
       area.scrollTop += row.getBoundingClientRect().top - area.getBoundingClientRect().top - 8;
+      const next = (TEXTS[document.documentElement.lang] || TEXTS.nb).next;
+      const heading = [...newest.querySelectorAll('strong')].filter(e => e.innerText.trim().startsWith(next)).pop();
+      const question = heading ? (heading.closest('p') || heading) : null;
+      if (question) {
+        const q = question.getBoundingClientRect(), a = area.getBoundingClientRect();
+        if (q.bottom > a.bottom - 8) {
+          area.scrollTop += Math.min(q.bottom - a.bottom + 8, q.top - a.top - 8);
+          anchor = question;
+        }
+      }
     }
-    const top = row.getBoundingClientRect().top;
+    const top = anchor.getBoundingClientRect().top;
     if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
   }
   new MutationObserver(() => {
