@@ -47,9 +47,13 @@ def browser():
         b.close()
 
 
-def sign_in(browser, url, user, password, lang: str = DEFAULT_LANGUAGE):
-    """Sign in on the sign-in page in `lang`."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+PHONE = {"width": 390, "height": 844}
+
+
+def sign_in(browser, url, user, password, lang: str = DEFAULT_LANGUAGE, *, phone: bool = False):
+    """Sign in on the sign-in page in `lang`, on a desktop screen or (`phone`) a 390×844 touch phone."""
+    screen = {"viewport": PHONE, "is_mobile": True, "has_touch": True} if phone else {"viewport": {"width": 1280, "height": 900}}
+    context = browser.new_context(**screen)
     page = context.new_page()
     page.goto(url if lang == DEFAULT_LANGUAGE else f"{url}login?lang={lang}")
     page.get_by_label(tr(lang, "login.user")).fill(user)
@@ -334,14 +338,7 @@ def test_reflection_with_the_keyboard_alone(facilitator_url, browser):
 
 
 def test_phone_sized_screen(facilitator_url, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.goto(facilitator_url)
-    page.get_by_label("Brukernavn").fill("kari")
-    page.get_by_label("Passord").fill("kari-passord")
-    page.get_by_role("button", name="Logg inn").click()
-    page.wait_for_selector("#message textarea", timeout=30000)
-    wait_until_loaded(page)
+    context, page = sign_in(browser, facilitator_url, "kari", "kari-passord", phone=True)
     page.click("#new")
     page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Hvor er vi?')", timeout=30000)
     send(page, "Byen vår vokser, og jeg vil forstå hva regenerativ ledelse betyr for meg.")
@@ -371,14 +368,7 @@ def test_phone_first_chat(facilitator_url, browser):
     from assistant.core.settings import Settings
 
     limit = Settings(_env_file=None).max_message_chars
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.goto(facilitator_url)
-    page.get_by_label("Brukernavn").fill("kari")
-    page.get_by_label("Passord").fill("kari-passord")
-    page.get_by_role("button", name="Logg inn").click()
-    page.wait_for_selector("#message textarea", timeout=30000)
-    wait_until_loaded(page)
+    context, page = sign_in(browser, facilitator_url, "kari", "kari-passord", phone=True)
     run_event(page, lambda: page.click("#new"))
     page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Hvor er vi?')", timeout=30000)
 

@@ -38,12 +38,11 @@ from assistant.core.settings import REPO_ROOT
 from assistant.core.text import split_sentences
 
 from .conftest import start_signed_in_app, stop_app
-from .test_browser import ARTIFACTS, CHROMIUM, browser, run_event, wait_until_idle, wait_until_loaded  # noqa: F401
+from .test_browser import ARTIFACTS, CHROMIUM, browser, run_event, sign_in, wait_until_idle, wait_until_loaded  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
 NB = "nb"
-PHONE = {"width": 390, "height": 844}
 ANSWER_TIMEOUT = 30000
 USER, PASSWORD = "leder", "leder-passord"
 FACILITATOR, FACILITATOR_PASSWORD = "fasi", "fasi-passord"
@@ -82,18 +81,6 @@ def app(indexed_data_copy):
 
 
 # --- what the page shows ------------------------------------------------------------------------
-
-def phone_sign_in(browser, url, user, password):  # noqa: F811
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.goto(url)
-    page.get_by_label(tr(NB, "login.user")).fill(user)
-    page.get_by_label(tr(NB, "login.password")).fill(password)
-    page.get_by_role("button", name=tr(NB, "login.button")).click()
-    page.wait_for_selector("#message textarea", timeout=30000)
-    wait_until_loaded(page)
-    return context, page
-
 
 def bubbles(page) -> list[dict]:
     """Every message in the chat, in order: {"role": "user"|"bot", "text": ...}."""
@@ -237,7 +224,7 @@ def db_rows(data: Path, sql: str, *args):
 
 def test_a_reflection_replayed_on_a_phone(app, browser):  # noqa: F811
     url, data = app
-    context, page = phone_sign_in(browser, url, USER, PASSWORD)
+    context, page = sign_in(browser, url, USER, PASSWORD, phone=True)
     seen_insights: set[str] = set()
     fragments = material_fragments()
 
@@ -424,7 +411,7 @@ def test_facilitator_preparation_on_a_phone(app, browser):  # noqa: F811
     """Observation 8: questions matched to the theme, snippets cut at boundaries, the named
     gathering's items marked."""
     url, _ = app
-    context, page = phone_sign_in(browser, url, FACILITATOR, FACILITATOR_PASSWORD)
+    context, page = sign_in(browser, url, FACILITATOR, FACILITATOR_PASSWORD, phone=True)
     page.get_by_role("tab", name=tr(NB, "ui.tab_facilitator")).click()
     page.locator("#prep-theme").wait_for(state="visible", timeout=10000)
     page.locator("#prep-theme textarea, #prep-theme input").first.fill(THEME)
