@@ -291,3 +291,19 @@ def test_two_insights_are_never_the_same_sentence_alone_and_with_its_antecedent(
         u.score, u.tokens = score, set(u.text.casefold().split())
     picked = pick_insights(insight_candidates(units), 2)
     assert [u.text for u in picked] == ["Piloten samlet to fagtradisjoner i byene."]
+
+
+def test_a_sentence_about_the_document_itself_is_no_insight():
+    from assistant.core.compose import insight_candidates
+    from assistant.core.selection import about_the_text
+
+    # Tables of contents in bokmål, nynorsk and English; statements about the matter are not.
+    for meta in ("Dette dokumentet beskriver hva piloten skulle oppnå.", "Teksten her forklarer hovedtankene med egne ord.",
+                 "Spørsmålene nedenfor hjelper deg å beskrive utgangspunktet.", "Kvart punkt er utdjupa nedanfor.",
+                 "This overview summarises the programme for English-speaking users."):
+        assert about_the_text(meta), meta
+    for matter in ("Presentasjonen av piloten trakk fram årsakene til naturtapet.", "Dette betyr at planen må endres.",
+                   "Arealnøytralitet betyr at samlet nedbygging ikke skal øke."):
+        assert not about_the_text(matter), matter
+    units = units_of("Teksten her forklarer arealnøytralitet. Arealnøytralitet betyr at nedbyggingen ikke øker.", 0, "nb")
+    assert [u.text for u in insight_candidates(units)] == ["Arealnøytralitet betyr at nedbyggingen ikke øker."]

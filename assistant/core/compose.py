@@ -35,7 +35,7 @@ from assistant.core.render import citation, render_text
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.scoring import SentenceScorer, jaccard
-from assistant.core.selection import Gap, Unit, announced_count, insight_text, stands_alone
+from assistant.core.selection import Gap, Unit, about_the_text, announced_count, insight_text, stands_alone
 from assistant.core.settings import ComponentConfig
 from assistant.core.text import split_sentences, stems
 from assistant.core.verify import verify
@@ -366,6 +366,8 @@ def insight_candidates(units: Sequence[Unit], shown: Sequence[str] = ()) -> list
     out: list[Unit] = []
     for u in units:
         text = insight_text(u)
+        if about_the_text(text):  # "Dette dokumentet beskriver …" tells the participant nothing
+            continue
         parts = [text]
         if not stands_alone(text):
             prev = by_place.get((u.hit_index, u.order - 1))

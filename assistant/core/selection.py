@@ -420,6 +420,23 @@ _DANGLING = re.compile(
 )
 
 
+# A sentence about the text it stands in ("Dette dokumentet beskriver …", "Teksten her forklarer …",
+# "Spørsmålene nedenfor …", "This overview summarises …"): a table of contents, not a statement
+# about the world, and never offered as an insight in a reflection.
+_TEXT_NOUNS = (r"(?:tekst|dokument|notat|kapittel|kapitl|avsnitt|oversikt|sammendrag|punkt|note|text|document|"
+               r"chapter|section|overview|summary)\w*")
+_ABOUT_THE_TEXT = re.compile(
+    rf"\b(?:(?:denne|dette|disse|this|these)\s+{_TEXT_NOUNS}|{_TEXT_NOUNS}\s+(?:her|nedenfor|here|below)\b|"
+    r"her\s+utdypet|nedanfor|nedenfor|(?:described|explained|set out|listed)\s+below)",
+    re.I,
+)
+
+
+def about_the_text(text: str) -> bool:
+    """True for a sentence that describes the document it stands in rather than the matter."""
+    return bool(_ABOUT_THE_TEXT.search(text))
+
+
 def stands_alone(text: str) -> bool:
     """A sentence that can be read without its neighbours: it neither announces what follows
     (ends in a colon) nor opens by referring back ("Dette …", "De …", "Den andre …", "Det gir …",
