@@ -289,6 +289,11 @@ def test_answers_lead_with_the_fact_and_say_what_the_material_does_not_cover(bun
         assert answer.refused or (answer.declined and answer.body.startswith(start) and answer.citations), answer.text
     declined = bundled_engine.answer("What did the pilot cost?")
     assert declined.declined and declined.body.startswith("The material gives no amount"), declined.text
+    # The size of a sum ("hvor stort", "how big") asks for an amount; "stort" is not what is missing.
+    for question, start in (("Hvor stort var budsjettet til pilotprogrammet?", "Materialet oppgir ingen beløp"),
+                            ("How big was the budget of the pilot?", "The material gives no amount")):
+        sized = bundled_engine.answer(question)
+        assert sized.refused or (sized.declined and sized.body.startswith(start)), sized.text
     # "municipalities" is not the material's word ("towns"): the named instances lead all the same.
     towns = bundled_engine.answer("Which municipalities were part of the pilot?")
     first = towns.body.split("\n")[0]

@@ -30,7 +30,7 @@ _KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Measures: what a budget, a price, a population or a score is. Their answer is a figure of
     # that measure; a number of something else does not answer them.
     ("amount", re.compile(
-        r"^\W*(?:hvor mye|how much)\b[^?.!]*?\b" + _MONEY_ASKED + r"|"
+        r"^\W*(?:hvor (?:mye|stor|stort|store|høy|høyt|høye)|how (?:much|big|large|high))\b[^?.!]*?\b" + _MONEY_ASKED + r"|"
         r"^\W*(?:hva|what)\s+(?:(?:var|er|ble|blir|was|is|were|are|did|does)\s+(?:[\w-]+\s+){0,4}?)?" + _MONEY_ASKED,
         re.I)),
     ("population", re.compile(r"\b(innbyggertall\w*|folketall\w*|hvor mange innbyggere|population|how many (inhabitants|residents|people live))\b", re.I)),
@@ -559,6 +559,8 @@ def focus_words(question: str) -> list[str]:
         if w in STOPWORDS or w in _FRAME or w.isdigit() or len(w) < 4:
             continue
         if i > 0 and tokens[i - 1] == "å":
+            continue
+        if i > 0 and tokens[i - 1] in ("hvor", "kor", "how"):  # "hvor stort", "how big": the question word's second half
             continue
         if _NOT_A_THING.search(w):
             continue
