@@ -62,13 +62,13 @@ _ASKS_PROGRAMME = re.compile(
         rf"\b{_VERB_NB}\s+(?:egentlig\s+)?{_NAME_NB}\b",
         rf"\b{_NAME_NB}\s+(?:har\s+|hadde\s+)?(?:{_VERB_NB}|spurt|funnet|anbefalt|konkludert|lært|sagt|vist|foreslått)\b",
         # bokmål: "pilotens erfaringer", "programmets anbefalinger", "erfaringene fra piloten"
-        rf"\b(?:programmets|pilotens|ks'|kss)\s+(?:egne\s+)?{_FINDINGS_NB}",
+        rf"\b(?:programmets|pilotens|ks'|kss)\s+(?:\w+\s+){{0,2}}{_FINDINGS_NB}",
         rf"\b{_FINDINGS_NB}\s+(?:fra|i)\s+{_NAME_NB}\b",
         # English: "What did KS ask?", "What did the pilot find?", "The programme recommended …"
         rf"\b(?:did|does|do|has|have|had)\s+{_NAME_EN}\s+{_VERB_EN}\b",
         rf"\b{_NAME_EN}\s+(?:has\s+|had\s+)?{_VERB_EN}\b",
         # English: "the programme's findings", "the lessons from the pilot"
-        rf"\b{_NAME_EN}(?:'s|’s)\s+(?:own\s+)?{_FINDINGS_EN}\b",
+        rf"\b{_NAME_EN}(?:'s|’s)\s+(?:\w+\s+){{0,2}}{_FINDINGS_EN}\b",
         rf"\b{_FINDINGS_EN}\s+(?:of|from)\s+{_NAME_EN}\b",
     ]),
     re.I,
