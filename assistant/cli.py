@@ -68,6 +68,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                         "source": h.chunk.meta.source,
                         "title": h.chunk.meta.title,
                         "kind": h.chunk.meta.kind,
+                        "provenance": h.chunk.provenance,
                         "page": h.chunk.page,
                         "slide": h.chunk.slide,
                         "section": h.chunk.section,
@@ -84,7 +85,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for h in hits:
         where = h.chunk.locator() or "—"
         dense = "" if h.dense is None else f" likhet {h.dense:.3f}"
-        print(f"{h.rank}. {h.chunk.meta.title}  [{h.chunk.meta.kind}] {where}")
+        print(f"{h.rank}. {h.chunk.meta.title}  [{h.chunk.meta.kind}, {h.chunk.provenance}] {where}")
         print(f"   {h.chunk.meta.source}  (score {h.score:.4f}{dense})")
         snippet = " ".join(h.chunk.text.split())
         print(textwrap.indent(textwrap.fill(snippet[:320] + ("…" if len(snippet) > 320 else ""), 96), "   "))

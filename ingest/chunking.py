@@ -1,6 +1,7 @@
 """Structure-aware chunking sized for the embedder's window.
 
-A section (Markdown heading or PDF page) is the natural unit. Paragraphs of a
+A section (Markdown heading or PDF page) is the natural unit, and the only one: a chunk never
+spans two sections, so it never mixes two provenances (a section has one). Paragraphs of a
 section are packed up to `chunk_target_tokens`; a paragraph longer than
 `chunk_max_tokens` is split at sentences, a sentence longer than that at words, and a word
 longer than that at characters, so no chunk exceeds the cap whatever the text.
@@ -95,7 +96,9 @@ def chunk_sections(
             text = "\n\n".join(group)
             content_hash = sha256(text)
             locator = json.dumps([list(section.heading_path), section.page] + ([section.slide] if section.slide is not None else []), ensure_ascii=False)
-            base = sha256("\x1f".join([fingerprint, meta_blob, locator, content_hash]))[:32]
+            # Provenance is part of the id: a marker moved from one section to another changes the
+            # chunks it covers, though not their text, so they are written again with the new value.
+            base = sha256("\x1f".join([fingerprint, meta_blob, locator, content_hash, section.provenance]))[:32]
             dup = seen.get(base, 0)
             seen[base] = dup + 1
             chunk_id = base if dup == 0 else sha256(f"{base}:{dup}")[:32]
@@ -110,6 +113,7 @@ def chunk_sections(
                     position=len(chunks),
                     content_hash=content_hash,
                     file_hash=file_hash,
+                    provenance=section.provenance,
                 )
             )
     return chunks

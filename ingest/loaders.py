@@ -4,6 +4,13 @@ Markdown (with YAML front matter), plain text, PDF (one section per page,
 so citations carry page numbers), PowerPoint (one section per slide, cited as
 "lysbilde N") and Word (one section per heading). Each problem raises
 `LoadError` whose text is a one-line reason a person can act on.
+
+Every section carries its provenance (assistant/core/provenance.py). A Markdown document declares
+it in front matter (`provenance: programme|literature|assistant`), and a section that differs says
+so on its own line right under its heading (`<!-- provenance: assistant -->`, removed from the
+text; it holds for the subsections too, until one says otherwise). Other files cannot say it
+themselves: they are `programme`, unless a sidecar file `<name>.provenance` beside them holds
+another value (a facilitator's upload keeps its choice that way, so a re-ingest keeps it too).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from assistant.core.errors import InputError
+from assistant.core.provenance import DEFAULT_PROVENANCE, PROVENANCES, fallback_provenance, is_provenance
 from assistant.core.records import REFLECTION_STAGES, DocumentMeta, Section
 from assistant.core.settings import Settings
 from assistant.core.text import guess_language
@@ -36,6 +44,10 @@ FOLDER_KINDS = {"programme": "programme", "leadership": "leadership", "questions
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^(```|~~~)")
+# A provenance marker, well formed or not: a line that is one HTML comment naming provenance.
+_MARKER = re.compile(r"^\s*<!--\s*provenance\b\s*:?\s*(.*?)\s*-->\s*$", re.I)
+# Beside a file that cannot declare its own provenance (PDF, Office, text, an upload): `<name>.provenance`.
+SIDECAR_SUFFIX = ".provenance"
 
 
 class LoadError(InputError, ValueError):
@@ -46,6 +58,25 @@ class LoadError(InputError, ValueError):
 class FoundFile:
     path: Path
     source: str  # relative to the corpus folder, forward slashes
+    provenance: str | None = None  # what its sidecar file says, when it has one (checked by `load`)
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where a file's provenance is kept when the file cannot say it itself."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(path: Path, provenance: str) -> Path:
+    """Keep `provenance` with the file at `path` (a facilitator's upload), for this and every later ingest."""
+    if not is_provenance(provenance):
+        raise LoadError(_invalid(provenance, "valget"))
+    side = sidecar_path(path)
+    side.write_text(provenance + "\n", encoding="utf-8")
+    return side
+
+
+def _invalid(value: object, where: str) -> str:
+    return f"ugyldig provenance «{value}» i {where}; gyldige verdier er {', '.join(PROVENANCES)}"
 
 
 @dataclass(frozen=True)
@@ -90,13 +121,19 @@ def discover(corpus_dir: Path) -> tuple[list[FoundFile], list[Skipped], list[Ski
             rel = full.relative_to(root).as_posix()
             if rel.lower() == "readme.md":
                 continue
+            if name.endswith(SIDECAR_SUFFIX):
+                if not (here / name[: -len(SIDECAR_SUFFIX)]).is_file():
+                    ignored.append(Skipped(rel, "provenance-fil uten dokumentet den hører til"))
+                continue
             if full.is_symlink() and not _inside(full.resolve(), root):
                 problems.append(Skipped(rel, "lenke som peker ut av korpusmappen; hoppet over"))
                 continue
             if full.suffix.lower() not in SUPPORTED_SUFFIXES:
                 ignored.append(Skipped(rel, f"filtypen {full.suffix or '(ingen)'} støttes ikke (bruk .md, .txt, .pdf, .docx eller .pptx)"))
                 continue
-            found.append(FoundFile(full, rel))
+            side = sidecar_path(full)
+            declared = side.read_text(encoding="utf-8", errors="replace").strip() if side.is_file() else None
+            found.append(FoundFile(full, rel, declared))
     return found, problems, ignored
 
 
@@ -119,9 +156,11 @@ def check_size(path: Path, settings: Settings) -> int:
 
 
 def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMeta, list[Section], list[str]]:
-    """Parse one file's bytes. Returns meta, sections and warnings."""
+    """Parse one file's bytes. Returns meta, sections (each with its provenance) and warnings."""
     suffix = found.path.suffix.lower()
     warnings: list[str] = []
+    if found.provenance is not None and not is_provenance(found.provenance):
+        raise LoadError(_invalid(found.provenance, sidecar_path(found.path).name))
     if suffix in PDF_SUFFIXES:
         if not data.startswith(b"%PDF"):
             raise LoadError("ikke en PDF (mangler %PDF-signatur)")
@@ -129,7 +168,8 @@ def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMet
             pdf = extract_pdf(found.path, settings.pdf_timeout_s)
         except PdfError as exc:
             raise LoadError(str(exc)) from exc
-        sections = [Section(text=_clean(t), page=i) for i, t in enumerate(pdf.pages, start=1) if _clean(t)]
+        provenance = found.provenance or DEFAULT_PROVENANCE
+        sections = [Section(text=_clean(t), page=i, provenance=provenance) for i, t in enumerate(pdf.pages, start=1) if _clean(t)]
         if not sections:
             raise LoadError("PDF-en har ingen uttrekkbar tekst (skannet bilde?)")
         meta = _meta({}, found, default_title=pdf.title or _title_from_name(found.path))
@@ -140,21 +180,32 @@ def load(found: FoundFile, data: bytes, settings: Settings) -> tuple[DocumentMet
 
     text = _decode(data, warnings)
     if suffix in MARKDOWN_SUFFIXES:
-        front, body = _split_front_matter(text)
-        sections = markdown_sections(body)
+        front, body, body_line = _split_front_matter(text)
         title = front.get("title") or _first_h1(body) or _title_from_name(found.path)
         meta = _meta(front, found, default_title=str(title))
+        sections = markdown_sections(body, provenance=_document_provenance(front, found, meta.kind), first_line=body_line)
         # The document title heading is not part of section paths.
         sections = [
-            Section(text=s.text, heading_path=s.heading_path[1:] if s.heading_path[:1] == (meta.title,) else s.heading_path)
+            s.model_copy(update={"heading_path": s.heading_path[1:]}) if s.heading_path[:1] == (meta.title,) else s
             for s in sections
         ]
     else:
-        sections = [Section(text=p) for p in [_clean(text)] if p]
+        sections = [Section(text=p, provenance=found.provenance or DEFAULT_PROVENANCE) for p in [_clean(text)] if p]
         meta = _meta({}, found, default_title=_title_from_name(found.path))
     if not any(s.text.strip() for s in sections):
         raise LoadError("filen har ingen tekst å indeksere")
     return meta, sections, warnings
+
+
+def _document_provenance(front: dict, found: FoundFile, kind: str) -> str:
+    """A Markdown document's own provenance: its front matter's, else its sidecar's (an upload),
+    else its kind's (as for an index built before provenance: `fallback_provenance`)."""
+    if "provenance" in front:
+        value = front["provenance"]
+        if not is_provenance(value):
+            raise LoadError(_invalid(value, "front matter"))
+        return str(value)
+    return found.provenance or fallback_provenance(kind)
 
 
 def _load_office(found: FoundFile, data: bytes, kind: str) -> tuple[DocumentMeta, list[Section]]:
@@ -163,8 +214,11 @@ def _load_office(found: FoundFile, data: bytes, kind: str) -> tuple[DocumentMeta
         office = extract_office(data, kind)
     except OfficeError as exc:
         raise LoadError(str(exc)) from exc
+    provenance = found.provenance or DEFAULT_PROVENANCE
     sections = [
-        Section(text=_clean(s.text), heading_path=s.heading_path, slide=s.slide) for s in office.sections if _clean(s.text)
+        Section(text=_clean(s.text), heading_path=s.heading_path, slide=s.slide, provenance=provenance)
+        for s in office.sections
+        if _clean(s.text)
     ]
     if not sections:
         raise LoadError("presentasjonen har ingen tekst å indeksere" if kind == "pptx" else "dokumentet har ingen tekst å indeksere")
@@ -210,10 +264,11 @@ def _decode(data: bytes, warnings: list[str]) -> str:
     return text
 
 
-def _split_front_matter(text: str) -> tuple[dict, str]:
+def _split_front_matter(text: str) -> tuple[dict, str, int]:
+    """(front matter, body, the body's first line number in the file)."""
     match = _FRONT_MATTER.match(text)
     if not match:
-        return {}, text
+        return {}, text, 1
     try:
         front = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
@@ -222,34 +277,61 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
         raise LoadError(f"ugyldig YAML i front matter{where}") from exc
     if not isinstance(front, dict):
         raise LoadError("front matter må være en YAML-ordbok (nøkkel: verdi)")
-    return front, text[match.end() :]
+    return front, text[match.end() :], text[: match.end()].count("\n") + 1
 
 
-def markdown_sections(body: str) -> list[Section]:
-    """Split Markdown at headings; each section keeps its heading path."""
+def markdown_sections(body: str, *, provenance: str = DEFAULT_PROVENANCE, first_line: int = 1) -> list[Section]:
+    """Split Markdown at headings; each section keeps its heading path and its provenance.
+
+    `provenance` is the document's. A line `<!-- provenance: VALUE -->` right under a heading (blank
+    lines between are fine) sets that heading's section and its subsections, until a subsection
+    says otherwise or a heading of the same or a higher level ends it. The marker is not part of
+    the text. A marker anywhere else, or with a value that is not a provenance, is a LoadError with
+    its line number (`first_line`: the body's first line in the file), so that a misplaced marker
+    never silently leaves a section with the wrong provenance."""
     sections: list[Section] = []
-    path: list[tuple[int, str]] = []
+    path: list[tuple[int, str, str]] = []  # (level, heading, provenance) of the open headings
     buf: list[str] = []
     in_fence = False
+    may_mark = False  # right under a heading: only blank lines since
+
+    def current() -> str:
+        return path[-1][2] if path else provenance
 
     def flush() -> None:
         text = _clean("\n".join(buf))
         if text:
-            sections.append(Section(text=text, heading_path=tuple(h for _, h in path)))
+            sections.append(Section(text=text, heading_path=tuple(h for _, h, _ in path), provenance=current()))
         buf.clear()
 
-    for line in body.splitlines():
+    for number, line in enumerate(body.splitlines(), start=first_line):
         if _FENCE.match(line.strip()):
             in_fence = not in_fence
+        marker = None if in_fence else _MARKER.match(line)
+        if marker:
+            value = marker.group(1)
+            if not is_provenance(value):
+                raise LoadError(_invalid(value, f"markøren på linje {number}"))
+            if not may_mark:
+                raise LoadError(
+                    f"provenance-markøren på linje {number} står ikke rett under en overskrift; "
+                    "flytt den dit, eller sett dokumentets provenance i front matter"
+                )
+            level, heading, _ = path[-1]
+            path[-1] = (level, heading, value)
+            may_mark = False
+            continue
         match = None if in_fence else _HEADING.match(line)
         if match:
             flush()
             level = len(match.group(1))
             while path and path[-1][0] >= level:
                 path.pop()
-            path.append((level, _strip_inline(match.group(2))))
+            path.append((level, _strip_inline(match.group(2)), current()))
+            may_mark = True
         else:
             buf.append(line)
+            may_mark = may_mark and not line.strip()
     flush()
     return sections
 

@@ -22,6 +22,7 @@ embedder full batches; each file is then written in the safe order above.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -107,8 +108,10 @@ def _belongs(source: str, prefix: str) -> bool:
     return not source.startswith(UPLOAD_PREFIX)
 
 
-def file_key(data: bytes, settings: Settings) -> str:
-    return sha256(data + settings.chunking_fingerprint().encode())[:32]
+def file_key(data: bytes, settings: Settings, provenance: str | None = None) -> str:
+    """What decides whether a file must be read again: its bytes, the chunking settings, and the
+    provenance its sidecar gives it (an upload's choice lives beside the file, not in its bytes)."""
+    return sha256(data + settings.chunking_fingerprint().encode() + (provenance or "").encode())[:32]
 
 
 def sync_corpus(
@@ -144,7 +147,7 @@ def sync_corpus(
         except LoadError as exc:
             raise StoreError(str(exc)) from exc
         if source_prefix:
-            found = [FoundFile(f.path, source_prefix + f.source) for f in found]
+            found = [replace(f, source=source_prefix + f.source) for f in found]
             problems = [type(p)(source_prefix + p.source, p.reason) for p in problems]
             ignored = [type(p)(source_prefix + p.source, p.reason) for p in ignored]
         report.failed.extend(FileIssue(source=p.source, reason=p.reason) for p in problems)
@@ -166,7 +169,7 @@ def sync_corpus(
             except OSError as exc:
                 report.failed.append(FileIssue(source=item.source, reason=f"kunne ikke leses: {exc.strerror}"))
                 continue
-            key = file_key(data, settings)
+            key = file_key(data, settings, item.provenance)
             current = indexed.get(item.source)
             if current is not None and current.file_key == key:
                 report.files_unchanged += 1

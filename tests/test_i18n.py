@@ -16,6 +16,7 @@ import shutil
 import pytest
 
 from assistant.core.i18n import CATALOGUE, DEFAULT_LANGUAGE, LANGUAGES, LOCALES, bilingual, load_catalogue, placeholders, tr
+from assistant.core.provenance import PROVENANCES
 from assistant.core.records import REFLECTION_STAGES
 from assistant.core.selection import CHECKED_KINDS
 from assistant.core.settings import REPO_ROOT
@@ -31,6 +32,8 @@ FAMILIES = {
     "role.": ("participant", "facilitator"),
     "stage.": REFLECTION_STAGES,
     "answer.gap_": tuple(sorted(CHECKED_KINDS | {"any"})),
+    "provenance.": PROVENANCES,
+    "prep.discussion_": PROVENANCES,
 }
 # Words that are bokmål and never nynorsk: a nynorsk text with one of them was not translated.
 BOKMAL_ONLY = re.compile(

@@ -24,7 +24,7 @@ def store(request, settings) -> VectorStore:
 
 
 def chunk(cid: str, *, source: str = "programme/piloten.md", kind: str = "programme", text: str | None = None,
-          position: int = 0, page: int | None = None, slide: int | None = None) -> Chunk:
+          position: int = 0, page: int | None = None, slide: int | None = None, provenance: str | None = None) -> Chunk:
     meta = DocumentMeta(
         source=source, title=f"Tittel for {source} – æøå", kind=kind, language="en", tags=("by", "natur"),
         gathering=(1, 3), stage=("where_to", "next_step"), summary="Et sammendrag, med komma.",
@@ -32,11 +32,12 @@ def chunk(cid: str, *, source: str = "programme/piloten.md", kind: str = "progra
     return Chunk(
         id=cid, text=text or f"Tekst i {cid}.", meta=meta, heading_path=("Om piloten", "Kommunene"),
         page=page, slide=slide, position=position, content_hash=f"c-{cid}", file_hash=f"f-{source}",
+        **({"provenance": provenance} if provenance else {}),
     )
 
 
 A = chunk("a", kind="programme", page=3)
-B = chunk("b", kind="question", position=1, slide=2)
+B = chunk("b", kind="question", position=1, slide=2, provenance="programme")  # a programme's question, not its kind's default
 C = chunk("c", source="leadership/regenerativ.md", kind="leadership")
 D = chunk("d", source="leadership/regenerativ.md", kind="question", position=1)
 VECTORS = np.asarray([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=np.float32)
@@ -85,6 +86,8 @@ def test_chunks_come_back_equal_to_what_was_written(filled):
     assert filled.count() == 4
     assert by_id(filled) == {"a": A, "b": B, "c": C, "d": D}
     assert by_id(filled)["a"].page == 3 and by_id(filled)["b"].slide == 2 and by_id(filled)["a"].section == "Om piloten > Kommunene"
+    # Provenance as written (issue #20), also where it is not the kind's fallback.
+    assert {cid: c.provenance for cid, c in by_id(filled).items()} == {"a": "programme", "b": "programme", "c": "literature", "d": "assistant"}
 
 
 def test_query_ranks_by_cosine_most_similar_first(filled):

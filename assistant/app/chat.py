@@ -28,7 +28,8 @@ from assistant.app.reflection import Move, ReflectionState, Summary, build_summa
 from assistant.core.runtime import Runtime
 from assistant.core.safety import InputRejected, clean_user_text, safe_markdown
 from assistant.core.settings import ComponentConfig
-from ingest.loaders import UPLOAD_PREFIX
+from assistant.core.provenance import DEFAULT_PROVENANCE, is_provenance
+from ingest.loaders import UPLOAD_PREFIX, sidecar_path, write_sidecar
 
 UPLOAD_SUFFIXES = (".pdf", ".md", ".txt", ".docx", ".pptx")
 UPLOAD_KINDS = ("programme", "leadership", "question")
@@ -282,14 +283,21 @@ class ChatService:
         planner = GatheringPlanner(self.runtime.retriever, self.engine)
         return planner.prepare(clean_user_text(theme, 300), gathering=gathering, lang=lang)
 
-    def upload(self, role: str, files: list[Path], kind: str = "programme"):
-        """Copy documents into the upload area and index them. Returns the ingest report."""
+    def upload(self, role: str, files: list[Path], kind: str = "programme", provenance: str = DEFAULT_PROVENANCE):
+        """Copy documents into the upload area and index them. Returns the ingest report.
+
+        `provenance` is the facilitator's word on where the files' content comes from (the
+        programme's own material by default). It is kept beside each file (`<name>.provenance`,
+        `ingest.loaders.write_sidecar`), so every later ingest reads it too; a Markdown file whose
+        front matter declares its own provenance keeps that."""
         from ingest.pipeline import sync_corpus
 
         if role != "facilitator":
             raise Forbidden("Bare fasilitatorer kan laste opp dokumenter.")
         if kind not in UPLOAD_KINDS:
             raise InputRejected(f"Ukjent dokumenttype {kind!r}.")
+        if not is_provenance(provenance):
+            raise InputRejected(f"Ukjent opphav {provenance!r}.")
         target = self.config.uploads_dir / kind
         target.mkdir(parents=True, exist_ok=True)
         limit = self.config.max_upload_mb * 1024 * 1024
@@ -309,6 +317,7 @@ class ChatService:
                 problems.append(f"{path.name}: ugyldig filnavn")
                 continue
             shutil.copyfile(path, dest)
+            write_sidecar(dest, provenance)
             copied[f"{kind}/{name}"] = dest
         report = sync_corpus(
             self.runtime.settings,
@@ -324,6 +333,7 @@ class ChatService:
             for key, dest in copied.items():
                 if issue.source.endswith(key) and dest.exists():
                     dest.unlink()
+                    sidecar_path(dest).unlink(missing_ok=True)
                     problems.append(f"{dest.name}: ikke lagret, fordi den ikke kunne leses")
         return report, problems
 

@@ -5,6 +5,11 @@ Kept apart from the participant's conversation flow (`assistant.app.chat`): it r
 the question bank, and writes nothing. The rules are general: questions are ranked by how close
 they are to the theme (not by which question document the search found first), snippets end
 where a sentence ends, and what the material marks for the named gathering says so and comes first.
+
+Every item says where it comes from (assistant/core/provenance.py), and the discussion questions
+come in groups by provenance, each under its own heading: the programme's own questions first, then
+the suggestions written for this assistant, so that a facilitator never puts an added question to
+a gathering as if the programme had asked it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from dataclasses import dataclass
 
 from assistant.core.answer import AnswerEngine
 from assistant.core.i18n import tr
+from assistant.core.provenance import PROVENANCES, provenance_label
 from assistant.core.records import REFLECTION_STAGES, Chunk
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import sentence_texts, units_of
 from assistant.core.text import split_sentences, stems, strip_emphasis
 
 MATERIAL_ITEMS = 6
-DISCUSSION_ITEMS = 5
+DISCUSSION_ITEMS = 5  # the programme's own questions, at most
+SUGGESTION_ITEMS = 3  # questions of each other provenance (written for the assistant, from the literature), at most
 SNIPPET_CHARS = 260
 # At most this many sections of one document in the material list, so that one long text does not fill it.
 PER_DOCUMENT = 3
@@ -61,14 +68,23 @@ class GatheringPlanner:
         for chunk in material:
             where = chunk.locator(lang)
             out.append(f"- {badge(chunk, gathering, lang)}**{chunk.meta.title}**{', ' + where if where else ''} "
-                       f"({chunk.meta.source}): {snippet(chunk.text)}")
+                       f"· {provenance_label(lang, chunk.provenance)} ({chunk.meta.source}): {snippet(chunk.text)}")
         out += ["", f"## {tr(lang, 'prep.discussion')}", ""]
         taken = {q.casefold() for (q, _), _stage in reflection}
-        for q in self.discussion_questions(theme, n=DISCUSSION_ITEMS, exclude=taken):
-            out.append(f"- {badge(q.chunk, gathering, lang)}{q.text} ({q.chunk.meta.title})")
+        for provenance, questions in self.discussion_groups(theme, exclude=taken).items():
+            if not questions and provenance != "programme":
+                continue
+            out += [f"### {tr(lang, f'prep.discussion_{provenance}')}", ""]
+            if not questions:
+                out += [tr(lang, "prep.discussion_none"), ""]
+            for q in questions:
+                out.append(f"- {badge(q.chunk, gathering, lang)}{q.text} ({q.chunk.meta.title})")
+            out.append("")
+        out.pop()
         out += ["", f"## {tr(lang, 'prep.reflection')}", ""]
         for (q, chunk), stage in reflection:
-            out.append(f"- *{tr(lang, f'stage.{stage}')}* {badge(chunk, gathering, lang)}{q} ({chunk.meta.source})")
+            out.append(f"- *{tr(lang, f'stage.{stage}')}* {badge(chunk, gathering, lang)}{q} "
+                       f"({chunk.meta.source}; {provenance_label(lang, chunk.provenance)})")
         return "\n".join(out) + "\n"
 
     def _material(self, theme: str, gathering: int | None) -> list[Chunk]:
@@ -90,12 +106,28 @@ class GatheringPlanner:
             chosen.sort(key=lambda c: not for_gathering(c, gathering))  # stable: search order within each group
         return chosen[:MATERIAL_ITEMS]
 
+    def discussion_groups(self, theme: str, *, exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, list[RankedQuestion]]:
+        """The discussion questions closest to the theme, by provenance, in the order the plan shows
+        them: the programme's own (up to DISCUSSION_ITEMS), then those of every other provenance
+        (up to SUGGESTION_ITEMS each), each group in the order `discussion_questions` ranks."""
+        ranked = self._ranked_questions(theme, exclude)
+        return {
+            provenance: [r for r in ranked if r.chunk.provenance == provenance][
+                : DISCUSSION_ITEMS if provenance == "programme" else SUGGESTION_ITEMS
+            ]
+            for provenance in PROVENANCES
+        }
+
     def discussion_questions(self, theme: str, *, n: int, exclude: frozenset[str] | set[str] = frozenset()) -> list[RankedQuestion]:
-        """The question bank's questions closest to the theme, from every question document.
+        """The question bank's `n` questions closest to the theme, from every question document.
 
         Each question is compared with the theme as ingest embedded it (with its section heading),
         so the ranking is by meaning plus shared words, never by which document a search found
         first: a theme about land use gets the land-use questions, wherever they are written."""
+        return self._ranked_questions(theme, exclude)[:n]
+
+    def _ranked_questions(self, theme: str, exclude: frozenset[str] | set[str]) -> list[RankedQuestion]:
+        """Every question of the question documents, closest to the theme first, each once."""
         pool: list[tuple[str, str, Chunk]] = []  # (question, embedded text, chunk)
         counts: dict[str, int] = {}
         for chunk in self.retriever.chunks.values():
@@ -115,11 +147,11 @@ class GatheringPlanner:
             key=lambda r: -r.score,
         )
         out: list[RankedQuestion] = []
+        seen: set[str] = set()
         for r in ranked:
-            if all(r.text.casefold() != o.text.casefold() for o in out):
+            if r.text.casefold() not in seen:
+                seen.add(r.text.casefold())
                 out.append(r)
-            if len(out) >= n:
-                break
         return out
 
     def _reflection_questions(self, theme: str) -> list[tuple[tuple[str, Chunk], str]]:

@@ -6,9 +6,12 @@ with --json is one of these, dumped by pydantic.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.core.i18n import tr
+from assistant.core.provenance import DEFAULT_PROVENANCE, Provenance, fallback_provenance
 
 REFLECTION_STAGES: tuple[str, ...] = (
     "where_are_we",
@@ -43,6 +46,15 @@ class Section(Record):
     heading_path: tuple[str, ...] = ()
     page: int | None = None
     slide: int | None = None
+    provenance: Provenance = Field(DEFAULT_PROVENANCE, description="Where the text comes from (assistant/core/provenance.py).")
+
+
+def _provenance_from_kind(data: Any, kind: object) -> Any:
+    """A record written before records carried provenance (an old index, a journal's citations):
+    its kind decides (`fallback_provenance`). A value that is there is validated as it is."""
+    if isinstance(data, dict) and not data.get("provenance"):
+        data = {**data, "provenance": fallback_provenance(str(kind or ""))}
+    return data
 
 
 class Chunk(Record):
@@ -55,6 +67,13 @@ class Chunk(Record):
     position: int = 0
     content_hash: str
     file_hash: str
+    provenance: Provenance = Field(description="Its section's provenance; never two in one chunk. Missing: from the kind.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_records(cls, data: Any) -> Any:
+        meta = data.get("meta") if isinstance(data, dict) else None
+        return _provenance_from_kind(data, meta.get("kind") if isinstance(meta, dict) else getattr(meta, "kind", ""))
 
     @property
     def section(self) -> str:
@@ -86,6 +105,12 @@ class Citation(Record):
     page: int | None = None
     section: str = ""
     passage: str
+    provenance: Provenance = Field(description="Where the passage comes from; the interface says it with the source.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_records(cls, data: Any) -> Any:
+        return _provenance_from_kind(data, data.get("kind") if isinstance(data, dict) else "")
 
 
 class Timings(Record):

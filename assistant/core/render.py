@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.core.i18n import tr
+from assistant.core.provenance import provenance_label
 from assistant.core.records import Chunk, Citation
 from assistant.core.safety import safe_markdown
 
@@ -20,14 +21,17 @@ def citation(number: int, chunk: Chunk, lang: str) -> Citation:
     return Citation(
         number=number, source=chunk.meta.source, title=chunk.meta.title, kind=chunk.meta.kind,
         locator=chunk.locator(lang), page=chunk.page, section=chunk.section, passage=chunk.text,
+        provenance=chunk.provenance,
     )
 
 
 def source_list(citations: Sequence[Citation], lang: str) -> str:
+    """"[2] Title, section (source; skrevet for assistenten)": every source says where it comes
+    from, so a question written for the assistant is never read as the programme's."""
     lines = [f"**{tr(lang, 'answer.sources')}:**"]
     for c in citations:
         where = f", {c.locator}" if c.locator else ""
-        lines.append(f"[{c.number}] {c.title}{where} ({c.source})")
+        lines.append(f"[{c.number}] {c.title}{where} ({c.source}; {provenance_label(lang, c.provenance)})")
     return "\n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
 
 

@@ -1,7 +1,9 @@
 """Hybrid retrieval: dense (the vector store) + lexical (BM25), weighted reciprocal rank fusion.
 
 A relevance floor drops hits whose dense similarity is below it, so a question
-far from the material gets no hits at all. e5 similarities are compressed, so
+far from the material gets no hits at all. A question about what the programme itself asked,
+found or recommended gets the programme's own material first among its hits
+(`provenance.asks_what_the_programme_said`, `programme_first`). e5 similarities are compressed, so
 the floor is deliberately low; deciding whether the material *answers* a
 question is the answer engine's job, with more signals than one cosine.
 """
@@ -17,6 +19,7 @@ import numpy as np
 
 from assistant.core.embeddings import Embedder
 from assistant.core.lexical import LexicalIndex
+from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
 from assistant.core.vectorstore import VectorStore
@@ -155,6 +158,8 @@ class Retriever:
             hits.append(Hit(chunk=chunk, score=score, dense=sim, lexical=lex_score.get(cid), rank=len(hits) + 1))
             if len(hits) >= k:
                 break
+        if asks_what_the_programme_said(query):
+            hits = programme_first(hits)
         return hits
 
     def _above_floor(self, similarity: float | None, lexical_match: bool) -> bool:
@@ -162,3 +167,11 @@ class Retriever:
         if similarity is None:
             return lexical_match
         return similarity >= self.config.relevance_floor
+
+
+def programme_first(hits: list[Hit]) -> list[Hit]:
+    """The same hits with those of `programme` provenance first, each group in its own order
+    (ranks renumbered). Only the order among what was found changes: nothing is added or dropped,
+    so a question the programme's material does not answer still gets the best of the rest."""
+    ordered = sorted(hits, key=lambda h: h.chunk.provenance != "programme")
+    return [h if h.rank == i else h.model_copy(update={"rank": i}) for i, h in enumerate(ordered, start=1)]

@@ -204,7 +204,7 @@ class Settings(BaseSettings):
         """Changes whenever a setting that shapes chunks changes."""
         blob = json.dumps(
             {
-                "v": 1,
+                "v": 2,  # 2: chunks carry their provenance (an index of v1 is read again once)
                 "target": self.chunk_target_tokens,
                 "max": self.chunk_max_tokens,
                 "embedder": [self.embedding_backend, self.embedding_model],

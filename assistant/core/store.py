@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.errors import ServiceError
+from assistant.core.provenance import is_provenance
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.settings import ComponentConfig
 from assistant.core.vectorstore import DenseMatch, IndexedFile  # noqa: F401 - re-exported: the values ChromaStore returns
@@ -69,6 +70,7 @@ def chunk_to_metadata(chunk: Chunk, file_key: str) -> dict[str, str | int | floa
         "content_hash": chunk.content_hash,
         "file_hash": chunk.file_hash,
         "file_key": file_key,
+        "provenance": chunk.provenance,
     }
     if chunk.page is not None:
         out["page"] = chunk.page
@@ -102,6 +104,8 @@ def chunk_from_record(chunk_id: str, text: str, md: dict) -> Chunk:
         position=int(md.get("position", 0)),
         content_hash=md.get("content_hash", ""),
         file_hash=md.get("file_hash", ""),
+        # An index written before chunks carried provenance has none: the chunk takes its kind's.
+        provenance=md.get("provenance") if is_provenance(md.get("provenance")) else None,
     )
 
 

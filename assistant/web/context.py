@@ -26,6 +26,7 @@ from assistant.app.exports import ExportStore
 from assistant.app.journal import NotFound
 from assistant.core.errors import AccessError, AssistantError
 from assistant.core.i18n import tr
+from assistant.core.provenance import provenance_label
 from assistant.core.records import REFLECTION_STAGES, Citation
 from assistant.core.safety import inline_code, safe_markdown
 from assistant.core.settings import Settings
@@ -164,14 +165,17 @@ def handler(on_error: Callable[[str], object] | None = None):
 
 
 def sources_html(citations: list[Citation] | tuple[Citation, ...], lang: str) -> str:
-    """Each citation expands to its passage. Everything from documents is escaped."""
+    """Each citation expands to its passage, and says where the passage comes from (programme
+    material, a summary of published work, written for the assistant). Everything from documents
+    is escaped."""
     if not citations:
         return f'<div class="sources"><p>{html.escape(tr(lang, "ui.sources_empty"))}</p></div>'
     parts = ['<div class="sources">']
     for c in citations:
         where = f" — {html.escape(c.locator)}" if c.locator else ""
         parts.append(
-            f"<details><summary>[{c.number}] {html.escape(c.title)}{where}</summary>"
+            f"<details><summary>[{c.number}] {html.escape(c.title)}{where} "
+            f'<span class="provenance provenance-{c.provenance}">({html.escape(provenance_label(lang, c.provenance))})</span></summary>'
             f'<p class="where">{html.escape(c.source)}</p>'
             f"<blockquote>{html.escape(strip_emphasis(c.passage))}</blockquote></details>"
         )

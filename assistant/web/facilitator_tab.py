@@ -1,5 +1,6 @@
 """The facilitator tab: material and discussion questions for a gathering, and uploads to the
-shared material (facilitators only; the service checks the role, and the shell the upload route)."""
+shared material (facilitators only; the service checks the role, and the shell the upload route).
+An upload says what kind of document it is and where its content comes from (its provenance)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.core.i18n import tr
+from assistant.core.provenance import DEFAULT_PROVENANCE, PROVENANCES, provenance_label
 from assistant.core.safety import safe_markdown
 from assistant.web.chat_tab import kind_choices
 from assistant.web.context import Text, UiContext, Who, handler
 
 UPLOAD_TYPES = [".pdf", ".md", ".txt", ".docx", ".pptx"]
+
+
+def provenance_choices(lang: str) -> list[tuple[str, str]]:
+    """Where an upload's content comes from, as the facilitator picks it (default: the programme's)."""
+    return [(provenance_label(lang, p), p) for p in PROVENANCES]
 
 
 class FacilitatorTab:
@@ -32,6 +39,8 @@ class FacilitatorTab:
             self.upload_files = gr.File(label=tr(lang, "ui.upload_files"), file_count="multiple", file_types=UPLOAD_TYPES,
                                         elem_id="upload-files")
             self.upload_kind = gr.Dropdown(choices=kind_choices(lang), value="programme", label=tr(lang, "ui.upload_kind"))
+            self.upload_provenance = gr.Dropdown(choices=provenance_choices(lang), value=DEFAULT_PROVENANCE,
+                                                 label=tr(lang, "ui.upload_provenance"), elem_id="upload-provenance")
             self.upload_btn = gr.Button(tr(lang, "ui.upload_button"), elem_id="upload-button")
             self.upload_out = gr.Markdown(elem_id="upload-out")
 
@@ -41,13 +50,14 @@ class FacilitatorTab:
             (self.theme, "label", "ui.prep_theme", "{}"), (self.gathering, "label", "ui.prep_gathering", "{}"),
             (self.prep_btn, "value", "ui.prep_button", "{}"), (self.prep_file, "label", "ui.prep_export", "{}"),
             (self.upload_heading, "value", "ui.upload_heading", "### {}"), (self.upload_files, "label", "ui.upload_files", "{}"),
-            (self.upload_kind, "label", "ui.upload_kind", "{}"), (self.upload_btn, "value", "ui.upload_button", "{}"),
+            (self.upload_kind, "label", "ui.upload_kind", "{}"), (self.upload_provenance, "label", "ui.upload_provenance", "{}"),
+            (self.upload_btn, "value", "ui.upload_button", "{}"),
         ]
 
     def wire(self) -> None:
         self.prep_btn.click(self.on_prepare, [self.theme, self.gathering, self.lang], [self.prep_out, self.prep_file],
                             concurrency_id="answer")
-        self.upload_btn.click(self.on_upload, [self.upload_files, self.upload_kind, self.lang], [self.upload_out],
+        self.upload_btn.click(self.on_upload, [self.upload_files, self.upload_kind, self.upload_provenance, self.lang], [self.upload_out],
                               concurrency_id="ingest")
 
     # -- handlers ------------------------------------------------------------------------------
@@ -59,9 +69,9 @@ class FacilitatorTab:
         return safe_markdown(text), gr.update(value=self.ctx.download_link(who.user, path, current_lang), visible=True)
 
     @handler(on_error=lambda message: message)
-    def on_upload(self, who: Who, files, kind, current_lang):
+    def on_upload(self, who: Who, files, kind, provenance, current_lang):
         paths = [Path(f if isinstance(f, str) else f.name) for f in (files or [])]
-        report, problems = self.ctx.service.upload(who.role, paths, kind)
+        report, problems = self.ctx.service.upload(who.role, paths, kind, provenance or DEFAULT_PROVENANCE)
         lines = [tr(current_lang, "ui.upload_report", added=len(report.files_added), updated=len(report.files_updated),
                     chunks=report.chunks_total)]
         lines += [f"- {p}" for p in problems]

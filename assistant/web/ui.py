@@ -25,7 +25,7 @@ from assistant.core.i18n import LANGUAGES, language_choices, tr
 from assistant.core.settings import Settings
 from assistant.web.chat_tab import ChatTab, client_script, kind_choices, mode_choices
 from assistant.web.context import UiContext, Who, handler, sources_html, stage_text
-from assistant.web.facilitator_tab import FacilitatorTab
+from assistant.web.facilitator_tab import FacilitatorTab, provenance_choices
 from assistant.web.journal_tab import JournalTab
 
 # Sign-out is a POST to the shell (assistant.web.shell): a link or an image elsewhere cannot sign anyone out.
@@ -158,6 +158,7 @@ class Page:
         updates[self.chat.mode].update(choices=mode_choices(new_lang), value=current_mode)
         updates[self.chat.kinds].update(choices=kind_choices(new_lang), value=current_kinds)
         updates[self.facilitator.upload_kind].update(choices=kind_choices(new_lang))
+        updates[self.facilitator.upload_provenance].update(choices=provenance_choices(new_lang))
         stage = gr.update()
         if cid:
             try:
