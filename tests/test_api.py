@@ -210,7 +210,7 @@ def test_a_refusal_is_a_normal_message_with_a_flag(served):
     url, keys, _ = served
     client = oa(url, keys["kari"])
     budget = client.chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": "Hva var budsjettet for piloten?"}])
-    assert budget.choices[0].message.role == "assistant" and "budsjett" in budget.choices[0].message.content.lower()
+    assert budget.choices[0].message.role == "assistant" and budget.choices[0].message.content.startswith("Materialet oppgir ingen beløp")
     assert ext(budget)["refused"] is True and ext(budget)["declined"] is True  # near the material, which has no figure
     far = client.chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": "Who won the football World Cup in 2018?"}])
     assert ext(far)["refused"] is True and ext(far)["declined"] is False and ext(far)["citations"] == []
@@ -347,3 +347,49 @@ def test_zz_no_message_text_in_the_server_log(served):
     assert MARKER not in log and MARKER.lower() not in log
     journal = data / "journal.sqlite3"
     assert not journal.exists() or MARKER.encode() not in journal.read_bytes()
+
+
+# --- local mode, and the eval over HTTP ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def local(indexed_data_copy):
+    data = indexed_data_copy("api-local")
+    proc, url = start_app(data)
+    yield url.rstrip("/"), data
+    stop_app(proc)
+
+
+@pytest.mark.integration
+def test_local_mode_needs_no_key_on_loopback(local):
+    url, _ = local
+    completion = oa(url, "not-needed").chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": QUESTION}])
+    assert "Horten" in completion.choices[0].message.content and ext(completion)["citations"]
+    assert httpx.get(url + "/v1/health").json()["auth"] == "local"
+
+
+@pytest.mark.integration
+def test_eval_over_http_matches_the_eval_in_process(local, bundled_settings, bundled_runtime, tmp_path, capsys, monkeypatch):
+    """The same cases through the running server and through the engine in this process: the same
+    numbers (latency aside), the same corpus."""
+    from assistant.cli import main
+    from evals.cli import add_arguments, run_eval_command
+
+    url, _ = local
+    common = ["--split", "test", "--type", "fact", "--type", "out_of_scope", "--type", "injection", "--limit", "9", "--no-html", "--json"]
+    parser = add_arguments(__import__("argparse").ArgumentParser())
+    assert run_eval_command(parser.parse_args([*common, "--out", str(tmp_path / "in")]), bundled_settings, runtime=bundled_runtime) in (0, 1)
+    here = json.loads(capsys.readouterr().out)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "evaluator"))  # an evaluator's machine: no index of its own
+    assert main(["eval", *common, "--out", str(tmp_path / "http"), "--endpoint", url]) in (0, 1)
+    there = json.loads(capsys.readouterr().out)
+    assert there["cases"] == here["cases"] >= 6 and not there["errors"] and not here["errors"]
+    assert there["corpus"] == here["corpus"]
+    assert there["backend"] == here["backend"] == "extractive"
+
+    def numbers(run: dict) -> dict:
+        return {group: {m: v for m, v in agg["metrics"].items() if not m.startswith("latency")}
+                for group, agg in run["by_type"].items()}
+
+    assert numbers(there) == numbers(here)
+    assert numbers(here)["fact"]["hit_at_5"] is not None
+    written = json.loads((tmp_path / "http" / "report.json").read_text(encoding="utf-8"))
+    assert written["filters"]["endpoint"] == url + "/v1"
