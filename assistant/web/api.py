@@ -138,23 +138,23 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', 'invalid')}"
             for e in exc.errors()[:5]
         )
-        return JSONResponse(ApiError(400, f"The request is not valid: {problems}. See /v1/docs for the request's fields.",
+        return JSONResponse(ApiError(f"The request is not valid: {problems}. See /v1/docs for the request's fields.", 400,
                                      code="invalid_request").body(), status_code=400)
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            error = ApiError(404, "Not found. See /v1/docs for the API's routes.", code="not_found")
+            error = ApiError("Not found. See /v1/docs for the API's routes.", 404, code="not_found")
         elif exc.status_code == 405:
-            error = ApiError(405, f"{request.method} is not allowed here. See /v1/docs for each route's method.", code="method_not_allowed")
+            error = ApiError(f"{request.method} is not allowed here. See /v1/docs for each route's method.", 405, code="method_not_allowed")
         else:
-            error = ApiError(exc.status_code, "The request could not be handled. See /v1/docs.", code="http_error")
+            error = ApiError("The request could not be handled. See /v1/docs.", exc.status_code, code="http_error")
         return JSONResponse(error.body(), status_code=error.status)
 
     @api.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):
-        return JSONResponse(ApiError(500, "The assistant failed on this request. Try again; if it keeps failing, "
-                                          "tell whoever runs the server (the server log has the details).",
+        return JSONResponse(ApiError("The assistant failed on this request. Try again; if it keeps failing, "
+                                     "tell whoever runs the server (the server log has the details).", 500,
                                      "server_error", "internal_error").body(), status_code=500)
 
     # -- who is calling ------------------------------------------------------------------------------
@@ -162,22 +162,22 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
         if users is None:
             host = request.client.host if request.client else ""
             if not is_loopback(host):
-                raise ApiError(403, "This assistant runs in local mode (no users file) and answers API calls from this "
-                                    "machine only. Call it on 127.0.0.1, or add users and API keys (assistant user NAME "
-                                    "--api-key) and start it with ASSISTANT_USERS_FILE.", "permission_error", "local_only")
+                raise ApiError("This assistant runs in local mode (no users file) and answers API calls from this "
+                               "machine only. Call it on 127.0.0.1, or add users and API keys (assistant user NAME "
+                               "--api-key) and start it with ASSISTANT_USERS_FILE.", 403, "permission_error", "local_only")
             owner = KeyOwner(user=LOCAL_USER, role="facilitator", key_id="local")
         else:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             owner = keys.owner(token.strip()) if scheme.lower() == "bearer" else None
             if owner is None:
-                raise ApiError(401, "Invalid or missing API key. Send 'Authorization: Bearer <key>'; a key is made with "
-                                    "`assistant user NAME --api-key` and shown once.", "invalid_request_error",
+                raise ApiError("Invalid or missing API key. Send 'Authorization: Bearer <key>'; a key is made with "
+                               "`assistant user NAME --api-key` and shown once.", 401, "invalid_request_error",
                                "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
         wait = limiter.wait_s(owner.key_id)
         if wait > 0:
             seconds = int(wait) + 1
-            raise ApiError(429, f"Rate limit reached: at most {config.api_rate_per_minute} requests per minute for one key. "
-                                f"Wait {seconds} s and try again.", "rate_limit_error", "rate_limit_exceeded",
+            raise ApiError(f"Rate limit reached: at most {config.api_rate_per_minute} requests per minute for one key. "
+                           f"Wait {seconds} s and try again.", 429, "rate_limit_error", "rate_limit_exceeded",
                            headers={"Retry-After": str(seconds)})
         return owner
 
@@ -192,15 +192,15 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
     def chat_completions(body: ChatCompletionRequest, owner: KeyOwner = Depends(caller)):
         mode = MODELS.get(body.model)
         if mode is None:
-            raise ApiError(404, f"Unknown model. Use one of: {', '.join(MODELS)} (GET /v1/models).", code="model_not_found")
+            raise ApiError(f"Unknown model. Use one of: {', '.join(MODELS)} (GET /v1/models).", 404, code="model_not_found")
         opts = body.byledelse
         conversation = [m for m in body.messages if m.role in ("user", "assistant")]
         if not conversation or conversation[-1].role != "user":
-            raise ApiError(400, "The last message must be the user's question (role 'user').", code="no_user_message")
+            raise ApiError("The last message must be the user's question (role 'user').", 400, code="no_user_message")
         try:
             question = clean_user_text(conversation[-1].text(), config.max_message_chars, "en")
         except InputRejected as exc:
-            raise ApiError(400, f"{exc} Send a question of at most {config.max_message_chars} characters.",
+            raise ApiError(f"{exc} Send a question of at most {config.max_message_chars} characters.", 400,
                            code="invalid_message") from None
         history = [ChatMessage(m.role, m.text()) for m in conversation[:-1]][-HISTORY_TURNS:]
         stored = _open_conversation(owner, mode, question, opts) if opts.store else None
@@ -217,7 +217,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
 
         def finish(answer: Answer) -> Extension:
             if answer.error:
-                raise ApiError(502, f"The model backend failed: {answer.error}", "server_error", "model_backend_error")
+                raise ApiError(f"The model backend failed: {answer.error}", 502, "server_error", "model_backend_error")
             if stored is not None:
                 _store_answer(owner, stored, question, answer, opts.stage)
             return _extension(answer, mode, stored, opts.include_answer)
@@ -258,7 +258,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
         try:
             query = clean_user_text(body.query, config.max_message_chars, "en")
         except InputRejected as exc:
-            raise ApiError(400, str(exc), code="invalid_query") from None
+            raise ApiError(f"{exc} Send a query of at most {config.max_message_chars} characters.", 400, code="invalid_query") from None
         with within_concurrency():
             hits = runtime.retriever.search(query, k=body.k, kinds=tuple(body.kinds), mode=body.mode)
         return SearchResponse(query=query, hits=[
@@ -276,22 +276,22 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
                kind: str = Form("programme", description="programme, leadership or question"),
                owner: KeyOwner = Depends(caller)) -> IngestResponse:
         if owner.role != "facilitator":
-            raise ApiError(403, "Only facilitators can upload documents. Ask a facilitator, or use a facilitator's API key.",
+            raise ApiError("Only facilitators can upload documents. Ask a facilitator, or use a facilitator's API key.", 403,
                            "permission_error", "facilitators_only")
         if kind not in UPLOAD_KINDS:
-            raise ApiError(400, f"Unknown kind of document. Use one of: {', '.join(UPLOAD_KINDS)}.", code="invalid_kind")
+            raise ApiError(f"Unknown kind of document. Use one of: {', '.join(UPLOAD_KINDS)}.", 400, code="invalid_kind")
         limit = config.max_upload_mb * 1024 * 1024
         with tempfile.TemporaryDirectory(prefix="api-upload-") as tmp:
             paths: list[Path] = []
             for f in files:
                 name = safe_filename(f.filename or "dokument")
                 if not name.lower().endswith(UPLOAD_SUFFIXES):
-                    raise ApiError(415, f"{name}: this type of file is not accepted. Upload PDF, Markdown, text, Word (.docx) "
-                                        "or PowerPoint (.pptx).", code="unsupported_file_type")
+                    raise ApiError(f"{name}: this type of file is not accepted. Upload PDF, Markdown, text, Word (.docx) "
+                                   "or PowerPoint (.pptx).", 415, code="unsupported_file_type")
                 data = f.file.read(int(limit) + 1)
                 if len(data) > limit:
-                    raise ApiError(413, f"{name}: larger than {config.max_upload_mb:g} MB (ASSISTANT_MAX_UPLOAD_MB). "
-                                        "Split it or raise the limit.", code="file_too_large")
+                    raise ApiError(f"{name}: larger than {config.max_upload_mb:g} MB (ASSISTANT_MAX_UPLOAD_MB). "
+                                   "Split it or raise the limit.", 413, code="file_too_large")
                 path = Path(tmp) / name
                 path.write_bytes(data)
                 paths.append(path)
@@ -301,8 +301,8 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
         payload = report.model_dump(mode="json")
         if report.failed or problems:
             names = ", ".join(i.source for i in report.failed) or ", ".join(p.split(":")[0] for p in problems)
-            raise ApiError(422, f"Could not read {names}: not kept, and the index is as it was. The reason for each file is "
-                                "in ingest.failed; fix the file (or export it again as PDF or .docx) and upload it again.",
+            raise ApiError(f"Could not read {names}: not kept, and the index is as it was. The reason for each file is "
+                           "in ingest.failed; fix the file (or export it again as PDF or .docx) and upload it again.", 422,
                            code="unreadable_file", extra={"ingest": payload})
         return IngestResponse(files=stored, report=payload)
 
@@ -340,7 +340,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
 
         def __enter__(self):
             if not working.acquire(timeout=120):
-                raise ApiError(503, "The assistant is busy. Try again in a minute.", "server_error", "busy")
+                raise ApiError("The assistant is busy. Try again in a minute.", 503, "server_error", "busy")
 
         def __exit__(self, *exc):
             working.release()
@@ -350,7 +350,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
             try:
                 conv = service.journal.get(owner.user, opts.conversation_id)
             except NotFound:
-                raise ApiError(404, "No such conversation for this key's user. Leave out conversation_id to start a new one.",
+                raise ApiError("No such conversation for this key's user. Leave out conversation_id to start a new one.", 404,
                                code="conversation_not_found") from None
             return conv.id
         words = question.split()
@@ -382,10 +382,10 @@ def _as_api_error(exc: AssistantError) -> ApiError:
     from assistant.core.errors import AccessError, InputError
 
     if isinstance(exc, InputError):
-        return ApiError(400, exc.user_message, code="invalid_input")
+        return ApiError(exc.user_message, 400, code="invalid_input")
     if isinstance(exc, AccessError):
-        return ApiError(403, exc.user_message, "permission_error", "forbidden")
-    return ApiError(503, exc.user_message, "server_error", "service_unavailable")
+        return ApiError(exc.user_message, 403, "permission_error", "forbidden")
+    return ApiError(exc.user_message, 503, "server_error", "service_unavailable")
 
 
 def _provenance(chunk) -> dict | None:

@@ -27,7 +27,9 @@ SHELL_REFUSALS: dict[int, tuple[str, str, str]] = {
 class ApiError(AssistantError):
     """A request the API refuses: the HTTP status and OpenAI's error `type` and `code` with it."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
+    default_message = "The request could not be handled. See /v1/docs."
+
+    def __init__(self, message: str = "", status: int = 400, type_: str = "invalid_request_error", code: str | None = None,
                  headers: dict[str, str] | None = None, extra: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
