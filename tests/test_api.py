@@ -393,3 +393,20 @@ def test_eval_over_http_matches_the_eval_in_process(local, bundled_settings, bun
     assert numbers(here)["fact"]["hit_at_5"] is not None
     written = json.loads((tmp_path / "http" / "report.json").read_text(encoding="utf-8"))
     assert written["filters"]["endpoint"] == url + "/v1"
+
+
+def test_the_services_own_role_check_answers_in_the_apis_shape(signed, monkeypatch):
+    """Behind the API's role check, the service refuses a participant's upload too: should the two
+    ever disagree, that refusal is a 403 in OpenAI's shape, not a server error."""
+    from assistant.app.api_keys import KeyOwner
+    from assistant.app.chat import ChatService, Forbidden
+
+    client, _, _ = signed
+
+    def refuse(self, role, files, kind="programme"):
+        raise Forbidden("Bare fasilitatorer kan laste opp dokumenter.")
+
+    monkeypatch.setattr(ApiKeys, "owner", lambda self, key: KeyOwner("kari", "facilitator", "x"))
+    monkeypatch.setattr(ChatService, "upload", refuse)
+    r = client.post("/ingest", headers={"Authorization": "Bearer k"}, files={"files": ("a.md", b"# A\nTekst.\n", "text/markdown")})
+    assert r.status_code == 403 and error_of(r)["code"] == "forbidden" and r.json()["error"]["message"].startswith("Your role")

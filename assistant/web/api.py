@@ -127,9 +127,11 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
     )
 
     # -- errors: all in OpenAI's shape --------------------------------------------------------------
-    @api.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status, headers={"Cache-Control": "no-store", **exc.headers})
+    @api.exception_handler(AssistantError)
+    async def _project_error(request: Request, exc: AssistantError):
+        # The service's own checks (a role, an input, the index) behind the API's: their message, OpenAI's shape.
+        error = exc if isinstance(exc, ApiError) else _as_api_error(exc)
+        return JSONResponse(error.body(), status_code=error.status, headers={"Cache-Control": "no-store", **error.headers})
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -379,13 +381,18 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
 
 
 def _as_api_error(exc: AssistantError) -> ApiError:
+    """A project error from behind the API (the service, the index, the engine) in the API's shape.
+    The API speaks English; the service's own messages are bokmål, so they follow as details."""
     from assistant.core.errors import AccessError, InputError
 
     if isinstance(exc, InputError):
-        return ApiError(exc.user_message, 400, code="invalid_input")
+        return ApiError(f"The input cannot be used ({exc.user_message}). Check what was sent; see /v1/docs.", 400,
+                        code="invalid_input")
     if isinstance(exc, AccessError):
-        return ApiError(exc.user_message, 403, "permission_error", "forbidden")
-    return ApiError(exc.user_message, 503, "server_error", "service_unavailable")
+        return ApiError(f"Your role does not allow this ({exc.user_message}). Use a key of a user who may, e.g. a "
+                        "facilitator's for ingest.", 403, "permission_error", "forbidden")
+    return ApiError(f"A part the assistant needs is not available ({exc.user_message}). Try again shortly; if it "
+                    "persists, tell whoever runs the server.", 503, "server_error", "service_unavailable")
 
 
 def _provenance(chunk) -> dict | None:
