@@ -209,7 +209,7 @@ def test_openai_client_streams_a_cited_answer(served):
 def test_a_refusal_is_a_normal_message_with_a_flag(served):
     url, keys, _ = served
     client = oa(url, keys["kari"])
-    budget = client.chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": "Hva var budsjettet for piloten?"}])
+    budget = client.chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": "Hva kostet det å delta i piloten?"}])
     assert budget.choices[0].message.role == "assistant" and budget.choices[0].message.content.startswith("Materialet oppgir ingen beløp")
     assert ext(budget)["refused"] is True and ext(budget)["declined"] is True  # near the material, which has no figure
     far = client.chat.completions.create(model="byledelse-qa", messages=[{"role": "user", "content": "Who won the football World Cup in 2018?"}])
