@@ -141,18 +141,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Add or change a user; with --api-key, also make them an API key (printed once, stored hashed).
+    --api-key for a user who is already in the file leaves their password and role as they are."""
     import getpass
+    import json as json_module
     from pathlib import Path
 
+    from assistant.app.api_keys import add_api_key
     from assistant.app.auth import add_user
 
     path = Path(args.file) if args.file else (settings.users_file or settings.data_dir / "users.json")
-    password = os.environ.get("ASSISTANT_NEW_PASSWORD") or getpass.getpass(f"Passord for {args.name}: ")
-    add_user(path, args.name, args.role, password)  # AuthError: reported by main()
+    existing = json_module.loads(path.read_text(encoding="utf-8")).get("users", {}) if path.exists() else {}
+    keep = args.api_key and args.name in existing
+    role = (None if keep else args.role) or existing.get(args.name, {}).get("role") or "participant"
+    if not keep:
+        password = os.environ.get("ASSISTANT_NEW_PASSWORD") or getpass.getpass(f"Passord for {args.name}: ")
+        add_user(path, args.name, role, password)  # AuthError: reported by main()
+    key = add_api_key(path, args.name) if args.api_key else None
     if args.json:
-        _print_json({"user": args.name, "role": args.role, "users_file": str(path)})
+        _print_json({"user": args.name, "role": role, "users_file": str(path), **({"api_key": key} if key else {})})
     else:
-        print(f"Lagret {args.name} ({args.role}) i {path}. Start med ASSISTANT_USERS_FILE={path} assistant serve")
+        print(f"Lagret {args.name} ({role}) i {path}. Start med ASSISTANT_USERS_FILE={path} assistant serve")
+        if key:
+            print(f"API-nøkkel (vises bare nå; bare en hash er lagret): {key}")
+            print(f"Bruk: Authorization: Bearer {key}")
     return EXIT_OK
 
 
@@ -213,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("user", "legg til eller endre en bruker", "Legg til en bruker med rolle i brukerfilen (passordet lagres som hash).")
     p.add_argument("name", help="brukernavn")
-    p.add_argument("--role", choices=["participant", "facilitator"], default="participant", help="rolle")
+    p.add_argument("--role", choices=["participant", "facilitator"], help="rolle (standard: som før, ellers participant)")
     p.add_argument("--file", help="brukerfil (standard ASSISTANT_USERS_FILE eller <data_dir>/users.json)")
+    p.add_argument("--api-key", action="store_true",
+                   help="lag også en API-nøkkel for /v1 (vises én gang; finnes brukeren, endres ikke passord eller rolle)")
     return parser
 
 

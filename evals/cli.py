@@ -52,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="skriv maskinlesbar JSON til stdout")
     p.add_argument("--no-html", action="store_true", help="ikke skriv report.html")
     p.add_argument("--no-judge", action="store_true", help="ikke bruk modelldommer selv om ASSISTANT_JUDGE_BASE_URL er satt")
+    p.add_argument("--endpoint", metavar="URL",
+                   help="still spørsmålene til en kjørende assistent over HTTP (dens /v1-API) i stedet for motoren i prosessen; "
+                        "refleksjonsskriptene kjøres da ikke")
+    p.add_argument("--api-key", metavar="NØKKEL", help="API-nøkkel for --endpoint (lages med `assistant user NAVN --api-key`)")
     return p
 
 
@@ -183,8 +187,13 @@ def _run(args: argparse.Namespace, settings: Settings, runtime, chat_model) -> i
     rt = runtime or Runtime.from_settings(settings)  # StoreError, EmbeddingError, LLMError: run_eval_command reports them
     if judge_config.enabled and not args.no_judge:
         judge = Judge(build_judge_model(settings, judge_config))
+    remote = None
+    if getattr(args, "endpoint", None):
+        from evals.remote import RemoteEngine
+
+        remote = RemoteEngine(args.endpoint, args.api_key)  # RemoteError: one line, exit 2
     run = run_eval(settings, rt, cases, chat_model=chat_model, progress=tqdm_progress, judge=judge, filters=filters,
-                   scripts=scripts)
+                   scripts=scripts, remote=remote)
 
     checks = check_thresholds(run, thresholds) if thresholds else []
     run = run.model_copy(update={"thresholds": checks})

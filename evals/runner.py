@@ -55,6 +55,7 @@ from evals.metrics import (
     refusal_precision_recall,
     rouge_l,
 )
+from evals.remote import RemoteEngine
 from evals.reflection import SCRIPT_METRICS, SCRIPT_RATE_METRICS, ScriptResult, aggregate_scripts, run_scripts
 
 EVALS_DIR = Path(__file__).resolve().parent
@@ -435,22 +436,34 @@ def run_eval(
     judge: Judge | None = None,
     filters: dict[str, object] | None = None,
     scripts: Sequence[ReflectionScript] = (),
+    remote: RemoteEngine | None = None,
 ) -> EvalRun:
     """Answer and score every case, then replay every reflection script. `chat_model` None means:
     the backend the settings configure (`Runtime.engine`; None again for the extractive default).
-    One case or script failing is recorded as its error; the run goes on."""
+    `remote` (`evals.remote`): the cases are answered by a running assistant over HTTP instead,
+    and scored the same way; only the similarity's embedder is this process's, and the reflection
+    scripts are not run. One case or script failing is recorded as its error; the run goes on."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    retriever = runtime.retriever
-    retriever.warm_up()  # StoreError with a clear message when nothing is indexed
     warm = getattr(runtime.embedder, "warm_up", None)
     if callable(warm):
         warm()
-    engine = runtime.engine
-    if chat_model is not None:
-        engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, runtime.embedder, chat_model)
-    chunks = dict(retriever.chunks)
-    fingerprint = corpus_fingerprint(list(chunks.values()), runtime.embedder.model_id)
+    if remote is not None:
+        engine = remote
+        chunks = remote.chunks  # filled by each answer with the chunks it was built from
+        index = remote.health["index"]
+        fingerprint = CorpusFingerprint(fingerprint=index["fingerprint"], chunks=index["chunks"], documents=index["documents"],
+                                        embedding_model=index["embedding_model"])
+        scripts = ()
+        filters = {**(filters or {}), "endpoint": remote.url}
+    else:
+        retriever = runtime.retriever
+        retriever.warm_up()  # StoreError with a clear message when nothing is indexed
+        engine = runtime.engine
+        if chat_model is not None:
+            engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, runtime.embedder, chat_model)
+        chunks = dict(retriever.chunks)
+        fingerprint = corpus_fingerprint(list(chunks.values()), runtime.embedder.model_id)
     system_prompts = _system_prompts(settings)
     claims = load_injection_claims()
     secrets = _secrets(settings)
@@ -467,7 +480,7 @@ def run_eval(
     script_tick = progress(len(scripts), "reflection scripts") if progress and scripts else None
     script_results = run_scripts(settings, runtime, engine, scripts, script_tick) if scripts else []
     run_seconds = time.perf_counter() - t0
-    backend = chat_model.name if chat_model is not None else "extractive"
+    backend = remote.backend if remote is not None else chat_model.name if chat_model is not None else "extractive"
     return EvalRun(
         started_at=started_at,
         seconds=round(run_seconds, 2),
@@ -488,7 +501,7 @@ def run_eval(
 
 
 def _run_case(
-    engine: AnswerEngine,
+    engine: AnswerEngine | RemoteEngine,
     case: EvalCase,
     chunks: dict[str, Chunk],
     judge: Judge | None,

@@ -178,7 +178,9 @@ def test_every_text_the_code_asks_for_exists():
     assert len(used) > 120
     assert {"ui.send", "answer.sources", "stage.next_step", "summary.title", "prep.title", "login.user",
             "shell.too_large", "where.slide", "export.summary", "answer.gap_population"} <= used
-    assert sorted(used - set(CATALOGUE[DEFAULT_LANGUAGE])) == []
+    # Shaped like a key but not one: OpenAI's object name in the HTTP API's wire format (assistant/web/api_models.py).
+    not_keys = {"chat.completion"}
+    assert sorted(used - set(CATALOGUE[DEFAULT_LANGUAGE]) - not_keys) == []
 
 
 def test_no_language_table_is_left_in_the_code():

@@ -101,7 +101,8 @@ def add_user(path: Path, name: str, role: Role, password: str) -> None:
     if not _NAME.match(name):
         raise AuthError("Brukernavn: 2–64 tegn, bokstaver, tall og . _ @ -")
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"users": {}}
-    data.setdefault("users", {})[name] = {"role": role, "password": hash_password(password)}
+    # Update in place: the user's other fields (their API keys, assistant/app/api_keys.py) stay.
+    data.setdefault("users", {}).setdefault(name, {}).update(role=role, password=hash_password(password))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     users: str | None = Field(None, description="The users file's JSON, given inline instead of a file.")
     max_message_chars: int = Field(4000, ge=100, le=100_000, description="Longest chat message accepted.")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest document a facilitator can upload.")
+    api_rate_per_minute: int = Field(60, ge=1, description="Requests one API key may make per minute (/v1); more get 429.")
     queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get a 'busy' message.")
     concurrency: int = Field(4, ge=1, le=64, description="Answers computed at the same time.")
     language: str = Field("nb", description="Interface language at start: a file in assistant/core/locales/ (nb, nn, en).")

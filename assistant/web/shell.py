@@ -20,6 +20,9 @@ docs/reliability.md "The web face"):
 - **Request-size limits** before a body is read.
 - **Headers** on every response: a content security policy that lets the page load images and
   connect only to itself, no framing, the referrer only within the app.
+- **The HTTP API** (`assistant/web/api.py`) is mounted at `/v1`. The host and origin rules and the
+  size limits hold for it too (its refusals in OpenAI's JSON error shape); it signs callers in by
+  API key itself, so the browser's session cookie neither opens nor is needed for it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,10 @@ from assistant.app.auth import LOCAL_USER, UserStore
 from assistant.core.errors import ConfigError
 from assistant.core.i18n import LANGUAGES, bilingual, tr
 from assistant.core.settings import ComponentConfig
+from assistant.web.api_errors import SHELL_REFUSALS, error_body
 
 COOKIE = "assistant_session"
+API_PREFIX = "/v1"  # the HTTP API (assistant/web/api.py): key-authenticated, JSON errors
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 # Gradio routes the interface never needs: refused before Gradio sees them.
@@ -288,9 +293,10 @@ a {{ color: #9a3412; }}
 
 # --- the application ---------------------------------------------------------------------------------
 def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=None, sessions: Sessions | None = None,
-               ui: dict | None = None):
+               ui: dict | None = None, api=None):
     """The shell with `demo` (a Gradio Blocks) mounted at `/`. `exports` (an `ExportStore`) serves
-    files a user exported, to that user only; `ui` holds Gradio's page options (css, theme, js)."""
+    files a user exported, to that user only; `ui` holds Gradio's page options (css, theme, js);
+    `api` (assistant/web/api.py) is mounted at `/v1`."""
     import gradio as gr
 
     sessions = sessions if sessions is not None else Sessions(max_idle_s=config.session_idle_hours * 3600)
@@ -374,6 +380,8 @@ def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=No
             "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}", "Cache-Control": "no-store",
         })
 
+    if api is not None:
+        app.mount(API_PREFIX, api)
     gr.mount_gradio_app(
         app, demo, path="/", auth_dependency=current_user if users is not None else None,
         run_history=False, footer_links=[], show_error=False, ssr_mode=False, allowed_paths=[],
@@ -420,14 +428,17 @@ class ShellGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         path = scope.get("path", "")
         method = scope.get("method", "GET")
+        api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
         async def refuse(status: int, text: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            body = text.encode()
+            body, media = text.encode(), b"text/plain; charset=utf-8"
+            if api and status in SHELL_REFUSALS:  # an API client reads OpenAI's error shape, in English
+                body, media = error_body(*SHELL_REFUSALS[status]), b"application/json"
             await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                (b"content-type", media), (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"), *SECURITY_HEADERS, *extra]})
             await send({"type": "http.response.body", "body": body})
 
@@ -439,16 +450,19 @@ class ShellGuard:
                for p in CLOSED_PREFIXES):
             return await refuse(404, "Not found")
 
-        user = LOCAL_USER if self.users is None else self.sessions.user(_cookie(headers.get("cookie", ""), COOKIE))
+        if api:
+            user = None  # the API signs its callers in by key (assistant/web/api.py), never by the cookie
+        else:
+            user = LOCAL_USER if self.users is None else self.sessions.user(_cookie(headers.get("cookie", ""), COOKIE))
         scope.setdefault("state", {})[SCOPE_USER] = user  # the routes and Gradio read it (`current_user`)
-        if user is None and path not in PUBLIC_PATHS:
+        if user is None and path not in PUBLIC_PATHS and not api:
             page = path == "/" or "text/html" in headers.get("accept", "")
             if method == "GET" and page and headers.get("sec-fetch-mode", "navigate") == "navigate" and "/gradio_api/" not in path:
                 return await refuse(303, "", [(b"location", b"/login")])
             return await refuse(401, self.notice("shell.not_signed_in"))
 
         # Request size: known length checked before reading; a streamed body is counted.
-        limit = self.max_upload if path.startswith("/gradio_api/upload") else self.max_body
+        limit = self.max_upload if path.startswith("/gradio_api/upload") or path == API_PREFIX + "/ingest" else self.max_body
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await refuse(413, self.notice("shell.too_large"))

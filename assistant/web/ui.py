@@ -220,6 +220,8 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
 
     from assistant.core.logsafe import protect_process_output
     from assistant.web.shell import Sessions, ShellConfig, check_exposure, create_app, drop_gradio_state
+    from assistant.app.api_keys import ApiKeys
+    from assistant.web.api import ApiConfig, create_api
 
     users = UserStore.load(settings.users_file, settings.users)
     shell = ShellConfig.from_settings(settings)
@@ -239,7 +241,9 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
         drop_gradio_state(demo, [h for h in sessions.hashes_of(user) if h != keep])
 
     demo = build_app(settings, service, users, exports, forget_other_sessions)
-    app = create_app(shell, demo, users, exports=exports, sessions=sessions, ui={
+    # The HTTP API (/v1) on the same port, with the same service: the same engine, journal and index.
+    api = create_api(ApiConfig.from_settings(settings), service, users, ApiKeys.load(settings.users_file, settings.users))
+    app = create_app(shell, demo, users, exports=exports, sessions=sessions, api=api, ui={
         "css": CSS, "theme": theme(),
         "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
     })
