@@ -284,6 +284,7 @@ def test_search_ingest_and_health_over_http(served):
     assert len(hits) == 3 and hits[0]["rank"] == 1 and hits[0]["score"] >= hits[1]["score"]
     assert hits[0]["source"].startswith("programme/") and hits[0]["title"] and hits[0]["text"] and "locator" in hits[0]
     assert any("Horten" in h["text"] for h in hits)
+    assert all(h["provenance"] in ("programme", "literature", "assistant") for h in hits)
     only = fasi.post("/search", json={"query": QUESTION, "kinds": ["question"]}).json()["hits"]
     assert only and {h["kind"] for h in only} == {"question"}
 
@@ -294,6 +295,16 @@ def test_search_ingest_and_health_over_http(served):
     assert r.json()["files"] == ["programme/kretslop-notat.md"] and report["files_added"] and report["chunks_added"] >= 1
     found = fasi.post("/search", json={"query": "kretsløpsbyen samling Horten", "k": 5}).json()["hits"]
     assert any(hit["source"].startswith("opplastet/") for hit in found)
+    # Where the content comes from is the facilitator's choice, and it reaches the hits.
+    suggestion = "# Forslag til samling\n\nEt forslag om grønne tak og regnbed i Tønsberg sentrum.\n".encode()
+    r = fasi.post("/ingest", files={"files": ("forslag tak.md", suggestion, "text/markdown")},
+                  data={"kind": "programme", "provenance": "assistant"})
+    assert r.status_code == 200, r.text
+    roofs = fasi.post("/search", json={"query": "grønne tak og regnbed i Tønsberg", "k": 3}).json()["hits"]
+    assert "grønne tak" in roofs[0]["text"] and roofs[0]["provenance"] == "assistant", roofs[0]
+    assert all(hit["provenance"] == "programme" for hit in found if hit["source"].startswith("opplastet/"))
+    assert fasi.post("/ingest", files={"files": ("x.md", b"# X\nTekst.\n", "text/markdown")},
+                     data={"provenance": "rykte"}).status_code == 400
     after = fasi.get("/health").json()["index"]["chunks"]
     assert after > before
 
@@ -403,7 +414,7 @@ def test_the_services_own_role_check_answers_in_the_apis_shape(signed, monkeypat
 
     client, _, _ = signed
 
-    def refuse(self, role, files, kind="programme"):
+    def refuse(self, role, files, kind="programme", provenance="programme"):
         raise Forbidden("Bare fasilitatorer kan laste opp dokumenter.")
 
     monkeypatch.setattr(ApiKeys, "owner", lambda self, key: KeyOwner("kari", "facilitator", "x"))

@@ -38,6 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant.core.provenance import DEFAULT_PROVENANCE, PROVENANCES
 from assistant.app.api_keys import ApiKeys, KeyOwner
 from assistant.app.auth import LOCAL_USER, UserStore
 from assistant.app.chat import UPLOAD_KINDS, UPLOAD_SUFFIXES, ChatService, safe_filename
@@ -268,7 +269,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
                       lexical=None if h.lexical is None else round(h.lexical, 4), id=h.chunk.id, source=h.chunk.meta.source,
                       title=h.chunk.meta.title, kind=h.chunk.meta.kind, language=h.chunk.meta.language, page=h.chunk.page,
                       slide=h.chunk.slide, section=h.chunk.section, locator=h.chunk.locator("en"), text=h.chunk.text,
-                      provenance=_provenance(h.chunk))
+                      provenance=h.chunk.provenance)
             for h in hits
         ])
 
@@ -276,12 +277,16 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
               responses={422: {"description": "A file could not be read: not kept, the index unchanged; `ingest` holds the report."}})
     def ingest(files: list[UploadFile] = File(description="PDF, Markdown, text, Word (.docx) or PowerPoint (.pptx)"),
                kind: str = Form("programme", description="programme, leadership or question"),
+               provenance: str = Form(DEFAULT_PROVENANCE, description="Where the content comes from: programme "
+                                      "(default), literature or assistant (docs/retrieval.md)"),
                owner: KeyOwner = Depends(caller)) -> IngestResponse:
         if owner.role != "facilitator":
             raise ApiError("Only facilitators can upload documents. Ask a facilitator, or use a facilitator's API key.", 403,
                            "permission_error", "facilitators_only")
         if kind not in UPLOAD_KINDS:
             raise ApiError(f"Unknown kind of document. Use one of: {', '.join(UPLOAD_KINDS)}.", 400, code="invalid_kind")
+        if provenance not in PROVENANCES:
+            raise ApiError(f"Unknown provenance. Use one of: {', '.join(PROVENANCES)}.", 400, code="invalid_provenance")
         limit = config.max_upload_mb * 1024 * 1024
         with tempfile.TemporaryDirectory(prefix="api-upload-") as tmp:
             paths: list[Path] = []
@@ -298,7 +303,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
                 path.write_bytes(data)
                 paths.append(path)
             with within_concurrency():
-                report, problems = service.upload(owner.role, paths, kind)
+                report, problems = service.upload(owner.role, paths, kind, provenance)
         stored = [f"{kind}/{p.name}" for p in paths]
         payload = report.model_dump(mode="json")
         if report.failed or problems:
@@ -393,14 +398,6 @@ def _as_api_error(exc: AssistantError) -> ApiError:
                         "facilitator's for ingest.", 403, "permission_error", "forbidden")
     return ApiError(f"A part the assistant needs is not available ({exc.user_message}). Try again shortly; if it "
                     "persists, tell whoever runs the server.", 503, "server_error", "service_unavailable")
-
-
-def _provenance(chunk) -> dict | None:
-    """The chunk's provenance, when the index records one (a field being added to chunk metadata)."""
-    value = getattr(chunk.meta, "provenance", None) or getattr(chunk, "provenance", None)
-    if value is None:
-        return None
-    return value.model_dump(mode="json") if hasattr(value, "model_dump") else dict(value) if isinstance(value, dict) else {"value": str(value)}
 
 
 def _model_status(runtime) -> ComponentStatus:

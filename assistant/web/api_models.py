@@ -161,7 +161,7 @@ class SearchHit(ApiRecord):
     section: str = ""
     locator: str = Field(description="Where in the document: page, slide or section, as a citation shows it.")
     text: str
-    provenance: dict[str, Any] | None = Field(None, description="Where the chunk's document came from, when the index records it.")
+    provenance: str = Field(description="Where the passage comes from: programme, literature or assistant (docs/retrieval.md).")
 
 
 class SearchResponse(ApiRecord):
