@@ -191,3 +191,45 @@ def indexed_data_copy(bundled_settings, tmp_path_factory):
         return data
 
     return make
+
+
+# --- the journal's database: SQLite by default, PostgreSQL on request --------------------------
+# A test that takes `database` runs on the SQLite file under its data directory. Marked with
+# `both_databases` it runs twice, the second time on an empty database of the session's throwaway
+# PostgreSQL server (tests/postgres.py). Use it for every test of what the journal guarantees.
+both_databases = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """One PostgreSQL server for the session (tests/postgres.py): skipped on a developer machine
+    without the binaries, a failure in CI and in the test command (`postgres_required`)."""
+    from tests.postgres import PostgresUnavailable, postgres_required, start_server
+
+    try:
+        server = start_server(tmp_path_factory.mktemp("postgres"))
+    except PostgresUnavailable as exc:
+        if postgres_required():
+            pytest.fail(f"PostgreSQL is required here (CI or ASSISTANT_TEST_REQUIRE_POSTGRES) but did not start: {exc}")
+        pytest.skip(f"no PostgreSQL on this machine: {exc}")
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """The URL (SQLAlchemy, psycopg 3) of the session's PostgreSQL server's `postgres` database.
+    Take `fresh_database(postgres_url)` (tests/postgres.py) for a database of your own."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def database(request, settings) -> str:
+    """The journal's database URL for this test: the settings' SQLite file, or (param
+    "postgresql") a new empty database on the session's server."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        return settings.resolved_database_url
+    from tests.postgres import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_url"))

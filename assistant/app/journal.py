@@ -1,4 +1,5 @@
-"""The private journal: every conversation, per user, in SQLite under the data directory.
+"""The private journal: every conversation, per user, in the database (by default SQLite under the
+data directory; PostgreSQL when `ASSISTANT_DATABASE_URL` says so, see assistant/app/database.py).
 
 Every method takes the user and every query filters on it, so one user's
 conversations can never be read, renamed or deleted through another user's
@@ -14,66 +15,58 @@ opening one and leaving, stores nothing.
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger, Column, Connection, Double, ForeignKey, Integer, MetaData, Table, Text, delete, func, insert, select, update,
+)
+
+from assistant.app.database import Database, sqlite_url
 
 from assistant.core.errors import AccessError
 from assistant.core.i18n import tr
 from assistant.core.records import Citation, Insight
 from assistant.core.safety import plain_text, safe_markdown
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
-    title TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    stage TEXT,
-    summary TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    finished INTEGER NOT NULL DEFAULT 0,
-    open_question TEXT,
-    summary_data TEXT
-);
-CREATE INDEX IF NOT EXISTS conversations_user ON conversations(user, updated);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    citations TEXT NOT NULL DEFAULT '[]',
-    stage TEXT,
-    created REAL NOT NULL,
-    questions TEXT NOT NULL DEFAULT '[]',
-    insights TEXT NOT NULL DEFAULT '[]',
-    kind TEXT NOT NULL DEFAULT 'answer'
-);
-CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
-"""
+METADATA = MetaData()
+# The newest schema, as the statements below use it. Alembic owns its history
+# (assistant/app/migrations/versions/): change both together, with a new revision.
+CONVERSATIONS = Table(
+    "conversations", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("user", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("stage", Text),
+    Column("summary", Text),
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+    Column("finished", Integer, nullable=False, server_default="0"),
+    Column("open_question", Text),
+    Column("summary_data", Text),
+)
+MESSAGES = Table(
+    "messages", METADATA,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("conversation_id", Text, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("role", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("citations", Text, nullable=False, server_default="[]"),
+    Column("stage", Text),
+    Column("created", Double, nullable=False),
+    Column("questions", Text, nullable=False, server_default="[]"),
+    Column("insights", Text, nullable=False, server_default="[]"),
+    Column("kind", Text, nullable=False, server_default="answer"),
+)
+# The fields `update` may change: the names come from this list, never from input.
+UPDATABLE = ("title", "stage", "summary", "updated", "open_question", "finished", "summary_data")
 
-
-# Columns added after the first release, with their definition: `_migrate` adds them to an older
-# journal and fills them from the messages' text (the one time that text is parsed).
-ADDED_COLUMNS = {
-    "questions": "TEXT NOT NULL DEFAULT '[]'",
-    "insights": "TEXT NOT NULL DEFAULT '[]'",
-    "kind": "TEXT NOT NULL DEFAULT 'answer'",
-}
-ADDED_CONVERSATION_COLUMNS = {
-    "finished": "INTEGER NOT NULL DEFAULT 0",
-    "open_question": "TEXT",
-    "summary_data": "TEXT",
-}
 # What a message is: the participant's `message`; the assistant's `answer` to it, a `question`
 # asked on its own (the opening, stay, skip, back), the `closing` turn, the `summary`.
 MESSAGE_KINDS = ("message", "answer", "question", "closing", "summary")
@@ -128,28 +121,25 @@ class Conversation(BaseModel):
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._drafts: dict[str, Conversation] = {}  # id -> a conversation without participant text yet
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-            _migrate(db)
+    """The journal on one database (`Database`: the SQLite file by default, or PostgreSQL).
 
-    @contextmanager
-    def _connect(self):
-        with self._lock:
-            db = sqlite3.connect(self.path, timeout=10)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys = ON")
-            # Deleted reflections are overwritten on disk (explicit: builds differ in the default).
-            db.execute("PRAGMA secure_delete = ON")
-            try:
-                yield db
-                db.commit()
-            finally:
-                db.close()
+    `Journal(path)` opens the SQLite file at `path`, `Journal("postgresql://…")` a server; either
+    way the schema is brought up to date first (`Database.upgrade`). Several journals (app
+    replicas) may share one PostgreSQL database: every write is one transaction that locks the
+    rows it changes, so two replicas never both count, or half-do, the same deletion."""
+
+    def __init__(self, target: Path | str) -> None:
+        url = target if isinstance(target, str) and "://" in target else sqlite_url(Path(target))
+        self.database = Database(url)
+        self.path: Path | None = self.database.path  # the SQLite file; None on a server
+        self._lock = threading.Lock()  # guards the drafts
+        self._drafts: dict[str, Conversation] = {}  # id -> a conversation without participant text yet
+        self.database.upgrade()
+
+    @property
+    def where(self) -> str:
+        """Where the journal is stored, fit to show its owner (no password)."""
+        return self.database.where
 
     # -- conversations -----------------------------------------------------------
     def create(self, user: str, *, mode: str, title: str, stage: str | None = None) -> str:
@@ -166,37 +156,37 @@ class Journal:
 
     def list(self, user: str) -> list[Conversation]:
         """The user's stored conversations (never a draft), most recently updated first."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT * FROM conversations WHERE user = ? ORDER BY updated DESC", (user,)
-            ).fetchall()
+        c = CONVERSATIONS.c
+        with self.database.begin() as db:
+            rows = db.execute(select(CONVERSATIONS).where(c.user == user).order_by(c.updated.desc())).mappings().all()
         return [_conversation(r) for r in rows]
 
     def get(self, user: str, cid: str) -> Conversation:
         draft = self._draft(user, cid)
         if draft is not None:
             return draft
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone()
+        c, m = CONVERSATIONS.c, MESSAGES.c
+        with self.database.begin() as db:
+            row = db.execute(select(CONVERSATIONS).where(c.id == cid, c.user == user)).mappings().first()
             if row is None:
                 raise NotFound(cid)
             msgs = db.execute(
-                "SELECT role, content, citations, stage, created, questions, insights, kind FROM messages "
-                "WHERE conversation_id = ? ORDER BY id", (cid,)
-            ).fetchall()
+                select(m.role, m.content, m.citations, m.stage, m.created, m.questions, m.insights, m.kind)
+                .where(m.conversation_id == cid).order_by(m.id)
+            ).mappings().all()
         conv = _conversation(row)
         conv.messages = [
             Message(
-                role=m["role"],
-                content=m["content"],
-                citations=json.loads(m["citations"]),
-                stage=m["stage"],
-                created=m["created"],
-                questions=json.loads(m["questions"]),
-                insights=json.loads(m["insights"]),
-                kind=m["kind"],
+                role=r["role"],
+                content=r["content"],
+                citations=json.loads(r["citations"]),
+                stage=r["stage"],
+                created=r["created"],
+                questions=json.loads(r["questions"]),
+                insights=json.loads(r["insights"]),
+                kind=r["kind"],
             )
-            for m in msgs
+            for r in msgs
         ]
         return conv
 
@@ -211,12 +201,11 @@ class Journal:
         if role != "user" and self._edit_draft(user, cid, lambda d: d.messages.append(message)):
             return
         draft = self._take_draft(user, cid) if role == "user" else None
-        with self._connect() as db:
+        with self.database.begin() as db:
             if draft is not None:
                 _store_draft(db, draft)
-            self._owned(db, user, cid)
+            _touch(db, user, cid, message.created)
             _insert(db, cid, message)
-            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (message.created, cid))
 
     def replace_last(
         self, user: str, cid: str, content: str, citations: list[Citation] = (), stage: str | None = None,
@@ -231,13 +220,13 @@ class Journal:
 
         if self._edit_draft(user, cid, replace):
             return
-        with self._connect() as db:
-            self._owned(db, user, cid)
-            last = db.execute("SELECT max(id) FROM messages WHERE conversation_id = ?", (cid,)).fetchone()[0]
+        m = MESSAGES.c
+        with self.database.begin() as db:
+            _touch(db, user, cid, message.created)
+            last = db.execute(select(func.max(m.id)).where(m.conversation_id == cid)).scalar()
             if last is not None:
-                db.execute("DELETE FROM messages WHERE id = ?", (last,))
+                db.execute(delete(MESSAGES).where(m.id == last))
             _insert(db, cid, message)
-            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (message.created, cid))
 
     def update(
         self, user: str, cid: str, *, title: str | None = None, stage: str | None = None, summary: str | None = None,
@@ -264,10 +253,14 @@ class Journal:
 
         if self._edit_draft(user, cid, change):
             return
-        with self._connect() as db:
-            self._owned(db, user, cid)
-            for name, value in fields.items():  # names from the fixed list above, never from input
-                db.execute(f"UPDATE conversations SET {name} = ? WHERE id = ?", (value, cid))
+        assert set(fields) <= set(UPDATABLE)
+        c = CONVERSATIONS.c
+        with self.database.begin() as db:
+            changed = db.execute(update(CONVERSATIONS).where(c.id == cid, c.user == user).values(**fields)) if fields else None
+            if changed is None:
+                _owned(db, user, cid)
+            elif changed.rowcount == 0:
+                raise NotFound(cid)
 
     # -- drafts --------------------------------------------------------------------
     def _draft(self, user: str, cid: str) -> Conversation | None:
@@ -294,26 +287,25 @@ class Journal:
             return self._drafts.pop(cid)
 
     def delete(self, user: str, cid: str) -> None:
-        """Delete one conversation so that its text is gone from the database file(s).
+        """Delete one conversation so that its text is gone from the database.
 
-        secure_delete (set on every connection) overwrites the freed rows with zeros; the
-        checkpoint copies that into the main file and empties a write-ahead log, in case the
+        On SQLite, secure_delete (set on every connection) overwrites the freed rows with zeros;
+        the checkpoint copies that into the main file and empties a write-ahead log, in case the
         file was ever switched to WAL mode (the mode is stored in the file) and the log still
-        holds the old pages.
+        holds the old pages. On PostgreSQL the rows are gone for every query at once; the server
+        reclaims their space in its own time (see docs/database.md).
         """
         if self._take_draft(user, cid) is not None:
             return
-        with self._connect() as db:
-            self._owned(db, user, cid)
-            db.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
-            db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
-            db.commit()
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    @staticmethod
-    def _owned(db: sqlite3.Connection, user: str, cid: str) -> None:
-        if db.execute("SELECT 1 FROM conversations WHERE id = ? AND user = ?", (cid, user)).fetchone() is None:
-            raise NotFound(cid)
+        c = CONVERSATIONS.c
+        with self.database.begin() as db:
+            gone = db.execute(delete(CONVERSATIONS).where(c.id == cid, c.user == user).returning(c.id)).scalars().all()
+            if not gone:
+                raise NotFound(cid)
+            db.execute(delete(MESSAGES).where(MESSAGES.c.conversation_id == cid))
+        if self.database.is_sqlite:
+            with self.database.autocommit() as db:
+                db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- data rights -----------------------------------------------------------------
     def export_all(self, user: str) -> list[Conversation]:
@@ -325,31 +317,43 @@ class Journal:
         with self._lock:
             for cid in [c for c, d in self._drafts.items() if d.user == user]:
                 del self._drafts[cid]
-        with self._connect() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM conversations WHERE user = ?", (user,))]
-            db.executemany("DELETE FROM messages WHERE conversation_id = ?", [(i,) for i in ids])
-            db.execute("DELETE FROM conversations WHERE user = ?", (user,))
+        ids = self._delete_where(CONVERSATIONS.c.user == user)
         self._vacuum()
         return len(ids)
 
     def purge_older_than(self, days: int) -> int:
-        """Retention: delete conversations not touched for `days` days (all users)."""
+        """Retention: delete conversations not touched for `days` days (all users); returns how many.
+
+        One statement deletes and returns the conversations, so when several replicas run it at
+        once each old conversation is counted by exactly one of them: PostgreSQL makes the others
+        wait on the rows it locked and then skip them, as they are gone; SQLite lets one writer in
+        at a time. A conversation someone writes to meanwhile is touched first (`_touch` locks
+        its row), so it is no longer old and stays, with all its messages."""
         cutoff = time.time() - days * 86400
-        with self._connect() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM conversations WHERE updated < ?", (cutoff,))]
-            db.executemany("DELETE FROM messages WHERE conversation_id = ?", [(i,) for i in ids])
-            db.executemany("DELETE FROM conversations WHERE id = ?", [(i,) for i in ids])
+        ids = self._delete_where(CONVERSATIONS.c.updated < cutoff)
         if ids:
             self._vacuum()
         return len(ids)
 
+    def _delete_where(self, condition) -> list[str]:
+        """Delete the conversations that meet `condition`, then their messages, in one transaction;
+        the ids this call deleted (never one another call deleted)."""
+        c = CONVERSATIONS.c
+        with self.database.begin() as db:
+            ids = list(db.execute(delete(CONVERSATIONS).where(condition).returning(c.id)).scalars())
+            # Foreign keys cascade on a journal created with them; one adopted from before may lack them.
+            for start in range(0, len(ids), 500):
+                db.execute(delete(MESSAGES).where(MESSAGES.c.conversation_id.in_(ids[start:start + 500])))
+        return ids
+
     def _vacuum(self) -> None:
-        with self._lock:
-            db = sqlite3.connect(self.path, timeout=10)
-            try:
-                db.execute("VACUUM")
-            finally:
-                db.close()
+        """Give freed space back, so that deleted text does not linger in free pages (SQLite) or
+        dead rows (PostgreSQL, until its autovacuum)."""
+        with self.database.autocommit() as db:
+            if self.database.is_sqlite:
+                db.exec_driver_sql("VACUUM")
+            else:
+                db.exec_driver_sql("VACUUM messages, conversations")
 
     # -- export -------------------------------------------------------------------
     def export_markdown(self, user: str, cid: str, lang: str = "nb") -> str:
@@ -374,89 +378,41 @@ def _without_title(summary: str) -> str:
     return rest if first.startswith("## ") else summary
 
 
-def _conversation(row: sqlite3.Row) -> Conversation:
+def _conversation(row) -> Conversation:
     values = dict(row)
     values["finished"] = bool(values.get("finished"))
     values["summary_data"] = json.loads(values["summary_data"]) if values.get("summary_data") else None
     return Conversation(**values)
 
 
-def _store_draft(db: sqlite3.Connection, draft: Conversation) -> None:
+def _owned(db: Connection, user: str, cid: str) -> None:
+    c = CONVERSATIONS.c
+    if db.execute(select(c.id).where(c.id == cid, c.user == user)).first() is None:
+        raise NotFound(cid)
+
+
+def _touch(db: Connection, user: str, cid: str, when: float) -> None:
+    """Mark the user's conversation as updated now, or raise NotFound. First in a write: the row
+    is locked until the transaction ends, so retention cannot delete the conversation under it."""
+    c = CONVERSATIONS.c
+    if db.execute(update(CONVERSATIONS).where(c.id == cid, c.user == user).values(updated=when)).rowcount == 0:
+        raise NotFound(cid)
+
+
+def _store_draft(db: Connection, draft: Conversation) -> None:
     """Write a draft and its messages (the opening question) to the database."""
-    db.execute(
-        "INSERT INTO conversations (id, user, title, mode, stage, created, updated, finished, open_question) "
-        "VALUES (?,?,?,?,?,?,?,?,?)",
-        (draft.id, draft.user, draft.title, draft.mode, draft.stage, draft.created, draft.updated,
-         int(draft.finished), draft.open_question),
-    )
+    db.execute(insert(CONVERSATIONS).values(
+        id=draft.id, user=draft.user, title=draft.title, mode=draft.mode, stage=draft.stage, created=draft.created,
+        updated=draft.updated, finished=int(draft.finished), open_question=draft.open_question,
+    ))
     for message in draft.messages:
         _insert(db, draft.id, message)
 
 
-def _insert(db: sqlite3.Connection, cid: str, m: Message) -> None:
-    db.execute(
-        "INSERT INTO messages (conversation_id, role, content, citations, stage, created, questions, insights, kind) "
-        "VALUES (?,?,?,?,?,?,?,?,?)",
-        (cid, m.role, m.content, json.dumps([c.model_dump() for c in m.citations], ensure_ascii=False), m.stage,
-         m.created, json.dumps(m.questions, ensure_ascii=False),
-         json.dumps([i.model_dump() for i in m.insights], ensure_ascii=False), m.kind),
-    )
-
-
-# -- migration ---------------------------------------------------------------------
-_LEGACY_QUESTION = re.compile(r"\*\*[^*]+\*\*\s*([^\[\n]+\?)")
-_LEGACY_SOURCE_LINE = re.compile(r"^\[\d+\] ")
-_LEGACY_CITED = re.compile(r"([^\[\]]+?)\s*\[(\d+)\]")
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring an older journal up to date: add the columns it lacks and fill them for its
-    assistant messages from their text, as the app used to read it (the bold stage label before a
-    question; a cited line of insight). New messages store both as data when written."""
-    have = {row["name"] for row in db.execute("PRAGMA table_info(conversations)")}
-    for name in [n for n in ADDED_CONVERSATION_COLUMNS if n not in have]:
-        db.execute(f"ALTER TABLE conversations ADD COLUMN {name} {ADDED_CONVERSATION_COLUMNS[name]}")
-    have = {row["name"] for row in db.execute("PRAGMA table_info(messages)")}
-    missing = [name for name in ADDED_COLUMNS if name not in have]
-    for name in missing:
-        db.execute(f"ALTER TABLE messages ADD COLUMN {name} {ADDED_COLUMNS[name]}")
-    if "kind" in missing:
-        _migrate_kinds(db)
-    if not {"questions", "insights"} & set(missing):
-        return
-    rows = db.execute("SELECT id, content, citations FROM messages WHERE role = 'assistant'").fetchall()
-    for row in rows:
-        questions = [m.group(1).strip() for m in _LEGACY_QUESTION.finditer(row["content"])]
-        kinds = {c.get("number"): c.get("kind") for c in json.loads(row["citations"] or "[]")}
-        insights = []
-        for line in row["content"].splitlines():
-            line = line.strip()
-            if _LEGACY_SOURCE_LINE.match(line):
-                continue  # "[1] Title (file)": the source list
-            for m in _LEGACY_CITED.finditer(line):
-                text, number = m.group(1).strip().lstrip("-*+ ").strip(), int(m.group(2))
-                if kinds.get(number) not in (None, "question") and not text.endswith("?") and len(text.split()) >= 3:
-                    insights.append({"text": text, "number": number})
-        db.execute(
-            "UPDATE messages SET questions = ?, insights = ? WHERE id = ?",
-            (json.dumps(questions, ensure_ascii=False), json.dumps(insights, ensure_ascii=False), row["id"]),
-        )
-
-
-def _migrate_kinds(db: sqlite3.Connection) -> None:
-    """Each message's kind, from where it stands: the participant's messages; the assistant's
-    message right after one is its answer, any other a question asked on its own, except the one
-    that is the conversation's summary (which marks the conversation finished)."""
-    summaries = {r["id"]: r["summary"] for r in db.execute("SELECT id, summary FROM conversations")}
-    previous: dict[str, str] = {}
-    for row in db.execute("SELECT id, conversation_id, role, content FROM messages ORDER BY id").fetchall():
-        cid = row["conversation_id"]
-        if row["role"] == "user":
-            kind = "message"
-        elif summaries.get(cid) and row["content"] == summaries[cid]:
-            kind = "summary"
-            db.execute("UPDATE conversations SET finished = 1 WHERE id = ?", (cid,))
-        else:
-            kind = "answer" if previous.get(cid) == "user" else "question"
-        previous[cid] = row["role"]
-        db.execute("UPDATE messages SET kind = ? WHERE id = ?", (kind, row["id"]))
+def _insert(db: Connection, cid: str, m: Message) -> None:
+    db.execute(insert(MESSAGES).values(
+        conversation_id=cid, role=m.role, content=m.content,
+        citations=json.dumps([c.model_dump() for c in m.citations], ensure_ascii=False), stage=m.stage,
+        created=m.created, questions=json.dumps(m.questions, ensure_ascii=False),
+        insights=json.dumps([i.model_dump() for i in m.insights], ensure_ascii=False), kind=m.kind,
+    ))

