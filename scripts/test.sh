@@ -11,6 +11,15 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
     || { echo "could not install chromium (apt-get)"; exit 1; }
 fi
+# PostgreSQL (Debian's binaries, no service) for the journal tests on both databases (tests/postgres.py).
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  echo "==> Installing PostgreSQL 15 for the journal tests"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 >/dev/null \
+    || { echo "could not install postgresql-15 (apt-get)"; exit 1; }
+fi
+# Here a PostgreSQL that does not start fails its tests instead of skipping them.
+export ASSISTANT_TEST_REQUIRE_POSTGRES=1
 # axe-core (npm registry) for the accessibility audit in the browser tests.
 if [ ! -f .cache/npm/node_modules/axe-core/axe.min.js ]; then
   echo "==> Installing axe-core for the accessibility audit"
