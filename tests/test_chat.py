@@ -16,13 +16,14 @@ from assistant.core.runtime import Runtime
 from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pipeline import sync_corpus
 
-from .conftest import write_doc
+from .conftest import both_databases, write_doc
 
 MARKER = "HEMMELIG-REFLEKSJON-7f3a"
 
 
 @pytest.fixture
-def service(settings, small_corpus, fake_embedder):
+def service(settings, small_corpus, fake_embedder, database):
+    """The chat over the small corpus, its journal on `database` (SQLite; both with `both_databases`)."""
     for stage in REFLECTION_STAGES[1:]:
         write_doc(
             small_corpus, f"questions/{stage}.md", f"Spørsmål {stage}",
@@ -33,7 +34,16 @@ def service(settings, small_corpus, fake_embedder):
     runtime = Runtime(settings=s, embedder=fake_embedder, store=ChromaStore(StoreConfig.from_settings(s)))
     sync_corpus(s, fake_embedder, runtime.store)
     engine = AnswerEngine(AnswerConfig.from_settings(s), runtime.retriever, fake_embedder)
-    return ChatService(ChatConfig.from_settings(s), runtime, engine, Journal(s.journal_path))
+    return ChatService(ChatConfig.from_settings(s), runtime, engine, Journal(database))
+
+
+def journal_sql(service, statement: str, **params):
+    """Run SQL on the service's journal, whichever database it is on (a test's way around the API)."""
+    from sqlalchemy import text
+
+    with service.journal.database.begin() as db:
+        result = db.execute(text(statement), params)
+        return result.all() if result.returns_rows else None
 
 
 def final(turns):
@@ -42,6 +52,7 @@ def final(turns):
     return turns
 
 
+@both_databases
 def test_reflection_walks_all_stages_and_writes_a_summary(service):
     opening = service.start("kari", "reflect")
     assert opening.stage == "where_are_we" and opening.text.rstrip().endswith(")")
@@ -122,6 +133,7 @@ def test_reflection_questions_are_not_repeated(service):
     assert q1 and q1[0] not in second
 
 
+@both_databases
 def test_qa_conversation_is_saved_with_citations(service):
     cid = service.start("ola", "qa").conversation_id
     turns = final(service.send("ola", cid, "Hvilke kommuner deltok i piloten?"))
@@ -132,6 +144,7 @@ def test_qa_conversation_is_saved_with_citations(service):
     assert conv.title.startswith("Hvilke kommuner")
 
 
+@both_databases
 def test_users_never_see_each_others_journal(service):
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, f"Privat tanke {MARKER}"))
@@ -148,6 +161,7 @@ def test_users_never_see_each_others_journal(service):
     assert service.conversation("kari", cid).title != "kapret"
 
 
+@both_databases
 def test_rename_delete(service):
     cid = service.start("kari", "qa").conversation_id
     final(service.send("kari", cid, "Hvilke kommuner deltok?"))
@@ -254,6 +268,7 @@ def test_reflection_state_moves():
     assert ReflectionState(stage_index=4).finished
 
 
+@both_databases
 def test_participant_can_export_and_erase_everything(service, tmp_path):
     import io
     import json
@@ -287,16 +302,16 @@ def test_participant_can_export_and_erase_everything(service, tmp_path):
         del os.environ["GRADIO_TEMP_DIR"]
     leftovers = [p for p in service.runtime.settings.data_dir.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()]
     assert leftovers == []
+    rows = journal_sql(service, "SELECT * FROM conversations") + journal_sql(service, "SELECT * FROM messages")
+    assert rows and MARKER not in repr(rows) and "kari" not in repr(journal_sql(service, "SELECT * FROM conversations"))
     assert service.conversations("kari") == [] and len(service.conversations("ola")) == 1
 
 
+@both_databases
 def test_retention_deletes_old_conversations(service):
-    import sqlite3
-
     old = service.start("kari", "qa").conversation_id
     final(service.send("kari", old, "Hvilke kommuner deltok?"))
-    with sqlite3.connect(service.runtime.settings.journal_path) as db:
-        db.execute("UPDATE conversations SET updated = updated - 40 * 86400 WHERE id = ?", (old,))
+    journal_sql(service, "UPDATE conversations SET updated = updated - 40 * 86400 WHERE id = :id", id=old)
     keep = service.config.model_copy(update={"retention_days": 30})
     retained = ChatService(keep, service.runtime, service.engine, service.journal)
     fresh = retained.start("kari", "qa").conversation_id  # starting applies retention
@@ -305,6 +320,7 @@ def test_retention_deletes_old_conversations(service):
     assert service.config.retention_days is None  # off by default
 
 
+@both_databases
 def test_reflection_turns_store_their_questions_and_insights_as_data(service):
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, "Byen min vokser, og jeg lurer på min rolle i byutviklingen.", move="stay"))
@@ -316,6 +332,7 @@ def test_reflection_turns_store_their_questions_and_insights_as_data(service):
     assert all(by_number[i.number].kind != "question" for i in turn.insights)
 
 
+@both_databases
 def test_state_and_summary_read_the_stored_data_not_the_rendered_text(service):
     """Rewording a label or the framing cannot break the no-repeat rule or the summary."""
     cid = service.start("kari", "reflect").conversation_id
@@ -323,8 +340,7 @@ def test_state_and_summary_read_the_stored_data_not_the_rendered_text(service):
     conv = service.conversation("kari", cid)
     asked = [q for m in conv.messages for q in m.questions]
     insight = conv.messages[-1].insights[0].text
-    with sqlite3.connect(service.journal.path) as db:  # the rendered text no longer shows them
-        db.execute("UPDATE messages SET content = 'omformulert' WHERE role = 'assistant'")
+    journal_sql(service, "UPDATE messages SET content = 'omformulert' WHERE role = 'assistant'")  # the text no longer shows them
     assert service._state(service.conversation("kari", cid)).asked == asked
     summary = service.finish("kari", cid).text
     assert insight in summary
@@ -418,3 +434,30 @@ def test_snippets_end_at_a_sentence_boundary():
     # Markdown lists and emphasis read as plain sentences, a heading is left out, an initial is no end.
     listed = "## Metoder\n- **Arealregnskap:** En oversikt gjør arealnøytralitet målbart.\n- Forskning av Tom R. Tyler viser det."
     assert snippet(listed) == "Arealregnskap: En oversikt gjør arealnøytralitet målbart. Forskning av Tom R. Tyler viser det."
+
+
+def test_a_journal_database_that_goes_away_is_a_notice_in_the_chat_and_comes_back(service, tmp_path):
+    """PostgreSQL stopped mid-conversation: the turn ends with the database's message as a notice
+    (nothing half-stored); after the server is back, the same service carries on."""
+    from tests.postgres import PostgresUnavailable, fresh_database, postgres_required, start_server
+
+    try:
+        server = start_server(tmp_path)  # its own server: stopping it disturbs no other test
+    except PostgresUnavailable as exc:
+        if postgres_required():
+            pytest.fail(f"PostgreSQL is required here but did not start: {exc}")
+        pytest.skip(str(exc))
+    try:
+        on_server = ChatService(service.config, service.runtime, service.engine, Journal(fresh_database(server.url)))
+        cid = on_server.start("kari", "qa").conversation_id
+        final(on_server.send("kari", cid, "Hvilke kommuner deltok i piloten?"))
+        server.stop()
+        (turn,) = final(on_server.send("kari", cid, "Hvor mange samlinger var det?"))
+        assert turn.kind == "notice" and turn.error and "Dagboken er ikke tilgjengelig" in turn.text
+        server.start()
+        turns = final(on_server.send("kari", cid, "Hvor mange samlinger var det?"))
+        assert "fem" in turns[-1].text and not turns[-1].error
+        conv = on_server.conversation("kari", cid)
+        assert [m.role for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+    finally:
+        server.remove()

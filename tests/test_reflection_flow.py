@@ -14,7 +14,8 @@ from assistant.core.i18n import tr
 from assistant.core.records import REFLECTION_STAGES
 from assistant.core.safety import safe_markdown
 
-from .test_chat import final, service  # noqa: F401 - `service`: ChatService over the small corpus, fake embedder
+from .conftest import both_databases
+from .test_chat import final, journal_sql, service  # noqa: F401 - `service`: ChatService over the small corpus, fake embedder
 
 LAST = REFLECTION_STAGES[-1]
 
@@ -82,6 +83,7 @@ def test_stay_without_text_asks_a_different_question_and_says_so(service):  # no
 
 
 # -- 2. a real ending ---------------------------------------------------------------------------------
+@both_databases
 def test_the_last_stage_ends_with_a_closing_turn_and_one_summary(service):  # noqa: F811
     cid = service.start("kari", "reflect").conversation_id
     turns = walk_to_the_end(service, cid, REPLIES)
@@ -100,6 +102,7 @@ def test_the_last_stage_ends_with_a_closing_turn_and_one_summary(service):  # no
     assert "Takk, dette var nyttig." not in conv.summary
 
 
+@both_databases
 def test_finishing_twice_shows_the_same_summary_and_stores_nothing(service):  # noqa: F811
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, REPLIES[0]))
@@ -114,6 +117,7 @@ def test_finishing_twice_shows_the_same_summary_and_stores_nothing(service):  # 
     assert [m.kind for m in service.conversation("kari", cid).messages].count("summary") == 1
 
 
+@both_databases
 def test_the_export_has_each_part_once(service):  # noqa: F811
     cid = service.start("kari", "reflect").conversation_id
     walk_to_the_end(service, cid, REPLIES)
@@ -199,14 +203,14 @@ def test_the_summary_keeps_the_situation_tensions_and_commitments_in_their_words
 
 
 # -- 4. state as data ---------------------------------------------------------------------------------
+@both_databases
 def test_switching_types_stores_no_empty_conversation(service):  # noqa: F811
     for mode in ("reflect", "qa", "reflect", "qa"):
         service.start("kari", mode)
     cid = service.start("kari", "reflect").conversation_id
     service.jump("kari", cid, "skip")  # moving around before writing stores nothing either
     assert service.conversations("kari") == []
-    with sqlite3.connect(service.journal.path) as db:
-        assert db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 0
+    assert journal_sql(service, "SELECT count(*) FROM conversations") == [(0,)]
     final(service.send("kari", cid, REPLIES[0]))
     (stored,) = service.conversations("kari")
     assert stored.id == cid
@@ -214,12 +218,13 @@ def test_switching_types_stores_no_empty_conversation(service):  # noqa: F811
     assert kinds == ["question", "message", "answer"]  # the open question it answered is kept
 
 
+@both_databases
 def test_state_survives_reopening_the_journal(service):  # noqa: F811
     cid = service.start("kari", "reflect").conversation_id
     final(service.send("kari", cid, REPLIES[0]))
     service.jump("kari", cid, "skip")
     before = service.conversation("kari", cid)
-    reopened = Journal(service.journal.path).get("kari", cid)  # as after a restart
+    reopened = Journal(service.journal.url).get("kari", cid)  # as after a restart, or on another replica
     assert reopened == before
     assert reopened.stage == "how_to_get_there" and reopened.open_question
     assert reopened.last_turn.kind == "question" and reopened.last_turn.citations

@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 from gradio.helpers import special_args
 
+from assistant.app.database import DatabaseUnavailable
 from assistant.app.journal import NotFound
 from assistant.core.errors import AccessError, InputError
 from assistant.core.i18n import tr
@@ -44,6 +45,10 @@ class Tab:
     def on_plain(self, who: Who):
         raise InputError("ingen melding")
 
+    @handler()
+    def on_dead_database(self, who: Who, current_lang):
+        raise DatabaseUnavailable()
+
 
 def request(user):
     return SimpleNamespace(username=user)
@@ -68,6 +73,9 @@ def test_project_errors_become_messages_in_the_interface_language():
     assert list(tab.on_stream("hei", "nb", request("kari"))) == ["kari: hei", tr("nb", "ui.not_found")]
     with pytest.raises(InputError):  # no on_error: the error is Gradio's to show
         tab.on_plain(request("kari"))
+    # A service that is down is one Gradio shows with its message (the page hides other errors' details).
+    with pytest.raises(gr.Error, match="Dagboken er ikke tilgjengelig"):
+        tab.on_dead_database("nb", request("kari"))
 
 
 def test_no_user_no_handler():

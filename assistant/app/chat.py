@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from assistant.core.answer import AnswerEngine
+from assistant.app.database import DatabaseUnavailable
 from assistant.app.journal import Conversation, Journal
 from assistant.core.errors import AccessError
 from assistant.core.concern import mirror_phrase
@@ -109,12 +110,24 @@ class ChatService:
     ) -> Iterator[ChatTurn]:
         """One turn: stream partial text, then the final turn with the answer record. The answer
         to the last stage's question closes the reflection: a closing turn and its one summary.
-        After that, a message continues the conversation and never makes another summary."""
+        After that, a message continues the conversation and never makes another summary.
+
+        A journal database that does not answer ends the turn with its message, as a notice in
+        the chat (the participant's text stays in the box to send again); the next turn tries
+        the database again."""
         try:
             message = clean_user_text(message, self.config.max_message_chars, lang)
         except InputRejected as exc:
             yield ChatTurn(conversation_id=conversation_id, text=str(exc), done=True, error=str(exc), kind="notice")
             return
+        try:
+            yield from self._send(user, conversation_id, message, lang=lang, kinds=kinds, move=move)
+        except DatabaseUnavailable as exc:
+            yield ChatTurn(conversation_id=conversation_id, text=exc.user_message, done=True, error=exc.user_message,
+                           kind="notice")
+
+    def _send(self, user: str, conversation_id: str, message: str, *, lang: str, kinds: tuple[str, ...],
+              move: Move) -> Iterator[ChatTurn]:
         conv = self.journal.get(user, conversation_id)
         history = [ChatMessage(m.role, m.content) for m in conv.messages if m.role in ("user", "assistant")][-8:]
         self.journal.add_message(user, conversation_id, "user", message, stage=conv.stage)

@@ -141,6 +141,11 @@ class Journal:
         """Where the journal is stored, fit to show its owner (no password)."""
         return self.database.where
 
+    @property
+    def url(self) -> str:
+        """The database's URL, password included: what opens the same journal elsewhere."""
+        return self.database.url.render_as_string(hide_password=False)
+
     # -- conversations -----------------------------------------------------------
     def create(self, user: str, *, mode: str, title: str, stage: str | None = None) -> str:
         """A new conversation, as a draft: it is written to the database with the participant's

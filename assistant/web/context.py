@@ -107,13 +107,23 @@ def error_text(exc: AssistantError, lang: str) -> str:
     return exc.user_message
 
 
+def _shown_by_gradio(exc: AssistantError, message: str) -> Exception:
+    """What a handler without `on_error` lets Gradio have: a service that is down (the journal's
+    database, say) as `gr.Error`, whose message Gradio shows although the app hides other errors'
+    details (`show_error=False`); any other error as it is."""
+    from assistant.core.errors import ServiceError
+
+    return gr.Error(message) if isinstance(exc, ServiceError) else exc
+
+
 def handler(on_error: Callable[[str], object] | None = None):
     """Decorate a tab's event handler `method(self, who, *inputs)`.
 
     Gradio sees `method(*inputs, request: gr.Request)`: the wrapper finds the signed-in user of
     the request (`UiContext.who`) and passes it as `who`. A project error raised by the handler
     becomes `on_error(message)` (the handler's outputs with the message in the interface's
-    language, read from its `current_lang` input); without `on_error` it propagates. Works for
+    language, read from its `current_lang` input); without `on_error` it propagates (a service
+    that is down as a `gr.Error` with its message, so the page says what happened). Works for
     generator handlers (streaming answers) too.
     """
 
@@ -139,7 +149,7 @@ def handler(on_error: Callable[[str], object] | None = None):
                     yield from method(self, who, *args, **kwargs)
                 except AssistantError as exc:
                     if on_error is None:
-                        raise
+                        raise _shown_by_gradio(exc, message_for(exc, args)) from exc
                     yield on_error(message_for(exc, args))
         else:
             def wrapper(self, *args, **kwargs):
@@ -149,7 +159,7 @@ def handler(on_error: Callable[[str], object] | None = None):
                     return method(self, who, *args, **kwargs)
                 except AssistantError as exc:
                     if on_error is None:
-                        raise
+                        raise _shown_by_gradio(exc, message_for(exc, args)) from exc
                     return on_error(message_for(exc, args))
 
         params = [signature.parameters["self"], *(signature.parameters[n] for n in names)]
