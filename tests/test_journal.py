@@ -144,6 +144,24 @@ def test_retention_keeps_a_conversation_written_to_while_it_runs(database):
     assert journal.get("kari", cid).messages[-1].content == "Ny tanke"
 
 
+@both_databases
+def test_export_links_are_shared_by_replicas_and_erased_with_the_user(database, tmp_path):
+    from assistant.app.exports import ExportStore
+
+    journal = Journal(database)
+    a, b = ExportStore(journal.database), ExportStore(Journal(database).database)
+    exported = tmp_path / "refleksjon.md"
+    exported.write_text(f"# Min refleksjon {MARKER}", encoding="utf-8")
+    token = a.register("kari", exported)
+    assert b.get(token, "kari") == ("refleksjon.md", exported.read_bytes(), "text/markdown; charset=utf-8")
+    assert b.get(token, "ola") is None and b.get("gjettet", "kari") is None
+    journal.erase_user("kari")
+    assert a.get(token, "kari") is None
+    other = a.register("ola", exported)
+    b.forget_user("ola")
+    assert a.get(other, "ola") is None
+
+
 # -- migrations -----------------------------------------------------------------------------
 # The journal's schema as the app wrote it before the schema was versioned (journal.py at
 # 3e50132): the SQLite file every existing installation has.
@@ -185,7 +203,7 @@ def test_a_journal_from_before_versioning_is_upgraded_with_its_data_intact(tmp_p
         before = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("conversations", "messages")}
 
     journal = Journal(path)
-    assert journal.database.current_revision() == "0001"
+    assert journal.database.current_revision() == "0002"
     with sqlite3.connect(path) as db:
         after = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("conversations", "messages")}
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -219,7 +237,7 @@ def test_postgresql_replicas_that_start_together_create_the_schema_once(postgres
     for t in threads:
         t.join(60)
     assert errors == [] and len(made) == 3
-    assert {j.database.current_revision() for j in made} == {"0001"}
+    assert {j.database.current_revision() for j in made} == {"0002"}
 
 
 # -- a database that goes away ----------------------------------------------------------------

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from assistant.app.database import Database, sqlite_url
+from assistant.app.exports import EXPORT_LINKS
 
 from assistant.core.errors import AccessError
 from assistant.core.i18n import tr
@@ -323,6 +324,8 @@ class Journal:
             for cid in [c for c, d in self._drafts.items() if d.user == user]:
                 del self._drafts[cid]
         ids = self._delete_where(CONVERSATIONS.c.user == user)
+        with self.database.begin() as db:  # and the links to the user's exported files (replicas)
+            db.execute(delete(EXPORT_LINKS).where(EXPORT_LINKS.c.user == user))
         self._vacuum()
         return len(ids)
 
@@ -358,7 +361,7 @@ class Journal:
             if self.database.is_sqlite:
                 db.exec_driver_sql("VACUUM")
             else:
-                db.exec_driver_sql("VACUUM messages, conversations")
+                db.exec_driver_sql("VACUUM messages, conversations, export_links")
 
     # -- export -------------------------------------------------------------------
     def export_markdown(self, user: str, cid: str, lang: str = "nb") -> str:

@@ -234,7 +234,8 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
         threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
     service = ChatService(ChatConfig.from_settings(settings), runtime, runtime.engine, Journal(settings.resolved_database_url))
     service.apply_retention()
-    exports = ExportStore()
+    # Replicas on one database share the download links; one process alone keeps them in memory.
+    exports = ExportStore(service.journal.database if settings.uses_database_server else None)
     sessions = Sessions(max_idle_s=shell.session_idle_hours * 3600)
 
     def forget_other_sessions(user: str, keep: str) -> None:
