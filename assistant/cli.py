@@ -47,6 +47,29 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# --- db -----------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """The journal's schema: which version the database has (`current`), or bring it to the newest
+    (`upgrade`; the app also does it when it starts, so this is for a deployment's own step)."""
+    from assistant.app.database import Database
+
+    database = Database(settings.resolved_database_url)
+    try:
+        before = database.current_revision()
+        if args.action == "upgrade":
+            database.upgrade()
+        after = database.current_revision()
+    finally:
+        database.dispose()
+    if args.json:
+        _print_json({"database": database.where, "revision": after, "before": before})
+    elif args.action == "upgrade":
+        print(f"{database.where}: skjemaversjon {before or 'ingen'} -> {after}")
+    else:
+        print(f"{database.where}: skjemaversjon {after or 'ingen (tom database)'}")
+    return EXIT_OK
+
+
 # --- search -------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.core.runtime import Runtime
@@ -189,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_parser(sub)
 
+    p = add("db", "dagbokens database: skjemaversjon og oppgradering",
+            "Vis hvilken skjemaversjon dagbokens database har (current), eller oppgrader den til den nyeste "
+            "(upgrade; appen gjør det også når den starter). Databasen er ASSISTANT_DATABASE_URL, ellers "
+            "SQLite-filen i datamappen.")
+    p.add_argument("action", choices=["current", "upgrade"], help="current: vis versjonen; upgrade: oppgrader")
+
     p = add("search", "søk i materialet", "Hybrid søk (semantisk + nøkkelord) i det indekserte materialet.")
     p.add_argument("query", help="spørsmålet eller søkeordene, på bokmål eller engelsk")
     p.add_argument("--k", type=int, default=None, help="antall treff (standard: ASSISTANT_TOP_K)")
@@ -234,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "settings": cmd_settings,
+    "db": cmd_db,
     "ingest": run_ingest_command,
     "search": cmd_search,
     "ask": cmd_ask,

@@ -309,3 +309,21 @@ def test_the_database_setting(tmp_path, monkeypatch):
         with pytest.raises(Exception) as caught:
             Settings(_env_file=None)
         assert "ASSISTANT_DATABASE_URL" in invalid_settings(caught.value).user_message
+
+
+@both_databases
+def test_assistant_db_shows_and_upgrades_the_schema(database, tmp_path, monkeypatch, capsys):
+    import json
+
+    from assistant.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    if not database.startswith("sqlite"):
+        monkeypatch.setenv("ASSISTANT_DATABASE_URL", database)
+    assert main(["db", "current", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["revision"] is None  # nothing made yet
+    assert main(["db", "upgrade", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["before"], report["revision"]) == (None, "0002")
+    assert Journal(database).list("kari") == []
