@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +143,3 @@ def fresh_database(url: str) -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     return url.rsplit("/", 1)[0] + "/" + name
 
-
-def wait_until_down(server: PostgresServer, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while server.data_dir.joinpath("postmaster.pid").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
