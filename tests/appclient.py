@@ -34,9 +34,12 @@ class AppError(RuntimeError):
 
 
 class AppClient:
-    def __init__(self, url: str, user: str | None = None, password: str | None = None, *, headers: dict | None = None):
+    def __init__(self, url: str, user: str | None = None, password: str | None = None, *, headers: dict | None = None,
+                 cookies: dict | None = None):
+        """Signs in as `user`, or arrives with `cookies` (a session signed in elsewhere: another replica)."""
         self.url = url if url.endswith("/") else url + "/"
-        self.http = httpx.Client(base_url=self.url, timeout=120, follow_redirects=False, headers=headers or {})
+        self.http = httpx.Client(base_url=self.url, timeout=120, follow_redirects=False, headers=headers or {},
+                                 cookies=cookies)
         if user is not None:
             r = self.http.post("login", data={"username": user, "password": password})
             if r.status_code != 303:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.app.auth import AuthError, Role
+from assistant.app.auth import AuthError, Role, UsersFile
 
 PREFIX = "bsk_"
 _KEY = re.compile(r"^bsk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
@@ -45,25 +45,36 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class ApiKeys:
-    """The keys of every user in a users file (or `ASSISTANT_USERS`), looked up by id."""
+def _index(users: dict[str, dict]) -> dict[str, tuple[str, Role, str]]:
+    return {str(key["id"]): (name, entry["role"], str(key["sha256"]))
+            for name, entry in users.items() for key in entry.get("api_keys", ())}
 
-    def __init__(self, users: dict[str, dict]) -> None:
-        self._by_id: dict[str, tuple[str, Role, str]] = {}
-        for name, entry in users.items():
-            for key in entry.get("api_keys", ()):
-                self._by_id[str(key["id"])] = (name, entry["role"], str(key["sha256"]))
+
+class ApiKeys:
+    """The keys of every user in a users file (or `ASSISTANT_USERS`), looked up by id. From a file,
+    they follow it as it changes (`UsersFile`): a key made, or a user removed, on one machine
+    counts on every replica that reads the same file."""
+
+    def __init__(self, users: dict[str, dict], source: UsersFile | None = None) -> None:
+        self._source = source
+        self._version = source.version if source is not None else None
+        self._by_id = _index(source.current() if source is not None else users)
 
     @classmethod
     def load(cls, path: Path | None, env_json: str | None = None) -> "ApiKeys":
         """Reads the same source as `UserStore.load` (the inline JSON wins, as there)."""
         if env_json:
-            data = json.loads(env_json)
-        elif path is not None and path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            data = {}
-        return cls(data.get("users", {}))
+            return cls(json.loads(env_json).get("users", {}))
+        if path is not None and path.exists():
+            return cls({}, UsersFile(path))
+        return cls({})
+
+    def _current(self) -> dict[str, tuple[str, Role, str]]:
+        if self._source is not None:
+            users = self._source.current()
+            if self._source.version != self._version:
+                self._by_id, self._version = _index(users), self._source.version
+        return self._by_id
 
     def owner(self, key: str | None) -> KeyOwner | None:
         """The key's owner, or None for anything that is not a stored key. The comparison of
@@ -71,7 +82,7 @@ class ApiKeys:
         match = _KEY.match(key or "")
         if not match:
             return None
-        found = self._by_id.get(match.group(1))
+        found = self._current().get(match.group(1))
         if found is None:
             return None
         user, role, stored = found
@@ -80,7 +91,7 @@ class ApiKeys:
         return KeyOwner(user=user, role=role, key_id=match.group(1))
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return len(self._current())
 
 
 def add_api_key(path: Path, name: str) -> str:

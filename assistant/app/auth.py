@@ -4,6 +4,10 @@ The users file is JSON: {"users": {"kari": {"role": "participant", "password": "
 `assistant user NAME --role participant|facilitator` writes it. The same JSON
 can come from the ASSISTANT_USERS environment variable instead.
 Without either, the app runs in single-user local mode (shown as such in the UI).
+
+The file is read again whenever it changes (`UsersFile`), so with several replicas reading one
+shared file, a user added or removed on one machine is known, or gone, on all of them at their
+next request, without a restart (issue 22).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hmac
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,24 +68,71 @@ class User:
     role: Role
 
 
+def _parse(data: dict) -> dict[str, dict]:
+    users = data.get("users", {})
+    for name, entry in users.items():
+        if entry.get("role") not in ("participant", "facilitator") or not str(entry.get("password", "")).startswith("scrypt$"):
+            raise AuthError(f"Brukeren {name!r} mangler gyldig rolle eller passord-hash i brukerfilen.")
+    return users
+
+
+class UsersFile:
+    """The users file, parsed again when it changes: one `stat` per look, a parse only when its
+    mtime, size or inode moved. `assistant user` replaces the file atomically, so a reader sees the
+    old file or the new one. A file that is broken after a change (edited by hand, half copied)
+    keeps the last good users, so a typo does not sign everyone out (it was checked at start); so
+    does a file that went missing (a shared folder that is briefly away)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp = self._read_stamp()
+        self._users = self._read()  # a file that is wrong at start is refused at start (AuthError)
+
+    def _read_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _read(self) -> dict[str, dict]:
+        return _parse(json.loads(self.path.read_text(encoding="utf-8")))
+
+    def current(self) -> dict[str, dict]:
+        with self._lock:
+            stamp = self._read_stamp()
+            if stamp != self._stamp:
+                try:
+                    self._users = self._read()
+                    self._stamp = stamp
+                except (ValueError, AuthError, OSError):
+                    pass  # the last good users; the changed file is tried again at the next look
+            return self._users
+
+    @property
+    def version(self) -> tuple[int, int, int] | None:
+        """Changes when the users did (after `current()` read them)."""
+        return self._stamp
+
+
 class UserStore:
-    def __init__(self, users: dict[str, dict]) -> None:
-        self._users = users
+    def __init__(self, users: dict[str, dict], source: UsersFile | None = None) -> None:
+        self._fixed = users
+        self._source = source
+
+    @property
+    def _users(self) -> dict[str, dict]:
+        return self._source.current() if self._source is not None else self._fixed
 
     @classmethod
     def load(cls, path: Path | None, env_json: str | None = None) -> "UserStore | None":
-        """None means single-user local mode."""
+        """None means single-user local mode. A file is read again when it changes."""
         if env_json:
-            data = json.loads(env_json)
-        elif path is not None and path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            return None
-        users = data.get("users", {})
-        for name, entry in users.items():
-            if entry.get("role") not in ("participant", "facilitator") or not str(entry.get("password", "")).startswith("scrypt$"):
-                raise AuthError(f"Brukeren {name!r} mangler gyldig rolle eller passord-hash i brukerfilen.")
-        return cls(users)
+            return cls(_parse(json.loads(env_json)))
+        if path is not None and path.exists():
+            return cls({}, UsersFile(path))
+        return None
 
     def check(self, name: str, password: str) -> bool:
         """One scrypt run whether or not the user exists, so timing does not tell which names do."""
@@ -89,6 +141,10 @@ class UserStore:
             verify_password(password, _dummy_hash())
             return False
         return verify_password(password, entry["password"])
+
+    def exists(self, name: str) -> bool:
+        """Whether `name` is (still) a user: one removed from the shared file is signed out."""
+        return name in self._users
 
     def role(self, name: str) -> Role:
         entry = self._users.get(name)

@@ -12,14 +12,16 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from assistant.core.answer import AnswerEngine
 from assistant.app.database import DatabaseUnavailable
 from assistant.app.journal import Conversation, Journal
-from assistant.core.errors import AccessError
+from assistant.core.errors import AccessError, ServiceError
 from assistant.core.concern import mirror_phrase
 from assistant.core.i18n import LANGUAGES, tr
 from assistant.core.llm import ChatMessage
@@ -44,6 +46,10 @@ class Forbidden(AccessError, PermissionError):
     """The user's role does not allow this."""
 
     default_message = "Rollen din gir ikke tilgang til dette."
+
+
+class UploadBusy(ServiceError, RuntimeError):
+    """Another upload into the same folder (on this or another replica) did not finish in time."""
 
 
 class ChatTurn(BaseModel):
@@ -315,40 +321,62 @@ class ChatService:
         target.mkdir(parents=True, exist_ok=True)
         limit = self.config.max_upload_mb * 1024 * 1024
         problems: list[str] = []
-        copied: dict[str, Path] = {}  # "kind/name" -> where this upload put it
-        for path in files:
-            path = Path(path)
-            name = safe_filename(path.name)
-            if not name.lower().endswith(UPLOAD_SUFFIXES):
-                problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown, tekst, Word (.docx) eller PowerPoint (.pptx))")
-                continue
-            if path.stat().st_size > limit:
-                problems.append(f"{path.name}: større enn {self.config.max_upload_mb:g} MB")
-                continue
-            dest = (target / name).resolve()
-            if dest.parent != target.resolve():
-                problems.append(f"{path.name}: ugyldig filnavn")
-                continue
-            shutil.copyfile(path, dest)
-            write_sidecar(dest, provenance)
-            copied[f"{kind}/{name}"] = dest
-        report = sync_corpus(
-            self.runtime.settings,
-            self.runtime.embedder,
-            self.runtime.store,
-            corpus_dir=self.config.uploads_dir,
-            source_prefix=UPLOAD_PREFIX,
-        )
-        self.runtime.retriever.invalidate()
-        # A file that could not be read is not kept: it would be tried, and reported, on every
-        # later upload. The index was left as it was (sync_corpus), and the report says why.
-        for issue in report.failed:
-            for key, dest in copied.items():
-                if issue.source.endswith(key) and dest.exists():
-                    dest.unlink()
-                    sidecar_path(dest).unlink(missing_ok=True)
-                    problems.append(f"{dest.name}: ikke lagret, fordi den ikke kunne leses")
+        # Several replicas may share the upload folder: one upload (copy and sync) at a time across
+        # all of them, so no sync reads a file another is still writing, or removes what it keeps.
+        with upload_lock(self.config.uploads_dir):
+            copied: dict[str, Path] = {}  # "kind/name" -> where this upload put it
+            for path in files:
+                path = Path(path)
+                name = safe_filename(path.name)
+                if not name.lower().endswith(UPLOAD_SUFFIXES):
+                    problems.append(f"{path.name}: filtypen støttes ikke (bruk PDF, Markdown, tekst, Word (.docx) eller PowerPoint (.pptx))")
+                    continue
+                if path.stat().st_size > limit:
+                    problems.append(f"{path.name}: større enn {self.config.max_upload_mb:g} MB")
+                    continue
+                dest = (target / name).resolve()
+                if dest.parent != target.resolve():
+                    problems.append(f"{path.name}: ugyldig filnavn")
+                    continue
+                # The provenance first, then the file under a hidden name (ingest skips those) and
+                # renamed into place: a reader sees the whole file with its provenance, or none.
+                write_sidecar(dest, provenance)
+                partial = dest.with_name(f".{dest.name}.partial")
+                shutil.copyfile(path, partial)
+                partial.replace(dest)
+                copied[f"{kind}/{name}"] = dest
+            report = sync_corpus(
+                self.runtime.settings,
+                self.runtime.embedder,
+                self.runtime.store,
+                corpus_dir=self.config.uploads_dir,
+                source_prefix=UPLOAD_PREFIX,
+            )
+            self.runtime.retriever.invalidate()
+            # A file that could not be read is not kept: it would be tried, and reported, on every
+            # later upload. The index was left as it was (sync_corpus), and the report says why.
+            for issue in report.failed:
+                for key, dest in copied.items():
+                    if issue.source.endswith(key) and dest.exists():
+                        dest.unlink()
+                        sidecar_path(dest).unlink(missing_ok=True)
+                        problems.append(f"{dest.name}: ikke lagret, fordi den ikke kunne leses")
         return report, problems
+
+
+@contextmanager
+def upload_lock(uploads_dir: Path, timeout_s: float = 600.0):
+    """One upload at a time per upload folder, across processes (a lock file in the folder)."""
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(uploads_dir / ".upload.lock"))
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise UploadBusy(f"En annen opplasting har holdt på i over {timeout_s:.0f} s. Prøv igjen om litt.") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def safe_filename(name: str) -> str:

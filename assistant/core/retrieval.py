@@ -71,14 +71,20 @@ class Retriever:
             self._reload()
 
     def _reload(self) -> None:
+        # The revision first, then the chunks: a writer that finishes in between leaves an older
+        # revision recorded, and the next check reloads again. The other order could record the
+        # new revision with the old chunks, and miss that write until the next one.
+        revision = self.store.revision()
         chunks = self.store.all_chunks()
         self._chunks = {c.id: c for c in chunks}
         self._lexical = LexicalIndex(chunks)
-        self._revision = self.store.revision()
+        self._revision = revision
         self._checked_at = time.monotonic()
 
     def _refresh_if_stale(self) -> None:
-        """Pick up what another ingest wrote (revision bump) without a restart."""
+        """Pick up what another ingest wrote (revision bump) without a restart: another process
+        too, such as another replica's upload into a shared Chroma server, since the revision is
+        read from the store each time (at most every REFRESH_EVERY_S)."""
         with self._lock:
             if self._lexical is None:
                 self.store.open(self.embedder.model_id, self.embedder.dim, create=False)

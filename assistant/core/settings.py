@@ -160,6 +160,16 @@ class Settings(BaseSettings):
     session_idle_hours: float = Field(12, gt=0, description="A signed-in session ends after this long without a request.")
     users_file: Path | None = Field(None, description="JSON users file; unset (and no ASSISTANT_USERS) = single-user local mode.")
     users: str | None = Field(None, description="The users file's JSON, given inline instead of a file.")
+    session_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that signs the sign-in cookie. Replicas behind one load balancer need the same one; "
+            "unset = made once and kept in <data_dir>/session-secret."
+        ),
+    )
+    uploads_path: Path | None = Field(
+        None, description="Folder of facilitators' uploads (default <data_dir>/uploads); every replica points at the same one."
+    )
     max_message_chars: int = Field(4000, ge=100, le=100_000, description="Longest chat message accepted.")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest document a facilitator can upload.")
     api_rate_per_minute: int = Field(60, ge=1, description="Requests one API key may make per minute (/v1); more get 429.")
@@ -183,7 +193,15 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.uploads_path or self.data_dir / "uploads"
+
+    @property
+    def signouts_path(self) -> Path:
+        """When each user last signed out (assistant/app/signouts.py): beside the users file, which
+        every replica reads, or in the data directory when the users come inline."""
+        if self.users_file is not None and not self.users:
+            return self.users_file.with_name(self.users_file.stem + ".signouts.json")
+        return self.data_dir / "signouts.json"
 
     @property
     def journal_path(self) -> Path:

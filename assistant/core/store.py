@@ -386,11 +386,20 @@ class ChromaStore:
             self._call(col.delete, where={"chunk_id": {"$in": chunk_ids[start : start + 500]}})
 
     def bump_revision(self) -> int:
-        col = self.collection
-        md = dict(col.metadata or {})
+        """One more than the revision stored now, read by name as `revision()` does: the open
+        collection's metadata is a copy from when it was opened, and on a server another process
+        (another replica's upload) may have bumped it since. Counting on from that copy would
+        write back a number a reader already saw, and its lexical index would miss this change.
+
+        Two writers that bump at the same moment may both write N+1. No change is lost to a
+        reader even then: each writer finished its changes before reading N, so whoever first
+        sees N+1 reloads after both writers' changes were in."""
+        self.collection  # noqa: B018 - open() first
+        current = self._call(self._connect().get_collection, self.config.collection, embedding_function=None)
+        md = dict(current.metadata or {})
         md["revision"] = int(md.get("revision", 0)) + 1
         md.pop("hnsw:space", None)
-        self._call(col.modify, metadata=md)
+        self._call(current.modify, metadata=md)
         return md["revision"]
 
 

@@ -13,8 +13,10 @@ docs/reliability.md "The web face"):
   with `Clear-Site-Data`). The session cookie is `HttpOnly`, `SameSite=Strict`, `Secure` over
   HTTPS. Failed sign-ins back off per user name and per address; unknown and known users cost
   the same (one scrypt run).
-- **Sessions bound to users.** A Gradio `session_hash` belongs to the first user who uses it;
-  another user presenting it is refused.
+- **Sessions any replica can check** (`assistant/web/sessions.py`): the cookie is signed with a
+  shared secret, expires when idle (renewed as it is used), and sign-out ends it on every replica.
+  A Gradio `session_hash` belongs to the first user who uses it; another user presenting it is
+  refused.
 - **Closed routes.** Gradio routes the app does not use (`/gradio_api/token`, `deep_link`, its own
   login and logout, the run history, the API docs and MCP) answer 404.
 - **Request-size limits** before a body is read.
@@ -35,7 +37,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -46,6 +47,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.i18n import LANGUAGES, bilingual, tr
 from assistant.core.settings import ComponentConfig
 from assistant.web.api_errors import SHELL_REFUSALS, error_body
+from assistant.web.sessions import Sessions
 
 COOKIE = "assistant_session"
 API_PREFIX = "/v1"  # the HTTP API (assistant/web/api.py): key-authenticated, JSON errors
@@ -161,64 +163,6 @@ def host_name(host_header: str) -> str:
 
 
 # --- sign-in state -------------------------------------------------------------------------------
-@dataclass
-class Session:
-    user: str
-    seen: float  # last request (monotonic clock): idle sessions end
-
-
-class Sessions:
-    """Signed-in sessions by random token (in memory: a restart signs everyone out), and which
-    user each Gradio session hash belongs to."""
-
-    def __init__(self, max_idle_s: float) -> None:
-        self.max_idle_s = max_idle_s
-        self._by_token: dict[str, Session] = {}
-        self._hash_owner: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def create(self, user: str) -> str:
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._by_token[token] = Session(user, time.monotonic())
-        return token
-
-    def user(self, token: str | None) -> str | None:
-        if not token:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            s = self._by_token.get(token)
-            if s is None:
-                return None
-            if now - s.seen > self.max_idle_s:
-                del self._by_token[token]
-                return None
-            s.seen = now
-            return s.user
-
-    def end(self, token: str | None) -> str | None:
-        """Ends the session; returns its user."""
-        with self._lock:
-            s = self._by_token.pop(token or "", None)
-            return s.user if s else None
-
-    def claim(self, session_hash: str, user: str) -> bool:
-        """True when `session_hash` is (now) this user's; False when another user has it."""
-        with self._lock:
-            owner = self._hash_owner.setdefault(session_hash, user)
-            return owner == user
-
-    def hashes_of(self, user: str, *, forget: bool = False) -> list[str]:
-        """The Gradio session hashes `user` has used; with `forget`, they are released too."""
-        with self._lock:
-            owned = [h for h, u in self._hash_owner.items() if u == user]
-            if forget:
-                for h in owned:
-                    del self._hash_owner[h]
-            return owned
-
-
 class LoginThrottle:
     """Backoff after failed sign-ins, per user name and per client address: the first
     `free_attempts` failures cost nothing, then each further failure doubles the wait
@@ -299,7 +243,8 @@ def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=No
     `api` (assistant/web/api.py) is mounted at `/v1`."""
     import gradio as gr
 
-    sessions = sessions if sessions is not None else Sessions(max_idle_s=config.session_idle_hours * 3600)
+    if sessions is None:  # one process on its own (tests): a key of its own, sign-outs in memory
+        sessions = Sessions(secrets.token_bytes(32), config.session_idle_hours * 3600, users=users)
     if users is not None:
         users.check("", "")  # makes the stand-in hash now: the first unknown name costs what a known one does
     throttle = LoginThrottle()
@@ -348,9 +293,7 @@ def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=No
             return HTMLResponse(login_page(lang, tr(lang, "login.failed")), status_code=401, headers={"Cache-Control": "no-store"})
         throttle.succeeded(*keys)
         response = RedirectResponse(f"/?lang={lang}" if lang != config.language else "/", status_code=303)
-        response.set_cookie(
-            COOKIE, sessions.create(name), httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/",
-        )
+        response.headers.append("set-cookie", session_cookie(sessions.create(name), secure=request.url.scheme == "https"))
         return response
 
     @app.post("/logout")
@@ -392,6 +335,11 @@ def create_app(config: ShellConfig, demo, users: UserStore | None, *, exports=No
 
 
 SCOPE_USER = "assistant_user"  # where ShellGuard leaves the signed-in user in the request's state
+
+
+def session_cookie(value: str, *, secure: bool) -> str:
+    """The `Set-Cookie` value of a session: script cannot read it, no other site sends it."""
+    return f"{COOKIE}={value}; HttpOnly; Path=/; SameSite=strict" + ("; Secure" if secure else "")
 
 
 def drop_gradio_state(demo, session_hashes: list[str]) -> None:
@@ -450,10 +398,13 @@ class ShellGuard:
                for p in CLOSED_PREFIXES):
             return await refuse(404, "Not found")
 
+        renewed = None  # a session cookie with its idle clock restarted, sent back with the response
         if api:
             user = None  # the API signs its callers in by key (assistant/web/api.py), never by the cookie
+        elif self.users is None:
+            user = LOCAL_USER
         else:
-            user = LOCAL_USER if self.users is None else self.sessions.user(_cookie(headers.get("cookie", ""), COOKIE))
+            user, renewed = self.sessions.resolve(_cookie(headers.get("cookie", ""), COOKIE))
         scope.setdefault("state", {})[SCOPE_USER] = user  # the routes and Gradio read it (`current_user`)
         if user is None and path not in PUBLIC_PATHS and not api:
             page = path == "/" or "text/html" in headers.get("accept", "")
@@ -516,10 +467,14 @@ class ShellGuard:
                         raise _TooLarge()
                 return message
 
+        extra = SECURITY_HEADERS
+        if renewed is not None and scope["type"] == "http" and path != "/logout":
+            extra = [*SECURITY_HEADERS, (b"set-cookie", session_cookie(renewed, secure=scope.get("scheme") == "https").encode())]
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 kept = [(k, v) for k, v in message.get("headers", []) if not k.lower().startswith(b"access-control-")]
-                message = {**message, "headers": kept + SECURITY_HEADERS}
+                message = {**message, "headers": kept + extra}
             await send(message)
 
         try:

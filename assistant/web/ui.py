@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -219,7 +220,10 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     from assistant.core.runtime import Runtime
 
     from assistant.core.logsafe import protect_process_output
-    from assistant.web.shell import Sessions, ShellConfig, check_exposure, create_app, drop_gradio_state
+    from assistant.app.session_secret import session_secret
+    from assistant.app.signouts import FileSignOuts
+    from assistant.web.sessions import Sessions
+    from assistant.web.shell import ShellConfig, check_exposure, create_app, drop_gradio_state
     from assistant.app.api_keys import ApiKeys
     from assistant.web.api import ApiConfig, create_api
 
@@ -236,7 +240,12 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     service.apply_retention()
     # Replicas on one database share the download links; one process alone keeps them in memory.
     exports = ExportStore(service.journal.database if settings.uses_database_server else None)
-    sessions = Sessions(max_idle_s=shell.session_idle_hours * 3600)
+    # Signed cookies: any replica with the same secret and sign-out record knows who is signed in.
+    # Local mode has no sign-in: its Sessions only bind Gradio's hashes, with a key of its own.
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else None
+    sessions = (Sessions(session_secret(secret, settings.data_dir), shell.session_idle_hours * 3600,
+                         FileSignOuts(settings.signouts_path), users)
+                if users is not None else Sessions(secrets.token_bytes(32), shell.session_idle_hours * 3600))
 
     def forget_other_sessions(user: str, keep: str) -> None:
         drop_gradio_state(demo, [h for h in sessions.hashes_of(user) if h != keep])
