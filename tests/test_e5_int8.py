@@ -54,9 +54,10 @@ def test_int8_columns_round_each_weight_to_its_columns_grid():
 
 
 @pytest.mark.integration
-def test_the_int8_graph_is_the_default_and_agrees_with_the_reference_graph(graphs):
+def test_the_int8_graph_agrees_with_the_reference_graph_which_stays_the_default(graphs):
     plain, fast = graphs
-    assert inspect.signature(OnnxE5).parameters["graph"].default == "int8" and fast.graph == "int8"
+    # The reference stays the default: the int8 graph moves the dev eval (docs/performance.md).
+    assert inspect.signature(OnnxE5).parameters["graph"].default == "plain" and fast.graph == "int8"
     assert plain.token_count(TEXTS[-1]) > 600  # the longest text is embedded in two windows
     for is_query in (False, True):
         a, b = plain.encode(TEXTS, is_query), fast.encode(TEXTS, is_query)

@@ -359,7 +359,7 @@ class OnnxE5:
     BATCH_TOKENS = 1024
 
     def __init__(
-        self, threads: int = 2, variant: str = "original", model_path: Path | None = None, graph: str = "int8"
+        self, threads: int = 2, variant: str = "original", model_path: Path | None = None, graph: str = "plain"
     ) -> None:
         import onnxruntime as ort
 
