@@ -422,9 +422,12 @@ def test_facilitator_preparation_on_a_phone(app, browser):  # noqa: F811
     sections = page.evaluate("""() => {
         const out = {};
         for (const h of document.querySelectorAll('#prep-out h2')) {
-            let list = h.nextElementSibling;
-            while (list && list.tagName !== 'UL' && list.tagName !== 'H2') list = list.nextElementSibling;
-            out[h.innerText.trim()] = list && list.tagName === 'UL' ? [...list.querySelectorAll(':scope > li')].map(li => li.innerText.trim()) : [];
+            // Every list up to the next section: the discussion questions come in groups by provenance.
+            const items = [];
+            for (let el = h.nextElementSibling; el && el.tagName !== 'H2'; el = el.nextElementSibling) {
+                if (el.tagName === 'UL') items.push(...[...el.querySelectorAll(':scope > li')].map(li => li.innerText.trim()));
+            }
+            out[h.innerText.trim()] = items;
         }
         return out;
     }""")
