@@ -64,16 +64,28 @@ def figure(name: str, value) -> None:
 
 # --- the parts ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def replica_database_url() -> str | None:
-    """The journal's database, the same for both replicas.
+def replica_postgres(tmp_path_factory):
+    """The replicas' own PostgreSQL server (tests/postgres.py), so that step 6 can restart it
+    without disturbing other tests: skipped on a developer machine without the binaries, a failure
+    in CI and in the test command."""
+    from tests.postgres import PostgresUnavailable, postgres_required, start_server
 
-    TODO(lead): use postgres_url after the db merge: take the `postgres_url` fixture and return
-    `tests.postgres.fresh_database(postgres_url)`, so the replicas keep journals in PostgreSQL.
-    Until then None: both replicas share one data directory, so they share today's SQLite journal.
-    TODO(lead): then add the issue's step 6 here (PostgreSQL restarted while requests are in flight:
-    a clear message for those, and service resumes without restarting the replicas), with the
-    `postgres_server` fixture's restart()."""
-    return None
+    try:
+        server = start_server(tmp_path_factory.mktemp("replica-postgres"))
+    except PostgresUnavailable as exc:
+        if postgres_required():
+            pytest.fail(f"PostgreSQL is required here but did not start: {exc}")
+        pytest.skip(str(exc))
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="module")
+def replica_database_url(replica_postgres) -> str:
+    """The journal's database, the same for both replicas: PostgreSQL, as in a deployment."""
+    from tests.postgres import fresh_database
+
+    return fresh_database(replica_postgres.url)
 
 
 def _chroma_bin() -> str:
@@ -483,3 +495,30 @@ def test_5_killing_a_mid_answer_does_not_disturb_b(cluster):
     assert all(q in stored for q in answered["p00"])
     figure("step 5: answers B gave in the loop while A was killed", sum(len(v) for v in answered.values()))
     figure("step 5: seconds B kept answering after the kill", round(time.monotonic() - killed_at, 1))
+
+
+# --- step 6 ------------------------------------------------------------------------------------------------
+def test_6_a_postgresql_restart_is_a_clear_message_and_service_resumes_without_restarting_the_app(
+        cluster, replica_postgres):
+    from assistant.app.database import DatabaseUnavailable
+
+    a, b, env, keys = cluster  # A may be gone (step 5); B carries on
+    tab = page(b, sign_in(b, "p07", PARTICIPANTS["p07"]))
+    tab.predict("qa", api_name="/start_conversation")
+    chat, *_ = tab.predict("Hvilke kommuner deltok i piloten?", [], "qa", [], api_name="/send_advance")
+    assert "Horten" in text_of(chat[-1])
+    replica_postgres.stop()
+    try:
+        down, *_ = tab.predict("Hvem arrangerte piloten?", chat, "qa", [], api_name="/send_advance")
+        assert text_of(down[-1]) == DatabaseUnavailable.default_message, text_of(down[-1])[:300]
+        api = httpx.post(b.url + "v1/chat/completions", headers={"Authorization": f"Bearer {keys['kari']}"}, timeout=60,
+                         json={"model": "byledelse-qa", "byledelse": {"store": True},
+                               "messages": [{"role": "user", "content": "Hvem arrangerte piloten?"}]})
+        assert api.status_code == 503 and api.json()["error"]["message"], api.text[:300]
+    finally:
+        replica_postgres.start()
+    back, *_ = tab.predict("Hvem arrangerte piloten?", chat, "qa", [], api_name="/send_advance")
+    assert "KS" in text_of(back[-1]), text_of(back[-1])[:300]
+    stored = "\n".join(tab.predict(c[1], api_name="/on_pick") for c in tab.predict(api_name="/on_refresh")[0]["choices"])
+    assert "Hvilke kommuner deltok" in stored and "Hvem arrangerte piloten" in stored
+
