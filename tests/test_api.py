@@ -237,6 +237,7 @@ def test_a_wrong_key_gets_401_on_every_endpoint(served):
     with pytest.raises(openai.AuthenticationError):
         oa(url, keys["kari"][:-2] + "zz").models.list()
     routes = [("GET", "/v1/models", {}), ("GET", "/v1/health", {}), ("POST", "/v1/search", {"json": {"query": QUESTION}}),
+              ("GET", "/v1/openapi.json", {}), ("GET", "/v1/docs", {}),
               ("POST", "/v1/chat/completions", {"json": {"model": "byledelse-qa", "messages": [{"role": "user", "content": QUESTION}]}}),
               ("POST", "/v1/ingest", {"files": {"files": ("a.md", b"# A\nTekst.\n", "text/markdown")}})]
     for method, path, kwargs in routes:
@@ -328,9 +329,9 @@ def test_the_browser_rules_still_hold_and_the_api_has_its_own_docs(served):
     r = httpx.get(url + "/v1/models", headers={**auth, "Host": f"rebind.example:{port}"})
     assert r.status_code == 400 and error_of(r)["code"] == "unknown_host"
     assert httpx.get(url + "/config").status_code == 401  # the browser interface still needs sign-in
-    schema = httpx.get(url + "/v1/openapi.json").json()
+    schema = httpx.get(url + "/v1/openapi.json", headers=auth).json()
     assert {"/chat/completions", "/models", "/search", "/ingest", "/health"} <= set(schema["paths"])
-    page = httpx.get(url + "/v1/docs")
+    page = httpx.get(url + "/v1/docs", headers=auth)
     assert page.status_code == 200 and "/v1/chat/completions" in page.text and "<script" not in page.text
     assert httpx.get(url + "/docs").status_code == 404  # the app's own docs route stays closed
 

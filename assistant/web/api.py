@@ -124,7 +124,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
     api = FastAPI(
         title="Refleksjonsassistent API", version="1",
         summary="OpenAI-compatible chat with sources, search, ingest and health for the Bærekraftig strategisk byledelse assistant.",
-        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url=None,  # both served below, behind the key like every route
     )
 
     # -- errors: all in OpenAI's shape --------------------------------------------------------------
@@ -337,8 +337,12 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
                         engine={"backend": runtime.settings.llm_backend, "answer_chunks": service.engine.config.answer_chunks})
         return JSONResponse(record.model_dump(mode="json"), status_code=200 if ok else 503)
 
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(owner: KeyOwner = Depends(caller)) -> JSONResponse:
+        return JSONResponse(api.openapi())
+
     @api.get("/docs", response_class=HTMLResponse, include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(owner: KeyOwner = Depends(caller)) -> HTMLResponse:
         return HTMLResponse(docs_page(api.openapi()))
 
     # -- helpers ---------------------------------------------------------------------------------------
