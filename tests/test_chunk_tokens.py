@@ -64,7 +64,9 @@ def test_bundled_prose_without_headings_is_chunked_within_the_cap(tmp_path, embe
         front, body = re.match(r"(?s)(---\n.*?\n---\n)(.*)", path.read_text(encoding="utf-8")).groups()
         target = corpus / path.relative_to(repo_root / "corpus")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(front + re.sub(r"(?m)^#+ .*$", "", body), encoding="utf-8")
+        # Section provenance markers sit under headings; with the headings gone they go too.
+        body = re.sub(r"(?m)^(#+ .*|<!-- provenance: .* -->)$", "", body)
+        target.write_text(front + body, encoding="utf-8")
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=corpus)
     store = ChromaStore(StoreConfig.from_settings(settings))
     report = sync_corpus(settings, embedder, store)
