@@ -307,3 +307,33 @@ def test_a_sentence_about_the_document_itself_is_no_insight():
         assert not about_the_text(matter), matter
     units = units_of("Teksten her forklarer arealnøytralitet. Arealnøytralitet betyr at nedbyggingen ikke øker.", 0, "nb")
     assert [u.text for u in insight_candidates(units)] == ["Arealnøytralitet betyr at nedbyggingen ikke øker."]
+
+
+def test_a_reference_after_a_conjunction_brings_the_sentence_it_refers_to():
+    units = units_of("Hvert mål er godt begrunnet. Men de trekker i ulike retninger. Planen ble vedtatt.", 0, "nb")
+    lead = next(u for u in units if u.text.startswith("Men de"))
+    assert [u.text for u in span_for(lead, units)] == ["Hvert mål er godt begrunnet.", "Men de trekker i ulike retninger."]
+    english = units_of("Each goal is well founded. But they pull in different directions.", 0, "en")
+    assert span_for(english[1], english)[0].text == "Each goal is well founded."
+    # A conjunction before anything else is no reference back.
+    plain = units_of("Planen ble vedtatt. Men budsjettet kom senere.", 0, "nb")
+    assert [u.text for u in span_for(plain[1], plain)] == ["Men budsjettet kom senere."]
+
+
+def test_a_plural_which_question_leads_with_the_enumeration_over_a_sentence_that_echoes_it():
+    """"Hvilke fagområder …": a sentence that repeats the question's words ("… større fagområder …")
+    scores higher than the one that lists the areas; the list answers, so it leads."""
+    from assistant.core.policy import AnswerPolicy, PolicyConfig
+    from assistant.core.settings import Settings
+
+    units = units_of(
+        "Deltakerne var ledere med ansvar for større fagområder i kommunen.\n\n"
+        "Lederne kom fra plan, samferdsel, kultur og næring.", 0, "nb",
+    )
+    units[0].score, units[1].score = 1.0, 0.6  # the echo scores higher, as word overlap makes it
+    policy = AnswerPolicy(PolicyConfig.from_settings(Settings(_env_file=None)), retriever=None)
+    span, fits = policy.lead("Hvilke fagområder kom deltakerne fra?", "nb", units)
+    assert [u.text for u in span] == ["Lederne kom fra plan, samferdsel, kultur og næring."] and fits
+    # A singular "which" asks for one thing: the best-scoring sentence leads.
+    span, _ = policy.lead("Hvilket fagområde var størst?", "nb", units)
+    assert span[0].text.startswith("Deltakerne var ledere")

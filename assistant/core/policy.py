@@ -88,7 +88,10 @@ class AnswerPolicy:
                 continue  # looked at only for a number, a date or named instances
             # For "how many" and "when", a span with the number or date beats one without it.
             # For "which" with a plural, a span that names the instances beats one that does not.
-            key = (fits, value) if kind in CHECKED_KINDS else (named, value) if several else (value,)
+            # For "which" with a plural, among spans that name no instances, an enumeration (the
+            # instances as common nouns: "plan, samferdsel, kultur og næring") beats a sentence that
+            # only repeats the question's words.
+            key = (fits, value) if kind in CHECKED_KINDS else (named, fits, value) if several else (value,)
             if best is None or key > best[0]:
                 best = (key, span, fits)
         assert best is not None

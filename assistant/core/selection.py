@@ -359,7 +359,8 @@ _ANNOUNCE_NUMBER = re.compile(
 )
 _ANNOUNCE_WORD = re.compile(r"\b(følgende|disse|slik|as follows|following|these)\s*:?\s*$|:\s*$", re.I)
 _REFERS_BACK = re.compile(
-    r"^(dette|disse|denne|den|de|dem|han|hun|slik|dermed|derfor|her|begge|samtidig|"
+    # A conjunction before the reference still leans on the sentence before ("Men de trekker …").
+    r"^(?:(?:men|og|så|but|and|yet|so)\s+)?(dette|disse|denne|den|de|dem|han|hun|slik|dermed|derfor|her|begge|samtidig|"
     r"this|these|that|those|it|they|he|she|such|thus|therefore|both)\b",
     re.I,
 )
