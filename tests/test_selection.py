@@ -69,6 +69,10 @@ def test_kind_satisfied_wants_the_thing_counted_next_to_the_number():
     assert not kind_satisfied("office", "Skolen ligger mellom Horten og Larvik.", "rektor")  # places, not a person beside the post
     assert kind_satisfied("list", "Skolen har fag som norsk, matte, musikk og kunst.")
     assert not kind_satisfied("list", "Skolen har fag, og noen av dem er valgfrie.")
+    # A definition: "X er/betyr …", also an author who describes it ("Hun beskriver … en metode").
+    assert kind_satisfied("define", "Forfatteren beskriver i boka (2007) en metode for felles læring.")
+    assert kind_satisfied("define", "The author describes a method for shared learning.")
+    assert not kind_satisfied("define", "For en leder kan metoden gi struktur til møtene.")
 
 
 TEXT = """Bydelen har tre satsinger i planen. Den første er trygge skoleveier. Den andre er flere benker. Den tredje er et nytt bibliotek.

@@ -56,7 +56,11 @@ _MONTHS = frozenset(
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _DIGITS = re.compile(r"\d")
 _CAUSE = re.compile(r"\b(fordi|derfor|grunnen|årsaken|slik at|for å|because|therefore|so that|in order to|reason)\b", re.I)
-_DEFINITION = re.compile(r"\b(er|betyr|innebærer|handler om|viser til|kalles|is|are|means|refers to|describes)\b", re.I)
+_DEFINITION = re.compile(
+    r"\b(er|betyr|innebærer|handler om|viser til|kalles|beskriver|beskrives|defineres|definerer|"
+    r"is|are|means|refers to|describes|is described as|defines|is defined as)\b",
+    re.I,
+)
 
 
 _MARKUP = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]{0,200}>|\b(?:https?|ftp)://[^\s]*[^\s.,;:!?)]|\bwww\.[^\s]*[^\s.,;:!?)]", re.S | re.I)
