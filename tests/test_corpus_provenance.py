@@ -16,6 +16,7 @@ carries provenance into chunks.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -31,8 +32,13 @@ from assistant.core.settings import REPO_ROOT
 CORPUS = REPO_ROOT / "corpus"
 QUESTIONS_FILE = REPO_ROOT / "tests" / "data" / "presentation_questions.toml"
 # The presentation the programme material rests on; outside the repository, so the checks that
-# read it skip where it is absent.
-PRESENTATION = REPO_ROOT.parent / "shared" / "seed" / "programme-presentation.txt"
+# read it skip where it is absent. Looked for beside the checkout (the team's layout), then on this
+# machine's shared folder (a clone elsewhere, as CI makes); ASSISTANT_TEST_PRESENTATION overrides both.
+_PRESENTATION_PLACES = [
+    Path(p) for p in (os.environ.get("ASSISTANT_TEST_PRESENTATION"),) if p
+] + [REPO_ROOT.parent / "shared" / "seed" / "programme-presentation.txt",
+     Path("/work/shared/seed/programme-presentation.txt")]
+PRESENTATION = next((p for p in _PRESENTATION_PLACES if p.is_file()), _PRESENTATION_PLACES[0])
 
 PROVENANCES = frozenset({"programme", "literature", "assistant"})
 LEVELS = ("national", "regional", "ks")
