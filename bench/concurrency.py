@@ -1,0 +1,151 @@
+"""Many participants at once: sustained answers per second and the latency of each turn.
+
+N simulated participants each send a fixed series of turns (questions, then guided-reflection
+turns that carry the conversation so far) as fast as the answers come back, over loopback to
+`python -m assistant serve` through its HTTP API (`POST /v1/chat/completions`, docs/api.md). The
+plain LangChain baseline is served the same way beside it (bench/baseline_server.py) and gets
+the same requests. Each N runs against a freshly started server, so its peak RSS (VmHWM) is that
+load's. Answers/s is successful turns over the wall time from the first request to the last
+answer; errors are non-200 responses and transport failures.
+
+The load generator runs in this process (asyncio + httpx), on the same cores as the server: at
+high N its own CPU use is part of what the server competes with, equally for both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.serve import ServedApp, chat_request
+from bench.util import latency_summary, loadavg, percentile, proc_status_kb
+
+STAGES = ("where_are_we", "where_to", "how_to_get_there", "what_it_asks_of_me", "next_step")
+REFLECTIONS = (
+    "Vi har mange mål som trekker i ulike retninger, og jeg er usikker på hva vi bør prioritere.",
+    "Jeg vil at kommunen skal samarbeide bedre på tvers av sektorene.",
+    "Kanskje vi kan starte med et felles prosjekt om klimatilpasning.",
+    "Det krever nok at jeg gir fra meg litt kontroll.",
+    "Neste uke kan jeg ta det opp i ledermøtet.",
+)
+# The app allows ASSISTANT_API_RATE_PER_MINUTE requests a minute per key; all simulated
+# participants share the local user's, so the limit is lifted for the measurement.
+APP_ENV = {"ASSISTANT_API_RATE_PER_MINUTE": "1000000"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    body: dict
+
+
+def script(participant: int, turns: int, questions: list[str]) -> list[Turn]:
+    """One participant's series: about half questions (from the retrieval set, a different start
+    per participant), then reflection turns that carry the conversation so far."""
+    n_questions = (turns + 1) // 2
+    out = [Turn(chat_request(questions[(participant * 7 + i) % len(questions)])) for i in range(n_questions)]
+    history: list[dict] = []
+    for i in range(turns - n_questions):
+        text = REFLECTIONS[(participant + i) % len(REFLECTIONS)]
+        out.append(Turn(chat_request(text, mode="reflect", history=list(history), stage=STAGES[i % len(STAGES)])))
+        # The reply is not known in advance; a short stand-in keeps the request's shape (history grows).
+        history += [{"role": "user", "content": text}, {"role": "assistant", "content": "(svar)"}]
+    return out
+
+
+async def _participant(client, turns: list[Turn], latencies: list[float], errors: list[str]) -> None:
+    import httpx
+
+    for turn in turns:
+        t0 = time.perf_counter()
+        try:
+            r = await client.post("/v1/chat/completions", json=turn.body)
+            if r.status_code != 200:
+                errors.append(f"HTTP {r.status_code}")
+                continue
+            r.json()["choices"][0]["message"]["content"]  # noqa: B018 - a complete answer came back
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            errors.append(type(exc).__name__)
+            continue
+        latencies.append((time.perf_counter() - t0) * 1000)
+
+
+async def _drive(url: str, scripts: list[list[Turn]], timeout: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=len(scripts), max_keepalive_connections=len(scripts))
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
+        # Warm-up: the first answers load what is loaded lazily; not measured.
+        for turn in scripts[0][:2]:
+            await client.post("/v1/chat/completions", json=turn.body)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(_participant(client, s, latencies, errors) for s in scripts))
+        wall = time.perf_counter() - t0
+    out = {"turns": sum(len(s) for s in scripts), "answers": len(latencies), "errors": len(errors),
+           "error_kinds": sorted(set(errors)), "wall_seconds": round(wall, 2),
+           "answers_per_s": round(len(latencies) / wall, 2) if wall else None,
+           **latency_summary(latencies)}
+    out["p99_ms"] = round(percentile(latencies, 99), 1)
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_side(data_dir: Path, work: Path, n: int, turns: int, questions: list[str], *, baseline: bool,
+                 extra_env: dict[str, str] | None = None, wrap: list[str] | None = None) -> dict:
+    """One server (the app, or the baseline), N participants; `wrap` prefixes the server's command
+    (a profiler such as `py-spy record ... --`)."""
+    import sys
+
+    command = [sys.executable, "-m", "bench.baseline_server" if baseline else "assistant"] + ([] if baseline else ["serve"])
+    env = {**({} if baseline else APP_ENV), **(extra_env or {})}
+    scripts = [script(p, turns, questions) for p in range(n)]
+    with ServedApp(data_dir, work, extra_env=env, command=[*(wrap or []), *command]) as app:
+        pid = _server_pid(app)
+        cpu0 = _cpu_seconds(pid)
+        result = asyncio.run(_drive(app.url, scripts, timeout=300))
+        result["server_cpu_seconds"] = round(_cpu_seconds(pid) - cpu0, 2)
+        result["peak_rss_mb"] = round((proc_status_kb(pid, "VmHWM") or 0) / 1024, 1)
+        result["ready_seconds"] = round(app.ready_seconds, 2)
+    result["load_average"] = loadavg()
+    return result
+
+
+def _server_pid(app: ServedApp) -> int:
+    """The Python server's pid: the process itself, or the child of a wrapper (py-spy)."""
+    pid = app.proc.pid
+    for _ in range(50):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        if "python" in Path(f"/proc/{pid}/comm").read_text() or not children:
+            return pid
+        pid = int(children[0])
+    return pid
+
+
+def bench_concurrency(ours_dir: Path, baseline_dir: Path, work: Path, levels: list[int], turns: int,
+                      log=print) -> dict:
+    from bench import quality
+
+    questions = quality.queries()
+    out: dict = {"levels": levels, "turns_per_participant": turns,
+                 "turn_mix": f"{(turns + 1) // 2} questions (byledelse-qa), {turns // 2} reflection turns (byledelse-reflect)",
+                 "ours": {}, "baseline": {}}
+    for n in levels:
+        log(f"concurrency: {n} participants, ours")
+        out["ours"][str(n)] = measure_side(ours_dir, work, n, turns, questions, baseline=False)
+        log(f"concurrency: {n} participants, baseline")
+        out["baseline"][str(n)] = measure_side(baseline_dir, work, n, turns, questions, baseline=True)
+        o, b = out["ours"][str(n)], out["baseline"][str(n)]
+        log(f"concurrency {n}: ours {o['answers_per_s']}/s p95 {o['p95_ms']} ms ({o['errors']} errors); "
+            f"baseline {b['answers_per_s']}/s p95 {b['p95_ms']} ms")
+    return out
