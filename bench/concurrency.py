@@ -30,7 +30,18 @@ REFLECTIONS = (
     "Kanskje vi kan starte med et felles prosjekt om klimatilpasning.",
     "Det krever nok at jeg gir fra meg litt kontroll.",
     "Neste uke kan jeg ta det opp i ledermøtet.",
+    "Innbyggerne våre er lite involvert i planarbeidet.",
+    "Jeg merker at jeg ofte havner i driften i stedet for å tenke langsiktig.",
+    "Vi mangler et felles språk for bærekraft i ledergruppen.",
+    "Politikerne vil ha raske resultater, mens omstillingen tar tid.",
+    "Jeg ønsker å bli bedre til å lytte før jeg bestemmer meg.",
 )
+# Every turn's text differs (the app caches query vectors; a participant does not repeat
+# another's words): a question or reflection with one of these openers.
+OPENERS = ("", "Kort spurt: ", "Jeg lurer på dette: ", "Et spørsmål: ", "Hjelp meg å forstå: ", "Si meg: ",
+           "Fra ledergruppen: ", "Til neste samling: ")
+REFLECTION_OPENERS = ("", "Tja. ", "Vel, ", "Ærlig talt: ", "Jeg tenker at ", "Hmm. ", "Kort sagt: ", "For å være ærlig: ")
+
 # The app allows ASSISTANT_API_RATE_PER_MINUTE requests a minute per key; all simulated
 # participants share the local user's, so the limit is lifted for the measurement.
 APP_ENV = {"ASSISTANT_API_RATE_PER_MINUTE": "1000000"}
@@ -42,13 +53,21 @@ class Turn:
 
 
 def script(participant: int, turns: int, questions: list[str]) -> list[Turn]:
-    """One participant's series: about half questions (from the retrieval set, a different start
-    per participant), then reflection turns that carry the conversation so far."""
+    """One participant's series: about half questions (from the retrieval set), then reflection
+    turns that carry the conversation so far. Texts are unique up to len(questions) × 8
+    questions and 10 × 8 reflections across all participants."""
     n_questions = (turns + 1) // 2
-    out = [Turn(chat_request(questions[(participant * 7 + i) % len(questions)])) for i in range(n_questions)]
+    n_reflections = turns - n_questions
+    out = []
+    for i in range(n_questions):
+        t = participant * n_questions + i
+        out.append(Turn(chat_request(OPENERS[(t // len(questions)) % len(OPENERS)] + questions[t % len(questions)])))
     history: list[dict] = []
-    for i in range(turns - n_questions):
-        text = REFLECTIONS[(participant + i) % len(REFLECTIONS)]
+    for i in range(n_reflections):
+        t = participant * n_reflections + i
+        reflection = REFLECTIONS[t % len(REFLECTIONS)]
+        opener = REFLECTION_OPENERS[(t // len(REFLECTIONS)) % len(REFLECTION_OPENERS)]
+        text = opener + (reflection[0].lower() + reflection[1:] if opener.endswith((" at ", ", ")) else reflection)
         out.append(Turn(chat_request(text, mode="reflect", history=list(history), stage=STAGES[i % len(STAGES)])))
         # The reply is not known in advance; a short stand-in keeps the request's shape (history grows).
         history += [{"role": "user", "content": text}, {"role": "assistant", "content": "(svar)"}]
@@ -72,15 +91,15 @@ async def _participant(client, turns: list[Turn], latencies: list[float], errors
         latencies.append((time.perf_counter() - t0) * 1000)
 
 
-async def _drive(url: str, scripts: list[list[Turn]], timeout: float) -> dict:
+async def _drive(url: str, scripts: list[list[Turn]], warm_up: list[Turn], timeout: float) -> dict:
     import httpx
 
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=len(scripts), max_keepalive_connections=len(scripts))
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
-        # Warm-up: the first answers load what is loaded lazily; not measured.
-        for turn in scripts[0][:2]:
+        # Warm-up: one participant's series first (what is loaded or cached lazily); not measured.
+        for turn in warm_up:
             await client.post("/v1/chat/completions", json=turn.body)
         t0 = time.perf_counter()
         await asyncio.gather(*(_participant(client, s, latencies, errors) for s in scripts))
@@ -110,8 +129,11 @@ def measure_side(data_dir: Path, work: Path, n: int, turns: int, questions: list
     with ServedApp(data_dir, work, extra_env=env, command=[*(wrap or []), *command]) as app:
         pid = _server_pid(app)
         cpu0 = _cpu_seconds(pid)
-        result = asyncio.run(_drive(app.url, scripts, timeout=300))
+        # The warm-up series is one more participant's (its texts are not among the measured ones).
+        result = asyncio.run(_drive(app.url, scripts, script(n, turns, questions), timeout=300))
         result["server_cpu_seconds"] = round(_cpu_seconds(pid) - cpu0, 2)
+        # CPU the server spent per answer (warm-up included): less sensitive to other jobs than answers/s.
+        result["server_cpu_ms_per_answer"] = round(1000 * result["server_cpu_seconds"] / max(1, result["answers"] + turns), 1)
         result["peak_rss_mb"] = round((proc_status_kb(pid, "VmHWM") or 0) / 1024, 1)
         result["ready_seconds"] = round(app.ready_seconds, 2)
     result["load_average"] = loadavg()
