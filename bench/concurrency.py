@@ -155,18 +155,23 @@ def _server_pid(app: ServedApp) -> int:
 
 
 def bench_concurrency(ours_dir: Path, baseline_dir: Path, work: Path, levels: list[int], turns: int,
-                      log=print) -> dict:
+                      log=print, min_total: int = 0) -> dict:
+    """Each level N: N participants of max(turns, ceil(min_total / N)) turns each (so a small N
+    still measures a few seconds of load), against the app, then against the baseline."""
     from bench import quality
 
     questions = quality.queries()
-    out: dict = {"levels": levels, "turns_per_participant": turns,
-                 "turn_mix": f"{(turns + 1) // 2} questions (byledelse-qa), {turns // 2} reflection turns (byledelse-reflect)",
+    per_level = {n: max(turns, -(-min_total // n)) for n in levels}
+    out: dict = {"levels": levels, "turns_per_participant": turns, "min_total_turns": min_total,
+                 "turns_at_level": {str(n): t for n, t in per_level.items()},
+                 "turn_mix": "about half questions (byledelse-qa), then reflection turns (byledelse-reflect) "
+                             "that carry the conversation so far",
                  "ours": {}, "baseline": {}}
     for n in levels:
-        log(f"concurrency: {n} participants, ours")
-        out["ours"][str(n)] = measure_side(ours_dir, work, n, turns, questions, baseline=False)
+        log(f"concurrency: {n} participants × {per_level[n]} turns, ours")
+        out["ours"][str(n)] = measure_side(ours_dir, work, n, per_level[n], questions, baseline=False)
         log(f"concurrency: {n} participants, baseline")
-        out["baseline"][str(n)] = measure_side(baseline_dir, work, n, turns, questions, baseline=True)
+        out["baseline"][str(n)] = measure_side(baseline_dir, work, n, per_level[n], questions, baseline=True)
         o, b = out["ours"][str(n)], out["baseline"][str(n)]
         log(f"concurrency {n}: ours {o['answers_per_s']}/s p95 {o['p95_ms']} ms ({o['errors']} errors); "
             f"baseline {b['answers_per_s']}/s p95 {b['p95_ms']} ms")

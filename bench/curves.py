@@ -47,7 +47,9 @@ def concurrency_figure(cc: dict, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.set_ylim(bottom=0)
-    fig.suptitle(f"{cc['turns_per_participant']} turns per participant over loopback HTTP", fontsize=10)
+    turns = cc.get("turns_at_level") or {}
+    fig.suptitle("over loopback HTTP; turns per participant: "
+                 + ", ".join(f"{turns.get(str(n), cc['turns_per_participant'])} at {n}" for n in levels), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -147,7 +147,7 @@ def markdown(r: dict) -> str:
             o, b = _get(cc, "ours", str(n)), _get(cc, "baseline", str(n))
             if not o or not b:
                 continue
-            what = f"{n} participants × {cc['turns_per_participant']} turns over /v1"
+            what = f"{n} participants × {_get(cc, 'turns_at_level', str(n), default=cc['turns_per_participant'])} turns over /v1"
             sustained = o["answers_per_s"] >= 20 and o["p95_ms"] <= 1000
             row(f"Concurrency, {what}: answers/s", o["answers_per_s"], b["answers_per_s"],
                 target="≥ 20/s with p95 ≤ 1 s", ok=sustained)

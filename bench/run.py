@@ -428,7 +428,8 @@ def run_sections(args, sections, work, result, pages, sizes, rounds, repeat, ans
 
         levels = [int(x) for x in args.levels.split(",")] if args.levels else ([10, 25] if args.quick else [10, 25, 50, 100])
         result["concurrency"] = bench_concurrency(work / "ours-bundled", work / "bl-bundled", work, levels,
-                                                  turns=4 if args.quick else 6, log=log)
+                                                  turns=4 if args.quick else 6, min_total=120 if args.quick else 300,
+                                                  log=log)
 
 
 if __name__ == "__main__":
