@@ -70,21 +70,29 @@ def scale_figure(record: dict, path: Path) -> Path:
     if any("peak_rss_mb" in o for o in ours):
         ax2.plot(sizes, [o.get("peak_rss_mb") for o in ours], "o-", color=OURS, label="assistant (latency process)")
         ax2.plot(sizes, [b.get("peak_rss_mb") for b in base], "o-", color=BASE, label="baseline (latency process)")
+    serve = record.get("serve") or {}
+    bundled_chunks = (((record.get("ingest") or {}).get("bundled") or {}).get("ours") or {}).get("chunks_added")
+
+    def served(field: str) -> list[tuple[int, float]]:
+        """(chunks, value) of the serve section's runs: the bundled index and the 10k one."""
+        out = []
+        if bundled_chunks and (serve.get("bundled") or {}).get(field):
+            out.append((bundled_chunks, serve["bundled"][field]))
+        if (serve.get("idx_10000") or {}).get(field):
+            out.append((10000, serve["idx_10000"][field]))
+        return out
+
+    if served("peak_rss_mb"):
+        ax2.plot(*zip(*served("peak_rss_mb")), "D", color="#b45309", label="`assistant serve` after 4 answers")
     ax2.set(xscale="log", xlabel="chunks in the index", ylabel="MB", title="Peak RSS")
     ax3.plot(sizes, [o["retriever_load_seconds"] for o in ours], "o-", color=OURS, label="retriever load (chunks + BM25)")
-    serve = record.get("serve") or {}
-    points = []
-    bundled_chunks = (((record.get("ingest") or {}).get("bundled") or {}).get("ours") or {}).get("chunks_added")
-    if bundled_chunks and (serve.get("bundled") or {}).get("ready_seconds"):
-        points.append((bundled_chunks, serve["bundled"]["ready_seconds"]))
-    if (serve.get("idx_10000") or {}).get("ready_seconds"):
-        points.append((10000, serve["idx_10000"]["ready_seconds"]))
-    if points:
-        ax3.plot(*zip(*points), "D", color="#b45309", label="`assistant serve` ready")
+    if served("ready_seconds"):
+        ax3.plot(*zip(*served("ready_seconds")), "D", color="#b45309", label="`assistant serve` ready")
     ax3.set(xscale="log", xlabel="chunks in the index", ylabel="seconds", title="Ready time")
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.set_ylim(bottom=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
