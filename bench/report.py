@@ -141,6 +141,23 @@ def markdown(r: dict) -> str:
         if "idx_10000" in sv:
             row("Peak RSS `assistant serve` (10k-chunk index)", _get(sv, "idx_10000", "peak_rss_mb"), bapp, " MB")
 
+    cc = r.get("concurrency")
+    if cc:
+        for n in cc["levels"]:
+            o, b = _get(cc, "ours", str(n)), _get(cc, "baseline", str(n))
+            if not o or not b:
+                continue
+            what = f"{n} participants × {_get(cc, 'turns_at_level', str(n), default=cc['turns_per_participant'])} turns over /v1"
+            sustained = o["answers_per_s"] >= 20 and o["p95_ms"] <= 1000
+            row(f"Concurrency, {what}: answers/s", o["answers_per_s"], b["answers_per_s"],
+                target="≥ 20/s with p95 ≤ 1 s", ok=sustained)
+            row(f"Concurrency, {what}: p50 / p95 / p99 per turn",
+                f"{_fmt(o['p50_ms'])} / {_fmt(o['p95_ms'])} / {_fmt(o['p99_ms'])} ms",
+                f"{_fmt(b['p50_ms'])} / {_fmt(b['p95_ms'])} / {_fmt(b['p99_ms'])} ms", ratio=False)
+            row(f"Concurrency, {what}: p95 per turn", o["p95_ms"], b["p95_ms"], " ms")
+            row(f"Concurrency, {what}: errors", o["errors"], b["errors"], target="0", ok=o["errors"] == 0, ratio=False)
+            row(f"Concurrency, {what}: server peak RSS", o["peak_rss_mb"], b["peak_rss_mb"], " MB")
+
     m = r.get("machine", {})
     head = [
         f"Run {r.get('date', '?')}, commit {r.get('commit', '?')}{' (quick)' if r.get('quick') else ''}; "

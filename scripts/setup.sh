@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install the project. Usage: scripts/setup.sh [default|dev]
 #   default: what the product needs (no torch, no compiler)
-#   dev:     everything the tests need, including the optional backends they exercise
+#   dev:     everything the tests need, including the optional backends they exercise,
+#            and the [bench] extra (`python -m bench`: the LangChain baseline, matplotlib)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-default}"

@@ -50,6 +50,7 @@ from assistant.core.safety import InputRejected, clean_user_text
 from assistant.core.settings import ComponentConfig
 from assistant.web.api_errors import ApiError
 from assistant.web.shell import is_loopback
+from assistant.web.slots import FairSlots
 from assistant.web.api_models import (
     MODEL_DESCRIPTIONS,
     MODELS,
@@ -120,7 +121,7 @@ def create_api(config: ApiConfig, service: ChatService, users: UserStore | None,
     runtime = service.runtime
     keys = keys if keys is not None else ApiKeys({})
     limiter = RateLimit(config.api_rate_per_minute, clock)
-    working = threading.BoundedSemaphore(config.concurrency)
+    working = FairSlots(config.concurrency)  # in arrival order (assistant/web/slots.py)
     api = FastAPI(
         title="Refleksjonsassistent API", version="1",
         summary="OpenAI-compatible chat with sources, search, ingest and health for the Bærekraftig strategisk byledelse assistant.",
