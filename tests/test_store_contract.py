@@ -166,6 +166,20 @@ def test_revision_counts_bumps_and_survives_reopening(filled):
     assert filled.revision() == 2 and filled.count() == 4
 
 
+def test_index_id_stays_until_the_index_is_dropped_and_made_again(filled):
+    first = filled.index_id()
+    assert isinstance(first, str) and first
+    filled.bump_revision()
+    filled.upsert([A], VECTORS[:1], file_key="k9")
+    filled.open(MODEL, DIM, create=True)  # reopening keeps the index, and its id
+    assert filled.index_id() == first
+    filled.drop()
+    with pytest.raises(StoreError):
+        filled.index_id()  # closed
+    filled.open(MODEL, DIM, create=True)
+    assert filled.index_id() != first  # a new index, though at revision 0 like any new one
+
+
 def test_another_model_is_refused_and_the_index_left_as_it_was(filled):
     filled.upsert_sentences(["a"], [["A en."]], VECTORS[:1])
     for create in (False, True):
@@ -198,6 +212,11 @@ def test_only_chroma_shares_an_index_between_instances(settings):
     reader.open(MODEL, DIM, create=False)
     writer.bump_revision()
     assert reader.count() == 1 and reader.revision() == 1
+    assert reader.index_id() == writer.index_id()
+    old = reader.index_id()
+    writer.drop()  # another handle drops and recreates it: the reader sees the new id
+    writer.open(MODEL, DIM, create=True)
+    assert reader.index_id() == writer.index_id() != old
 
     memory = InMemoryStore()
     memory.open(MODEL, DIM, create=True)

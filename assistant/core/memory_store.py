@@ -15,6 +15,7 @@ shows on large indexes). Every call holds one lock, so threads may share an inst
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ class _Index:
     model_id: str
     dim: int
     revision: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # new for every index created
     chunks: dict[str, _ChunkRecord] = field(default_factory=dict)  # in write order, as Chroma reads them
     sentences: dict[str, dict[int, tuple[str, np.ndarray]]] = field(default_factory=dict)  # chunk id -> n -> (text, vector)
     _matrix: tuple[list[str], np.ndarray, np.ndarray] | None = None  # ids, unit vectors, kinds: rebuilt after a write
@@ -112,6 +114,10 @@ class InMemoryStore:
     def revision(self) -> int:
         with self._lock:
             return self._opened().revision
+
+    def index_id(self) -> str:
+        with self._lock:
+            return self._opened().id
 
     def bump_revision(self) -> int:
         with self._lock:

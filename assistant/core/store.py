@@ -273,6 +273,11 @@ class ChromaStore:
         col = self._call(self._connect().get_collection, self.config.collection, embedding_function=None)
         return int((col.metadata or {}).get("revision", 0))
 
+    def index_id(self) -> str:
+        self.collection  # noqa: B018 - open() first
+        # By name, as revision(): another process may have dropped and recreated the collection.
+        return str(self._call(self._connect().get_collection, self.config.collection, embedding_function=None).id)
+
     PAGE = 5000  # Chroma refuses one get() of more than ~32k records ("too many SQL variables")
 
     def _get_all(self, include: list[str]) -> dict[str, list]:

@@ -77,6 +77,13 @@ class VectorStore(Protocol):
         shared between processes (Chroma) re-reads it on every call."""
         ...
 
+    def index_id(self) -> str:
+        """Which index this is, as stored now: a value fixed when the index is created and new after
+        `drop()` and a new `open(create=True)` (Chroma: the collection's id), so that a reader can
+        tell a rebuilt index from the one it loaded even when both are at the same revision. Like
+        `revision()`, a store shared between processes re-reads it on every call."""
+        ...
+
     def bump_revision(self) -> int:
         """Add one to the revision (after a writer's changes are complete) and return the new value."""
         ...
