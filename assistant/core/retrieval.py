@@ -22,6 +22,7 @@ from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
+from assistant.core.snapshot import RetrievalSnapshot
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -50,14 +51,20 @@ class RetrievalConfig(ComponentConfig):
 
 
 class Retriever:
-    """Searches one collection; holds the chunk texts and the BM25 index in memory."""
+    """Searches one collection; holds the chunk texts and the BM25 index in memory, loaded from
+    the retrieval snapshot when one is given and matches the index (assistant/core/snapshot.py),
+    else read from the store and built (then the snapshot is written for the next start)."""
 
     REFRESH_EVERY_S = 2.0
 
-    def __init__(self, config: RetrievalConfig, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(
+        self, config: RetrievalConfig, store: VectorStore, embedder: Embedder, snapshot: RetrievalSnapshot | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.embedder = embedder
+        self.snapshot = snapshot
+        self.loaded_from: Literal["snapshot", "store"] | None = None  # how the last (re)load went
         self._chunks: dict[str, Chunk] = {}
         self._lexical: LexicalIndex | None = None
         self._revision: int | None = None
@@ -75,9 +82,26 @@ class Retriever:
         # revision recorded, and the next check reloads again. The other order could record the
         # new revision with the old chunks, and miss that write until the next one.
         revision = self.store.revision()
-        chunks = self.store.all_chunks()
+        key = None
+        loaded = None
+        if self.snapshot is not None:
+            key = self.snapshot.key(
+                index_id=self.store.index_id(), revision=revision, count=self.store.count(), model_id=self.embedder.model_id
+            )
+            loaded = self.snapshot.load(key)
+        if loaded is not None:
+            chunks, lexical = loaded
+            self.loaded_from = "snapshot"
+        else:
+            chunks = self.store.all_chunks()
+            lexical = LexicalIndex(chunks)
+            self.loaded_from = "store"
+            if self.snapshot is not None and key is not None:
+                # Keyed by the revision read before the chunks (as `_revision`): a writer that
+                # finishes in between bumps it, and the next start or check rebuilds.
+                self.snapshot.save(key, chunks, lexical)
         self._chunks = {c.id: c for c in chunks}
-        self._lexical = LexicalIndex(chunks)
+        self._lexical = lexical
         self._revision = revision
         self._checked_at = time.monotonic()
 

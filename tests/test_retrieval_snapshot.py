@@ -1,0 +1,218 @@
+"""The retrieval snapshot (assistant/core/snapshot.py): written on the first start, loaded on the
+next instead of reading and stemming every chunk, the same results either way, and never served
+when the index changed behind its back, when it is damaged, or when the settings that shape it
+changed. Real embedded Chroma; the fake embedder gives the vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import assistant.core.lexical as lexical_module
+from assistant.core.records import Chunk, DocumentMeta
+from assistant.core.retrieval import RetrievalConfig, Retriever
+from assistant.core.runtime import Runtime
+from assistant.core.snapshot import RetrievalSnapshot
+from assistant.core.store import ChromaStore, StoreConfig
+from ingest.pipeline import sync_corpus
+
+QUERIES = [
+    ("Hvilke kommuner deltok i piloten?", ()),
+    ("regenerativ ledelse natur fellesskap", ()),
+    ("byen din rolle", ("question",)),
+    ("dagssamlinger", ("programme", "leadership")),
+]
+NEW_TEXT = "Sirkulærøkonomi handler om kretsløp og gjenbruk i kommunen."
+
+
+def store_of(settings) -> ChromaStore:
+    return ChromaStore(StoreConfig.from_settings(settings))
+
+
+def retriever(settings, fake_embedder, snapshot: bool = True) -> Retriever:
+    """A fresh retriever on a fresh store handle: what a new `assistant serve` builds."""
+    return Retriever(RetrievalConfig.from_settings(settings), store_of(settings), fake_embedder,
+                     snapshot=RetrievalSnapshot.from_settings(settings) if snapshot else None)
+
+
+def results(r: Retriever) -> list:
+    out = []
+    for query, kinds in QUERIES:
+        for mode in ("hybrid", "lexical", "dense"):
+            out.append([(h.chunk, h.score, h.dense, h.lexical, h.rank) for h in r.search(query, k=5, kinds=kinds, mode=mode)])
+    return out
+
+
+@pytest.fixture
+def indexed(settings, small_corpus, fake_embedder):
+    sync_corpus(settings, fake_embedder, store_of(settings))
+    return settings
+
+
+def new_chunk(text: str = NEW_TEXT) -> Chunk:
+    meta = DocumentMeta(source="programme/annen-prosess.md", title="Skrevet av en annen prosess", kind="programme")
+    return Chunk(id="behind-its-back", text=text, meta=meta, content_hash="h", file_hash="f")
+
+
+def test_first_start_writes_the_snapshot_and_the_next_loads_it_with_the_same_results(indexed, fake_embedder, monkeypatch):
+    path = indexed.retrieval_snapshot_path
+    assert not path.exists()
+    first = retriever(indexed, fake_embedder)
+    first.warm_up()
+    assert first.loaded_from == "store" and path.is_file()
+    plain = retriever(indexed, fake_embedder, snapshot=False)  # as before snapshots
+    plain.warm_up()
+    expected = results(plain)
+    assert any(expected) and results(first) == expected
+
+    with monkeypatch.context() as m:  # the second start may neither read chunks nor stem them
+        def refuse(*_a, **_k):
+            raise AssertionError("rebuilt instead of loading the snapshot")
+
+        m.setattr(ChromaStore, "all_chunks", refuse)
+        m.setattr(lexical_module, "stems", refuse)
+        second = retriever(indexed, fake_embedder)
+        second.warm_up()
+    assert second.loaded_from == "snapshot"
+    assert second.chunks == plain.chunks
+    assert results(second) == expected
+    for stem in ("kommun", "pilot", "regenerativ", "finnes-ikke"):
+        assert second.idf(stem) == plain.idf(stem)
+        assert second.document_frequency(stem) == plain.document_frequency(stem)
+
+
+@pytest.mark.parametrize("bump", [True, False], ids=["revision-bumped", "revision-not-bumped"])
+def test_a_chunk_added_behind_its_back_is_found_after_a_restart(indexed, fake_embedder, bump):
+    retriever(indexed, fake_embedder).warm_up()  # the snapshot of the index as ingested
+    other = store_of(indexed)  # another handle, as another process would hold
+    other.open(fake_embedder.model_id, fake_embedder.dim, create=False)
+    other.upsert([new_chunk()], fake_embedder.embed_passages([NEW_TEXT]), file_key="k")
+    if bump:
+        other.bump_revision()
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "store"
+    assert restarted.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")[0].chunk.id == "behind-its-back"
+    again = retriever(indexed, fake_embedder)  # and the rewritten snapshot has it
+    again.warm_up()
+    assert again.loaded_from == "snapshot" and "behind-its-back" in again.chunks
+
+
+def test_a_chunk_removed_behind_its_back_is_gone_after_a_restart(indexed, fake_embedder):
+    first = retriever(indexed, fake_embedder)
+    first.warm_up()
+    gone = next(c.id for c in first.chunks.values() if "Horten" in c.text)
+    other = store_of(indexed)
+    other.open(fake_embedder.model_id, fake_embedder.dim, create=False)
+    other.delete([gone])
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "store" and gone not in restarted.chunks
+    assert all(h.chunk.id != gone for h in restarted.search("Horten Larvik Porsgrunn", k=5, mode="lexical"))
+
+
+def test_an_index_recreated_at_the_same_revision_and_size_is_not_taken_for_the_old_one(indexed, fake_embedder):
+    first = retriever(indexed, fake_embedder)
+    first.warm_up()
+    chunks = list(first.chunks.values())
+    other = store_of(indexed)  # drops the index and writes it again, one text changed
+    other.drop()
+    other.open(fake_embedder.model_id, fake_embedder.dim, create=True)
+    changed = [c.model_copy(update={"text": NEW_TEXT}) if i == 0 else c for i, c in enumerate(chunks)]
+    other.upsert(changed, fake_embedder.embed_passages([c.text for c in changed]), file_key="k")
+    while other.revision() < first.store.revision():
+        other.bump_revision()
+    assert (other.revision(), other.count()) == (first.store.revision(), len(chunks))
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "store"
+    assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.id == chunks[0].id
+
+
+def _damage_arrays(path) -> None:
+    """A well-formed file whose key matches, with a BM25 matrix that points past the last chunk."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    arrays["indices"] = arrays["indices"] + 1000
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),  # truncated
+    lambda p: p.write_bytes(b"not a zip file at all"),
+    lambda p: p.write_bytes(b""),
+    _damage_arrays,
+], ids=["truncated", "garbage", "empty", "inconsistent-arrays"])
+def test_a_damaged_snapshot_is_rebuilt_not_served(indexed, fake_embedder, damage):
+    first = retriever(indexed, fake_embedder)
+    first.warm_up()
+    expected = results(first)
+    damage(indexed.retrieval_snapshot_path)
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "store" and results(restarted) == expected
+    again = retriever(indexed, fake_embedder)  # rewritten whole
+    again.warm_up()
+    assert again.loaded_from == "snapshot" and results(again) == expected
+
+
+def test_other_chunking_settings_rebuild_it(indexed, fake_embedder):
+    retriever(indexed, fake_embedder).warm_up()
+    same = retriever(indexed, fake_embedder)
+    same.warm_up()
+    assert same.loaded_from == "snapshot"
+    other = indexed.model_copy(update={"chunk_target_tokens": indexed.chunk_target_tokens + 10})
+    assert other.retrieval_fingerprint != indexed.retrieval_fingerprint
+    changed = retriever(other, fake_embedder)
+    changed.warm_up()
+    assert changed.loaded_from == "store"
+
+
+def test_ingest_removes_it_when_it_changes_the_index(indexed, small_corpus, fake_embedder):
+    retriever(indexed, fake_embedder).warm_up()
+    path = indexed.retrieval_snapshot_path
+    assert path.is_file()
+    sync_corpus(indexed, fake_embedder, store_of(indexed))  # nothing changed: kept
+    assert path.is_file()
+    (small_corpus / "programme/ny.md").write_text(f"# Ny\n{NEW_TEXT}", encoding="utf-8")
+    report = sync_corpus(indexed, fake_embedder, store_of(indexed))
+    assert report.changed and not path.exists()
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "store"
+    assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.meta.source == "programme/ny.md"
+
+
+def test_a_running_retriever_rewrites_it_when_it_reloads(indexed, small_corpus, fake_embedder):
+    running = retriever(indexed, fake_embedder)
+    running.warm_up()
+    running.REFRESH_EVERY_S = 0.0
+    (small_corpus / "programme/ny.md").write_text(f"# Ny\n{NEW_TEXT}", encoding="utf-8")
+    sync_corpus(indexed, fake_embedder, store_of(indexed))
+    assert running.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")  # reloaded
+    restarted = retriever(indexed, fake_embedder)
+    restarted.warm_up()
+    assert restarted.loaded_from == "snapshot" and any(c.meta.source == "programme/ny.md" for c in restarted.chunks.values())
+
+
+def test_the_runtime_keeps_one_unless_the_settings_turn_it_off(indexed, fake_embedder):
+    rt = Runtime.from_settings(indexed, embedder=fake_embedder, chat_model=None)
+    rt.retriever.warm_up()
+    assert rt.retriever.loaded_from == "store" and indexed.retrieval_snapshot_path.is_file()
+    indexed.retrieval_snapshot_path.unlink()
+    off = indexed.model_copy(update={"retrieval_snapshot": False})
+    rt = Runtime.from_settings(off, embedder=fake_embedder, chat_model=None)
+    rt.retriever.warm_up()
+    assert rt.retriever.snapshot is None and not off.retrieval_snapshot_path.exists()
+
+
+def test_a_snapshot_that_cannot_be_written_leaves_retrieval_working(indexed, fake_embedder, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    unwritable = indexed.model_copy(update={"data_dir": blocker / "data"})  # a folder under a file
+    r = Retriever(RetrievalConfig.from_settings(indexed), store_of(indexed), fake_embedder,
+                  snapshot=RetrievalSnapshot.from_settings(unwritable))
+    r.warm_up()
+    assert r.loaded_from == "store" and r.search("Hvilke kommuner deltok i piloten?", k=1)
+    assert not list(tmp_path.glob("**/*.tmp"))
