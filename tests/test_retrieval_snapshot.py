@@ -216,3 +216,29 @@ def test_a_snapshot_that_cannot_be_written_leaves_retrieval_working(indexed, fak
     r.warm_up()
     assert r.loaded_from == "store" and r.search("Hvilke kommuner deltok i piloten?", k=1)
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_every_field_of_every_chunk_comes_back_equal(tmp_path, settings):
+    """Pages, slides, none of either, several provenances, documents and heading paths, text
+    outside ASCII; and an empty index."""
+    from assistant.core.lexical import LexicalIndex
+
+    docs = [DocumentMeta(source=f"d{i}.md", title=f"Tittel {i} – æøå", kind=k, language=lang, tags=("by", "natur"),
+                         gathering=(1, 3), stage=("where_to",), summary="Sammendrag.")
+            for i, (k, lang) in enumerate([("programme", "nb"), ("leadership", "en"), ("question", "nb")])]
+    chunks = [
+        Chunk(id=f"c{i}", text=f"Tekst {i}: «Tønsberg» 🌱 {'lang ' * i}", meta=docs[i % 3],
+              heading_path=(("Om", f"Del {i % 2}") if i % 4 else ()), page=(i if i % 3 == 0 else None),
+              slide=(i if i % 3 == 1 else None), position=i, content_hash=f"c{i}", file_hash=f"f{i % 3}",
+              provenance=("programme", "literature", "assistant")[i % 3])
+        for i in range(12)
+    ]
+    snapshot = RetrievalSnapshot.from_settings(settings)
+    for given in (chunks, []):
+        key = snapshot.key(index_id="x", revision=3, count=len(given), model_id="m")
+        assert snapshot.save(key, given, LexicalIndex(given))
+        table, lexical = snapshot.load(key)
+        assert list(table) == [c.id for c in given] and [table[c.id] for c in given] == given
+        assert dict(table) == {c.id: c for c in given} and "nope" not in table
+        assert lexical.search("tønsberg lang", 5) == LexicalIndex(given).search("tønsberg lang", 5)
+    assert snapshot.load(snapshot.key(index_id="x", revision=4, count=0, model_id="m")) is None

@@ -39,23 +39,34 @@ class LexicalState:
 
 
 class LexicalIndex:
-    def __init__(self, chunks: list[Chunk], state: LexicalState | None = None) -> None:
-        """Index `chunks`, or take `state` (what `state()` returned for the same chunks, in the
-        same order) instead of stemming and scoring them again."""
-        self.ids = [c.id for c in chunks]
-        kinds = np.array([c.meta.kind for c in chunks], dtype=object)
-        self._kind_masks = {kind: kinds == kind for kind in set(kinds.tolist())}
-        self._bm25 = None
-        self._df: Counter[str] = Counter()
-        self._n = len(chunks)
-        if chunks and state is not None:
-            self._restore(state)
-        elif chunks:
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self._setup([c.id for c in chunks], [c.meta.kind for c in chunks])
+        if chunks:
             corpus = [stems(passage_text(c)) or ["\u2205"] for c in chunks]
             for tokens in corpus:
                 self._df.update(set(tokens))
             self._bm25 = bm25s.BM25()
             self._bm25.index(corpus, show_progress=False)
+
+    @classmethod
+    def restored(cls, ids: list[str], kinds: list[str], state: LexicalState | None) -> "LexicalIndex":
+        """The index `state()` gave for chunks with these ids and kinds (in the same order),
+        without stemming and scoring them again. ValueError when the state does not fit."""
+        index = cls.__new__(cls)
+        index._setup(ids, kinds)
+        if ids:
+            if state is None:
+                raise ValueError("no lexical state for a non-empty index")
+            index._restore(state)
+        return index
+
+    def _setup(self, ids: list[str], kinds: list[str]) -> None:
+        self.ids = ids
+        kind_of = np.array(kinds, dtype=object)
+        self._kind_masks = {kind: kind_of == kind for kind in set(kinds)}
+        self._bm25 = None
+        self._df: Counter[str] = Counter()
+        self._n = len(ids)
 
     def state(self) -> LexicalState | None:
         """The built index as arrays (None for an empty one)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -65,7 +66,7 @@ class Retriever:
         self.embedder = embedder
         self.snapshot = snapshot
         self.loaded_from: Literal["snapshot", "store"] | None = None  # how the last (re)load went
-        self._chunks: dict[str, Chunk] = {}
+        self._chunks: Mapping[str, Chunk] = {}
         self._lexical: LexicalIndex | None = None
         self._revision: int | None = None
         self._checked_at = 0.0
@@ -89,18 +90,20 @@ class Retriever:
                 index_id=self.store.index_id(), revision=revision, count=self.store.count(), model_id=self.embedder.model_id
             )
             loaded = self.snapshot.load(key)
+        chunks: Mapping[str, Chunk]
         if loaded is not None:
-            chunks, lexical = loaded
+            chunks, lexical = loaded  # a ChunkTable: each Chunk made when first asked for
             self.loaded_from = "snapshot"
         else:
-            chunks = self.store.all_chunks()
-            lexical = LexicalIndex(chunks)
+            read = self.store.all_chunks()
+            lexical = LexicalIndex(read)
+            chunks = {c.id: c for c in read}
             self.loaded_from = "store"
             if self.snapshot is not None and key is not None:
                 # Keyed by the revision read before the chunks (as `_revision`): a writer that
                 # finishes in between bumps it, and the next start or check rebuilds.
-                self.snapshot.save(key, chunks, lexical)
-        self._chunks = {c.id: c for c in chunks}
+                self.snapshot.save(key, read, lexical)
+        self._chunks = chunks
         self._lexical = lexical
         self._revision = revision
         self._checked_at = time.monotonic()
@@ -125,7 +128,7 @@ class Retriever:
         self._checked_at = float("-inf")
 
     @property
-    def chunks(self) -> dict[str, Chunk]:
+    def chunks(self) -> Mapping[str, Chunk]:
         self._refresh_if_stale()
         return self._chunks
 

@@ -25,12 +25,14 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from assistant.core.lexical import LEXICAL_VERSION, LexicalIndex, LexicalState
+from assistant.core.provenance import PROVENANCES
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.settings import ComponentConfig, Settings
 
@@ -75,10 +77,10 @@ class RetrievalSnapshot:
         return SnapshotKey(index_id=index_id, revision=revision, count=count, fingerprint=fingerprint)
 
     # -- reading ---------------------------------------------------------------------------
-    def load(self, key: SnapshotKey) -> tuple[list[Chunk], LexicalIndex] | None:
-        """The chunks (in the order they were saved) and their lexical index, or None when there
-        is no snapshot, it was built from another state of the index (`key`), or it cannot be
-        read (then it is logged and the caller rebuilds)."""
+    def load(self, key: SnapshotKey) -> tuple["ChunkTable", LexicalIndex] | None:
+        """The chunks (as a `ChunkTable`, in the order they were saved) and their lexical index,
+        or None when there is no snapshot, it was built from another state of the index (`key`),
+        or it cannot be read (then it is logged and the caller rebuilds)."""
         if not self.path.exists():
             return None
         try:
@@ -86,15 +88,15 @@ class RetrievalSnapshot:
                 header = _json(z["header"])
                 if header.get("key") != asdict(key):
                     return None
-                chunks = _chunks(_json(z["documents"]), _json(z["chunks"]))
-                if len(chunks) != key.count:
-                    raise ValueError(f"{len(chunks)} chunks, the key says {key.count}")
+                table = ChunkTable.from_arrays(z)
+                if len(table) != key.count:
+                    raise ValueError(f"{len(table)} chunks, the key says {key.count}")
                 state = None
-                if chunks:
+                if len(table):
                     state = LexicalState(
                         vocab=_json(z["vocab"]), df=z["df"], data=z["data"], indices=z["indices"], indptr=z["indptr"]
                     )
-                return chunks, LexicalIndex(chunks, state=state)
+                return table, LexicalIndex.restored(table.ids, table.kinds(), state)
         except Exception as exc:  # noqa: BLE001 - a bad file of any kind is rebuilt, never fatal
             log.warning("retrieval snapshot %s unreadable (%s: %s); rebuilding it", self.path, type(exc).__name__, exc)
             return None
@@ -103,24 +105,14 @@ class RetrievalSnapshot:
     def save(self, key: SnapshotKey, chunks: list[Chunk], lexical: LexicalIndex) -> bool:
         """Write the snapshot for `key` (atomically: temporary file, then rename). A failure (a
         read-only data directory, a full disk) is logged and leaves no file: serving goes on."""
-        key = replace(key, count=len(chunks))
-        documents: dict[DocumentMeta, int] = {}
-        rows = []
-        for c in chunks:
-            doc = documents.setdefault(c.meta, len(documents))
-            rows.append([c.id, c.text, doc, list(c.heading_path), c.page, c.slide, c.position, c.content_hash,
-                         c.file_hash, c.provenance])
-        arrays: dict[str, np.ndarray] = {
-            "header": _bytes({"format": FORMAT, "key": asdict(key)}),
-            "documents": _bytes([d.model_dump(mode="json") for d in documents]),
-            "chunks": _bytes(rows),
-        }
-        state = lexical.state()
-        if state is not None:
-            arrays.update(vocab=_bytes(state.vocab), df=state.df, data=state.data, indices=state.indices,
-                          indptr=state.indptr)
         tmp = None
         try:
+            key = replace(key, count=len(chunks))
+            arrays = {"header": _bytes({"format": FORMAT, "key": asdict(key)}), **ChunkTable.arrays_of(chunks)}
+            state = lexical.state()
+            if state is not None:
+                arrays.update(vocab=_bytes(state.vocab), df=state.df, data=state.data, indices=state.indices,
+                              indptr=state.indptr)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
             with os.fdopen(fd, "wb") as f:
@@ -151,18 +143,119 @@ def _bytes(value: object) -> np.ndarray:
 
 
 def _json(array: np.ndarray) -> object:
+    return json.loads(_uint8(array).tobytes().decode("utf-8"))
+
+
+NONE = np.iinfo(np.int64).min  # page or slide not set
+
+
+class ChunkTable(Mapping[str, Chunk]):
+    """Chunk id -> `Chunk` over a snapshot's columns, each `Chunk` made (and validated) the first
+    time it is asked for: a start needs the ids and kinds of 50k chunks, not 50k objects.
+
+    Columns: the ids; every text in one UTF-8 buffer with the end offset of each; one row of
+    integers per chunk (its document, heading path, position, page, slide and provenance, the
+    first, second and last as indexes into their tables); the two hashes. Everything is checked
+    when the table is made (shapes, ranges, that the texts decode), so reading a chunk later
+    cannot fail on a damaged file."""
+
+    COLUMNS = ("document", "heading_path", "position", "page", "slide", "provenance")
+
+    def __init__(self, ids: list[str], texts: bytes, ends: np.ndarray, documents: list[DocumentMeta],
+                 headings: list[tuple[str, ...]], rows: np.ndarray, provenances: list[str],
+                 hashes: list[list[str]]) -> None:
+        n = len(ids)
+        if (ends.shape != (n,) or rows.shape != (n, len(self.COLUMNS)) or len(hashes) != n
+                or (n and (int(ends[-1]) != len(texts) or bool(np.any(np.diff(ends) < 0)) or int(ends[0]) < 0))):
+            raise ValueError("chunk columns of different lengths")
+        for column, table in ((0, documents), (1, headings), (5, provenances)):
+            if n and (int(rows[:, column].min()) < 0 or int(rows[:, column].max()) >= len(table)):
+                raise ValueError(f"chunk column {self.COLUMNS[column]} points outside its table")
+        if not all(p in PROVENANCES for p in provenances) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("unknown provenance or an id that is not text")
+        if not all(len(h) == 2 and isinstance(h[0], str) and isinstance(h[1], str) for h in hashes):
+            raise ValueError("chunk hashes are not pairs of text")
+        texts.decode("utf-8")  # raises on a damaged buffer now rather than when a chunk is read
+        self.ids = ids
+        self._row = {cid: i for i, cid in enumerate(ids)}
+        if len(self._row) != n:
+            raise ValueError("an id appears twice")
+        self._texts, self._ends, self._rows = texts, ends, rows
+        self._documents, self._headings, self._provenances, self._hashes = documents, headings, provenances, hashes
+        self._made: dict[str, Chunk] = {}
+
+    def kinds(self) -> list[str]:
+        kind_of = [d.kind for d in self._documents]
+        return [kind_of[d] for d in self._rows[:, 0].tolist()]
+
+    def __getitem__(self, chunk_id: str) -> Chunk:
+        chunk = self._made.get(chunk_id)
+        if chunk is None:
+            chunk = self._make(self._row[chunk_id])
+            self._made[chunk_id] = chunk  # two threads may both make it: the same value either way
+        return chunk
+
+    def _make(self, i: int) -> Chunk:
+        start = int(self._ends[i - 1]) if i else 0
+        doc, heading, position, page, slide, provenance = self._rows[i].tolist()
+        content_hash, file_hash = self._hashes[i]
+        return Chunk(
+            id=self.ids[i], text=self._texts[start : int(self._ends[i])].decode("utf-8"), meta=self._documents[doc],
+            heading_path=self._headings[heading], position=position, page=None if page == NONE else page,
+            slide=None if slide == NONE else slide, content_hash=content_hash, file_hash=file_hash,
+            provenance=self._provenances[provenance],
+        )
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self._row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_arrays(cls, z) -> "ChunkTable":
+        return cls(
+            ids=_json(z["ids"]),
+            texts=_uint8(z["texts"]).tobytes(),
+            ends=z["text_ends"].astype(np.int64, copy=False),
+            documents=[DocumentMeta.model_validate(d) for d in _json(z["documents"])],
+            headings=[tuple(str(h) for h in path) for path in _json(z["headings"])],
+            rows=z["rows"].astype(np.int64, copy=False),
+            provenances=_json(z["provenances"]),
+            hashes=_json(z["hashes"]),
+        )
+
+    @staticmethod
+    def arrays_of(chunks: list[Chunk]) -> dict[str, np.ndarray]:
+        """The columns of `chunks`, as `from_arrays` reads them."""
+        documents: dict[DocumentMeta, int] = {}
+        headings: dict[tuple[str, ...], int] = {}
+        provenances: dict[str, int] = {}
+        rows = np.empty((len(chunks), len(ChunkTable.COLUMNS)), dtype=np.int64)
+        encoded = []
+        for i, c in enumerate(chunks):
+            rows[i] = (
+                documents.setdefault(c.meta, len(documents)), headings.setdefault(c.heading_path, len(headings)),
+                c.position, NONE if c.page is None else c.page, NONE if c.slide is None else c.slide,
+                provenances.setdefault(c.provenance, len(provenances)),
+            )
+            encoded.append(c.text.encode("utf-8"))
+        return {
+            "ids": _bytes([c.id for c in chunks]),
+            "texts": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            "text_ends": np.cumsum([len(t) for t in encoded], dtype=np.int64),
+            "documents": _bytes([d.model_dump(mode="json") for d in documents]),
+            "headings": _bytes([list(h) for h in headings]),
+            "rows": rows,
+            "provenances": _bytes(list(provenances)),
+            "hashes": _bytes([[c.content_hash, c.file_hash] for c in chunks]),
+        }
+
+
+def _uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8 or array.ndim != 1:
-        raise ValueError(f"expected UTF-8 bytes, got {array.dtype} {array.shape}")
-    return json.loads(array.tobytes().decode("utf-8"))
-
-
-def _chunks(documents: list, rows: list) -> list[Chunk]:
-    """Chunks from the saved rows, validated as any other record (each document's metadata once)."""
-    metas = [DocumentMeta.model_validate(d) for d in documents]
-    out = []
-    for cid, text, doc, heading_path, page, slide, position, content_hash, file_hash, provenance in rows:
-        if not isinstance(doc, int) or not 0 <= doc < len(metas):
-            raise ValueError(f"chunk {cid!r} names document {doc!r} of {len(metas)}")
-        out.append(Chunk(id=cid, text=text, meta=metas[doc], heading_path=tuple(heading_path), page=page, slide=slide,
-                         position=position, content_hash=content_hash, file_hash=file_hash, provenance=provenance))
-    return out
+        raise ValueError(f"expected bytes, got {array.dtype} {array.shape}")
+    return array
