@@ -149,44 +149,71 @@ def _json(array: np.ndarray) -> object:
 NONE = np.iinfo(np.int64).min  # page or slide not set
 
 
-class ChunkTable(Mapping[str, Chunk]):
-    """Chunk id -> `Chunk` over a snapshot's columns, each `Chunk` made (and validated) the first
-    time it is asked for: a start needs the ids and kinds of 50k chunks, not 50k objects.
+class Strings:
+    """Many strings in one UTF-8 buffer and the end offset of each: string i is made when asked for."""
 
-    Columns: the ids; every text in one UTF-8 buffer with the end offset of each; one row of
-    integers per chunk (its document, heading path, position, page, slide and provenance, the
-    first, second and last as indexes into their tables); the two hashes. Everything is checked
-    when the table is made (shapes, ranges, that the texts decode), so reading a chunk later
-    cannot fail on a damaged file."""
+    def __init__(self, buffer: bytes, ends: np.ndarray) -> None:
+        if ends.ndim != 1 or (len(ends) and (int(ends[-1]) != len(buffer) or int(ends[0]) < 0
+                                             or bool(np.any(np.diff(ends) < 0)))):
+            raise ValueError("string offsets do not fit their buffer")
+        buffer.decode("utf-8")  # a damaged buffer fails here, not when a string is read
+        self._buffer, self._ends = buffer, ends.tolist()
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:
+        return self._buffer[self._ends[i - 1] if i else 0 : self._ends[i]].decode("utf-8")
+
+    @staticmethod
+    def arrays(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        encoded = [t.encode("utf-8") for t in strings]
+        return np.frombuffer(b"".join(encoded), dtype=np.uint8), np.cumsum([len(t) for t in encoded], dtype=np.int64)
+
+    @classmethod
+    def read(cls, z, name: str) -> "Strings":
+        return cls(_uint8(z[name]).tobytes(), z[name + "_ends"].astype(np.int64, copy=False))
+
+
+class ChunkTable(Mapping[str, Chunk]):
+    """Chunk id -> `Chunk` over a snapshot's columns, each `Chunk` made (and validated, as any
+    record) the first time it is asked for: a start needs the ids and kinds of 50k chunks, not
+    50k objects, nor the metadata of every document.
+
+    Columns: the ids; the texts, the two hashes and each document's metadata (JSON) as `Strings`;
+    each document's kind; one row of integers per chunk: its document, heading path, position,
+    page, slide and provenance (the first, second and last as indexes into their tables). The
+    shapes, the ranges of the indexes and that every buffer is UTF-8 are checked when the table
+    is made; the zip's checksums catch a damaged file before that."""
 
     COLUMNS = ("document", "heading_path", "position", "page", "slide", "provenance")
 
-    def __init__(self, ids: list[str], texts: bytes, ends: np.ndarray, documents: list[DocumentMeta],
-                 headings: list[tuple[str, ...]], rows: np.ndarray, provenances: list[str],
-                 hashes: list[list[str]]) -> None:
+    def __init__(self, ids: list[str], texts: Strings, content_hashes: Strings, file_hashes: Strings,
+                 documents: Strings, document_kinds: list[str], headings: list[tuple[str, ...]], rows: np.ndarray,
+                 provenances: list[str]) -> None:
         n = len(ids)
-        if (ends.shape != (n,) or rows.shape != (n, len(self.COLUMNS)) or len(hashes) != n
-                or (n and (int(ends[-1]) != len(texts) or bool(np.any(np.diff(ends) < 0)) or int(ends[0]) < 0))):
+        if (rows.shape != (n, len(self.COLUMNS)) or not len(texts) == len(content_hashes) == len(file_hashes) == n
+                or len(documents) != len(document_kinds)):
             raise ValueError("chunk columns of different lengths")
-        for column, table in ((0, documents), (1, headings), (5, provenances)):
+        for column, table in ((0, document_kinds), (1, headings), (5, provenances)):
             if n and (int(rows[:, column].min()) < 0 or int(rows[:, column].max()) >= len(table)):
                 raise ValueError(f"chunk column {self.COLUMNS[column]} points outside its table")
-        if not all(p in PROVENANCES for p in provenances) or not all(isinstance(i, str) for i in ids):
-            raise ValueError("unknown provenance or an id that is not text")
-        if not all(len(h) == 2 and isinstance(h[0], str) and isinstance(h[1], str) for h in hashes):
-            raise ValueError("chunk hashes are not pairs of text")
-        texts.decode("utf-8")  # raises on a damaged buffer now rather than when a chunk is read
+        if not all(p in PROVENANCES for p in provenances):
+            raise ValueError("unknown provenance")
+        if not all(isinstance(i, str) for i in ids) or not all(isinstance(k, str) for k in document_kinds):
+            raise ValueError("an id or a kind that is not text")
         self.ids = ids
         self._row = {cid: i for i, cid in enumerate(ids)}
         if len(self._row) != n:
             raise ValueError("an id appears twice")
-        self._texts, self._ends, self._rows = texts, ends, rows
-        self._documents, self._headings, self._provenances, self._hashes = documents, headings, provenances, hashes
+        self._texts, self._content_hashes, self._file_hashes = texts, content_hashes, file_hashes
+        self._documents, self._document_kinds, self._headings = documents, document_kinds, headings
+        self._rows, self._provenances = rows, provenances
+        self._metas: dict[int, DocumentMeta] = {}
         self._made: dict[str, Chunk] = {}
 
     def kinds(self) -> list[str]:
-        kind_of = [d.kind for d in self._documents]
-        return [kind_of[d] for d in self._rows[:, 0].tolist()]
+        return [self._document_kinds[d] for d in self._rows[:, 0].tolist()]
 
     def __getitem__(self, chunk_id: str) -> Chunk:
         chunk = self._made.get(chunk_id)
@@ -195,15 +222,21 @@ class ChunkTable(Mapping[str, Chunk]):
             self._made[chunk_id] = chunk  # two threads may both make it: the same value either way
         return chunk
 
+    def _meta(self, doc: int) -> DocumentMeta:
+        meta = self._metas.get(doc)
+        if meta is None:
+            meta = DocumentMeta.model_validate_json(self._documents[doc])
+            if meta.kind != self._document_kinds[doc]:
+                raise ValueError(f"document {doc} is of kind {meta.kind!r}, its column says {self._document_kinds[doc]!r}")
+            self._metas[doc] = meta
+        return meta
+
     def _make(self, i: int) -> Chunk:
-        start = int(self._ends[i - 1]) if i else 0
         doc, heading, position, page, slide, provenance = self._rows[i].tolist()
-        content_hash, file_hash = self._hashes[i]
         return Chunk(
-            id=self.ids[i], text=self._texts[start : int(self._ends[i])].decode("utf-8"), meta=self._documents[doc],
-            heading_path=self._headings[heading], position=position, page=None if page == NONE else page,
-            slide=None if slide == NONE else slide, content_hash=content_hash, file_hash=file_hash,
-            provenance=self._provenances[provenance],
+            id=self.ids[i], text=self._texts[i], meta=self._meta(doc), heading_path=self._headings[heading],
+            position=position, page=None if page == NONE else page, slide=None if slide == NONE else slide,
+            content_hash=self._content_hashes[i], file_hash=self._file_hashes[i], provenance=self._provenances[provenance],
         )
 
     def __contains__(self, chunk_id: object) -> bool:
@@ -219,13 +252,14 @@ class ChunkTable(Mapping[str, Chunk]):
     def from_arrays(cls, z) -> "ChunkTable":
         return cls(
             ids=_json(z["ids"]),
-            texts=_uint8(z["texts"]).tobytes(),
-            ends=z["text_ends"].astype(np.int64, copy=False),
-            documents=[DocumentMeta.model_validate(d) for d in _json(z["documents"])],
+            texts=Strings.read(z, "texts"),
+            content_hashes=Strings.read(z, "content_hashes"),
+            file_hashes=Strings.read(z, "file_hashes"),
+            documents=Strings.read(z, "documents"),
+            document_kinds=_json(z["document_kinds"]),
             headings=[tuple(str(h) for h in path) for path in _json(z["headings"])],
             rows=z["rows"].astype(np.int64, copy=False),
             provenances=_json(z["provenances"]),
-            hashes=_json(z["hashes"]),
         )
 
     @staticmethod
@@ -235,23 +269,24 @@ class ChunkTable(Mapping[str, Chunk]):
         headings: dict[tuple[str, ...], int] = {}
         provenances: dict[str, int] = {}
         rows = np.empty((len(chunks), len(ChunkTable.COLUMNS)), dtype=np.int64)
-        encoded = []
         for i, c in enumerate(chunks):
             rows[i] = (
                 documents.setdefault(c.meta, len(documents)), headings.setdefault(c.heading_path, len(headings)),
                 c.position, NONE if c.page is None else c.page, NONE if c.slide is None else c.slide,
                 provenances.setdefault(c.provenance, len(provenances)),
             )
-            encoded.append(c.text.encode("utf-8"))
+        out: dict[str, np.ndarray] = {}
+        for name, strings in (("texts", [c.text for c in chunks]), ("content_hashes", [c.content_hash for c in chunks]),
+                              ("file_hashes", [c.file_hash for c in chunks]),
+                              ("documents", [d.model_dump_json() for d in documents])):
+            out[name], out[name + "_ends"] = Strings.arrays(strings)
         return {
+            **out,
             "ids": _bytes([c.id for c in chunks]),
-            "texts": np.frombuffer(b"".join(encoded), dtype=np.uint8),
-            "text_ends": np.cumsum([len(t) for t in encoded], dtype=np.int64),
-            "documents": _bytes([d.model_dump(mode="json") for d in documents]),
+            "document_kinds": _bytes([d.kind for d in documents]),
             "headings": _bytes([list(h) for h in headings]),
             "rows": rows,
             "provenances": _bytes(list(provenances)),
-            "hashes": _bytes([[c.content_hash, c.file_hash] for c in chunks]),
         }
 
 
