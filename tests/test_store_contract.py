@@ -166,6 +166,21 @@ def test_revision_counts_bumps_and_survives_reopening(filled):
     assert filled.revision() == 2 and filled.count() == 4
 
 
+def test_all_sentence_vectors_gives_every_stored_sentence(filled):
+    assert [page for page in filled.all_sentence_vectors()] == []
+    filled.upsert_sentences(["a", "c"], [["A en.", "A to."], ["C en."]], VECTORS[:3])
+    filled.upsert_sentences(["a"], [["A ny."]], VECTORS[3:4])  # sentence 0 of a again
+    got = {}
+    for ids, texts, vectors in filled.all_sentence_vectors():
+        assert len(ids) == len(texts) == len(vectors)
+        got.update({i: (t, v) for i, t, v in zip(ids, texts, vectors)})
+    expected = {"a:0": ("A ny.", VECTORS[3]), "a:1": ("A to.", VECTORS[1]), "c:0": ("C en.", VECTORS[2])}
+    assert {i: t for i, (t, _) in got.items()} == {i: t for i, (t, _) in expected.items()}
+    assert all(np.allclose(got[i][1], v, atol=1e-6) for i, (_, v) in expected.items())
+    filled.delete_sentences(["a"])
+    assert {i for ids, _, _ in filled.all_sentence_vectors() for i in ids} == {"c:0"}
+
+
 def test_index_id_stays_until_the_index_is_dropped_and_made_again(filled):
     first = filled.index_id()
     assert isinstance(first, str) and first

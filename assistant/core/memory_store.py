@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,6 +205,16 @@ class InMemoryStore:
                         text, vector = stored[n]
                         out[text] = vector.copy()
             return out
+
+    def all_sentence_vectors(self) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        with self._lock:
+            index = self._index
+            if index is None:
+                return
+            records = [(f"{cid}:{n}", text, vector) for cid, stored in index.sentences.items()
+                       for n, (text, vector) in stored.items()]
+        if records:
+            yield [r[0] for r in records], [r[1] for r in records], np.stack([r[2] for r in records]).astype(np.float32)
 
     def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ says what to do) and its subclass `ModelMismatchError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -128,6 +128,12 @@ class VectorStore(Protocol):
         """Sentence text -> stored vector, reading sentences 0..count-1 of each given chunk (chunk id
         -> count). Sentences that are not stored are left out; {} when none are (no index, or an
         index built before sentence vectors: callers embed what they do not find)."""
+        ...
+
+    def all_sentence_vectors(self) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        """Every stored sentence, a page at a time: ids (`<chunk id>:<n>`, sentence n of that chunk),
+        texts and vectors (one row each). Nothing for an index without sentence records. For the
+        retrieval snapshot (assistant/core/snapshot.py), which keeps them beside the data."""
         ...
 
     def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
