@@ -12,6 +12,7 @@ import assistant.core.lexical as lexical_module
 from assistant.core.records import Chunk, DocumentMeta
 from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.runtime import Runtime
+from assistant.core.selection import sentence_texts
 from assistant.core.snapshot import RetrievalSnapshot
 from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pipeline import sync_corpus
@@ -71,9 +72,18 @@ def test_first_start_writes_the_snapshot_and_the_next_loads_it_with_the_same_res
 
         m.setattr(ChromaStore, "all_chunks", refuse)
         m.setattr(lexical_module, "stems", refuse)
+        m.setattr(ChromaStore, "sentence_vectors", refuse)  # nor load the store's sentence vectors
         second = retriever(indexed, fake_embedder)
         second.warm_up()
+        counts = {c.id: len(sentence_texts(c)) for c in plain.chunks.values()}
+        counts["no-such-chunk"] = 3
+        from_snapshot = second.sentence_vectors(counts)
+        fewer = second.sentence_vectors({cid: 1 for cid in counts})
     assert second.loaded_from == "snapshot"
+    from_store = plain.sentence_vectors(counts)
+    assert len(from_store) > len(plain.chunks) and set(from_snapshot) == set(from_store)
+    assert all(np.allclose(from_snapshot[t], from_store[t], atol=1e-6) for t in from_store)
+    assert set(fewer) == set(plain.sentence_vectors({cid: 1 for cid in counts})) and len(fewer) < len(from_store)
     assert second.chunks == plain.chunks
     assert results(second) == expected
     for stem in ("kommun", "pilot", "regenerativ", "finnes-ikke"):
@@ -143,7 +153,9 @@ def _damage_arrays(path) -> None:
     lambda p: p.write_bytes(b"not a zip file at all"),
     lambda p: p.write_bytes(b""),
     _damage_arrays,
-], ids=["truncated", "garbage", "empty", "inconsistent-arrays"])
+    lambda p: [f.unlink() for f in p.parent.glob("*.sentences-*.npy")],
+    lambda p: [f.write_bytes(f.read_bytes()[:200]) for f in p.parent.glob("*.sentences-*.npy")],
+], ids=["truncated", "garbage", "empty", "inconsistent-arrays", "sentence-vectors-gone", "sentence-vectors-truncated"])
 def test_a_damaged_snapshot_is_rebuilt_not_served(indexed, fake_embedder, damage):
     first = retriever(indexed, fake_embedder)
     first.warm_up()
@@ -176,8 +188,9 @@ def test_ingest_removes_it_when_it_changes_the_index(indexed, small_corpus, fake
     sync_corpus(indexed, fake_embedder, store_of(indexed))  # nothing changed: kept
     assert path.is_file()
     (small_corpus / "programme/ny.md").write_text(f"# Ny\n{NEW_TEXT}", encoding="utf-8")
+    assert len(list(path.parent.glob("retrieval-snapshot-*"))) == 2  # chunks and BM25; sentence vectors
     report = sync_corpus(indexed, fake_embedder, store_of(indexed))
-    assert report.changed and not path.exists()
+    assert report.changed and not list(path.parent.glob("retrieval-snapshot-*"))
     restarted = retriever(indexed, fake_embedder)
     restarted.warm_up()
     assert restarted.loaded_from == "store"
@@ -237,7 +250,8 @@ def test_every_field_of_every_chunk_comes_back_equal(tmp_path, settings):
     for given in (chunks, []):
         key = snapshot.key(index_id="x", revision=3, count=len(given), model_id="m")
         assert snapshot.save(key, given, LexicalIndex(given))
-        table, lexical = snapshot.load(key)
+        loaded = snapshot.load(key)
+        table, lexical = loaded.chunks, loaded.lexical
         assert list(table) == [c.id for c in given] and [table[c.id] for c in given] == given
         assert dict(table) == {c.id: c for c in given} and "nope" not in table
         assert lexical.search("tønsberg lang", 5) == LexicalIndex(given).search("tønsberg lang", 5)

@@ -23,7 +23,7 @@ from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
-from assistant.core.snapshot import RetrievalSnapshot
+from assistant.core.snapshot import RetrievalSnapshot, SentenceTable
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -72,6 +72,7 @@ class Retriever:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._sentences: SentenceTable | None = None  # the snapshot's sentence vectors, when loaded from one
 
     def warm_up(self) -> None:
         with self._lock:
@@ -91,8 +92,10 @@ class Retriever:
             )
             loaded = self.snapshot.load(key)
         chunks: Mapping[str, Chunk]
+        sentences = None
         if loaded is not None:
-            chunks, lexical = loaded  # a ChunkTable: each Chunk made when first asked for
+            chunks, lexical = loaded.chunks, loaded.lexical  # a ChunkTable: each Chunk made when first asked for
+            sentences = loaded.sentences
             self.loaded_from = "snapshot"
         else:
             read = self.store.all_chunks()
@@ -102,9 +105,10 @@ class Retriever:
             if self.snapshot is not None and key is not None:
                 # Keyed by the revision read before the chunks (as `_revision`): a writer that
                 # finishes in between bumps it, and the next start or check rebuilds.
-                self.snapshot.save(key, read, lexical)
+                self.snapshot.save(key, read, lexical, self.store.all_sentence_vectors())
         self._chunks = chunks
         self._lexical = lexical
+        self._sentences = sentences
         self._revision = revision
         self._checked_at = time.monotonic()
 
@@ -142,7 +146,12 @@ class Retriever:
 
     def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, as ingest stored them for these chunks (chunk id -> number of
-        sentences, as `assistant.core.selection.units_of` splits it)."""
+        sentences, as `assistant.core.selection.units_of` splits it): from the snapshot when the
+        chunks came from one (the store's would load every sentence vector of the index into
+        memory), else from the store."""
+        sentences = self._sentences
+        if sentences is not None:
+            return sentences.vectors(sentences_per_chunk)
         return self.store.sentence_vectors(sentences_per_chunk)
 
     def query_vector(self, query: str) -> np.ndarray:

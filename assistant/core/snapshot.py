@@ -25,7 +25,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -77,10 +78,10 @@ class RetrievalSnapshot:
         return SnapshotKey(index_id=index_id, revision=revision, count=count, fingerprint=fingerprint)
 
     # -- reading ---------------------------------------------------------------------------
-    def load(self, key: SnapshotKey) -> tuple["ChunkTable", LexicalIndex] | None:
-        """The chunks (as a `ChunkTable`, in the order they were saved) and their lexical index,
-        or None when there is no snapshot, it was built from another state of the index (`key`),
-        or it cannot be read (then it is logged and the caller rebuilds)."""
+    def load(self, key: SnapshotKey) -> "Loaded | None":
+        """The chunks (as a `ChunkTable`, in the order they were saved), their lexical index and
+        their sentence vectors, or None when there is no snapshot, it was built from another
+        state of the index (`key`), or it cannot be read (then it is logged and the caller rebuilds)."""
         if not self.path.exists():
             return None
         try:
@@ -96,46 +97,157 @@ class RetrievalSnapshot:
                     state = LexicalState(
                         vocab=_json(z["vocab"]), df=z["df"], data=z["data"], indices=z["indices"], indptr=z["indptr"]
                     )
-                return table, LexicalIndex.restored(table.ids, table.kinds(), state)
+                lexical = LexicalIndex.restored(table.ids, table.kinds(), state)
+                sentences = None
+                if header.get("sentences"):
+                    vectors = np.load(self.path.with_name(_sentence_file(self.path, header["sentences"])),
+                                      mmap_mode="r", allow_pickle=False)
+                    sentences = SentenceTable(table, z["sentence_rows"], z["sentence_ns"], Strings.read(z, "sentence_texts"),
+                                              vectors)
+                return Loaded(table, lexical, sentences)
         except Exception as exc:  # noqa: BLE001 - a bad file of any kind is rebuilt, never fatal
             log.warning("retrieval snapshot %s unreadable (%s: %s); rebuilding it", self.path, type(exc).__name__, exc)
             return None
 
     # -- writing ---------------------------------------------------------------------------
-    def save(self, key: SnapshotKey, chunks: list[Chunk], lexical: LexicalIndex) -> bool:
-        """Write the snapshot for `key` (atomically: temporary file, then rename). A failure (a
-        read-only data directory, a full disk) is logged and leaves no file: serving goes on."""
-        tmp = None
+    def save(self, key: SnapshotKey, chunks: list[Chunk], lexical: LexicalIndex,
+             sentences: Iterable[tuple[list[str], list[str], np.ndarray]] = ()) -> bool:
+        """Write the snapshot for `key`: the chunks, their lexical index and the sentence vectors
+        (`VectorStore.all_sentence_vectors()`; those of other chunks are left out). The vectors go
+        to a file of their own with a new name, then the rest to a temporary file renamed over
+        the old snapshot, which names that vectors file: a reader sees the old snapshot or the
+        new one, never half of one. A failure (a read-only data directory, a full disk) is
+        logged and leaves no file: serving goes on."""
+        tmp = vector_path = None
         try:
             key = replace(key, count=len(chunks))
-            arrays = {"header": _bytes({"format": FORMAT, "key": asdict(key)}), **ChunkTable.arrays_of(chunks)}
+            header: dict = {"format": FORMAT, "key": asdict(key), "sentences": None}
+            arrays = ChunkTable.arrays_of(chunks)
             state = lexical.state()
             if state is not None:
                 arrays.update(vocab=_bytes(state.vocab), df=state.df, data=state.data, indices=state.indices,
                               indptr=state.indptr)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            sentence_arrays, vectors = SentenceTable.arrays_of(chunks, sentences)
+            arrays.update(sentence_arrays)
+            if vectors is not None:
+                token = uuid.uuid4().hex
+                vector_path = self.path.with_name(_sentence_file(self.path, token))
+                with vector_path.open("wb") as f:
+                    np.save(f, vectors, allow_pickle=False)
+                    f.flush()
+                    os.fsync(f.fileno())
+                header["sentences"] = token
+                del vectors
+            arrays["header"] = _bytes(header)
             fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
+            keep = vector_path.name if vector_path is not None else None
+            for old in self.path.parent.glob(_sentence_file(self.path, "*")):
+                if old.name != keep:  # a reader that mapped it keeps its mapping
+                    old.unlink(missing_ok=True)
             return True
         except Exception as exc:  # noqa: BLE001 - serving does not depend on it
             log.warning("could not write the retrieval snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            for path in (tmp, vector_path):
+                if path is not None:
+                    Path(path).unlink(missing_ok=True)
             return False
 
     def delete(self) -> None:
-        self.path.unlink(missing_ok=True)
+        _delete(self.path)
+
+
+@dataclass
+class Loaded:
+    """What a snapshot holds (`RetrievalSnapshot.load`)."""
+
+    chunks: "ChunkTable"
+    lexical: LexicalIndex
+    sentences: "SentenceTable | None"  # None: the snapshot has none, ask the store
 
 
 def delete_snapshot(settings: Settings) -> None:
     """Remove the data directory's snapshot (ingest, after it changed the index). Whether or not
     snapshots are on: one left from when they were would be checked against the index anyway,
     but need not take the space."""
-    SnapshotConfig.from_settings(settings).retrieval_snapshot_path.unlink(missing_ok=True)
+    _delete(SnapshotConfig.from_settings(settings).retrieval_snapshot_path)
+
+
+def _delete(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    for vectors in path.parent.glob(_sentence_file(path, "*")) if path.parent.exists() else ():
+        vectors.unlink(missing_ok=True)
+
+
+def _sentence_file(path: Path, token: str) -> str:
+    return f"{path.stem}.sentences-{token}.npy"
+
+
+class SentenceTable:
+    """The stored sentence vectors of a `ChunkTable`'s chunks: sentence texts, and the vectors in
+    a memory-mapped file (only the rows an answer reads are paged in). Sentences are grouped by
+    chunk: those of chunk i are rows `starts[i]` to `starts[i + 1]`, each with its number."""
+
+    def __init__(self, chunks: "ChunkTable", rows: np.ndarray, ns: np.ndarray, texts: Strings, vectors: np.ndarray) -> None:
+        m = len(texts)
+        if (rows.shape != (m,) or ns.shape != (m,) or vectors.ndim != 2 or vectors.shape[0] != m
+                or vectors.dtype != np.float32 or (m and (int(rows.min()) < 0 or int(rows.max()) >= len(chunks)))
+                or bool(np.any(np.diff(rows) < 0))):
+            raise ValueError("sentence columns do not fit")
+        self._chunks = chunks
+        self._starts = np.searchsorted(rows, np.arange(len(chunks) + 1)).tolist()
+        self._ns, self._texts, self._vectors = ns.tolist(), texts, vectors
+
+    def vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
+        """As `VectorStore.sentence_vectors`: stored sentence text -> vector, for sentences
+        0..count-1 of each chunk (chunk id -> count)."""
+        out: dict[str, np.ndarray] = {}
+        for chunk_id, count in sentences_per_chunk.items():
+            i = self._chunks.row(chunk_id)
+            if i is None:
+                continue
+            for r in range(self._starts[i], self._starts[i + 1]):
+                if self._ns[r] < count:
+                    out[self._texts[r]] = np.array(self._vectors[r], dtype=np.float32)
+        return out
+
+    @staticmethod
+    def arrays_of(chunks: list[Chunk], pages: Iterable[tuple[list[str], list[str], np.ndarray]]
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The sentence columns for the snapshot, and the vectors in their order (None for none)."""
+        row_of = {c.id: i for i, c in enumerate(chunks)}
+        rows: list[int] = []
+        ns: list[int] = []
+        texts: list[str] = []
+        blocks: list[np.ndarray] = []
+        for ids, page_texts, vectors in pages:
+            keep = []
+            for k, (sentence_id, text) in enumerate(zip(ids, page_texts)):
+                chunk_id, _, n = sentence_id.rpartition(":")
+                if chunk_id in row_of and n.isdigit() and isinstance(text, str):
+                    rows.append(row_of[chunk_id])
+                    ns.append(int(n))
+                    texts.append(text)
+                    keep.append(k)
+            blocks.append(np.asarray(vectors, dtype=np.float32)[keep])
+        order = np.lexsort((np.asarray(ns, dtype=np.int64), np.asarray(rows, dtype=np.int64)))
+        text_buffer, text_ends = Strings.arrays([texts[k] for k in order.tolist()])
+        arrays = {
+            "sentence_rows": np.asarray(rows, dtype=np.int64)[order],
+            "sentence_ns": np.asarray(ns, dtype=np.int64)[order],
+            "sentence_texts": text_buffer,
+            "sentence_texts_ends": text_ends,
+        }
+        if not texts:
+            return arrays, None
+        vectors = np.concatenate(blocks)
+        blocks.clear()
+        return arrays, vectors[order]
 
 
 def _bytes(value: object) -> np.ndarray:
@@ -241,6 +353,9 @@ class ChunkTable(Mapping[str, Chunk]):
 
     def __contains__(self, chunk_id: object) -> bool:
         return chunk_id in self._row
+
+    def row(self, chunk_id: str) -> int | None:
+        return self._row.get(chunk_id)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.ids)
