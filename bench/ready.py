@@ -100,8 +100,8 @@ def start_once(data: Path, work: Path, mode: str, timeout: float = 300) -> dict:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    snapshot = next(iter(data.glob("retrieval-snapshot-*.npz")), None)
-    out["snapshot_mb"] = round(snapshot.stat().st_size / 1e6, 1) if snapshot is not None else None
+    files = list(data.glob("retrieval-snapshot-*"))  # the snapshot and its sentence vectors
+    out["snapshot_mb"] = round(sum(f.stat().st_size for f in files) / 1e6, 1) if files else None
     return out
 
 
