@@ -46,7 +46,7 @@ class IndexedFile:
 class VectorStore(Protocol):
     """One index of chunks and sentence vectors, built with one embedding model.
 
-    The chunk methods (all but `drop` and the three sentence methods) need `open()` first and
+    The chunk methods (all but `drop` and the four sentence methods) need `open()` first and
     raise `StoreError` on a store that is not open. The sentence methods work on whatever the
     index holds without `open()`. Ids are the callers' (`Chunk.id`); writing an id that is there
     replaces its record.
