@@ -36,6 +36,14 @@ def retriever(settings, fake_embedder, snapshot: bool = True) -> Retriever:
                      snapshot=RetrievalSnapshot.from_settings(settings) if snapshot else None)
 
 
+def start(r: Retriever) -> Retriever:
+    """Start it, and wait for the sentence vectors to be added to a snapshot it wrote."""
+    r.warm_up()
+    if r.snapshot_writer is not None:
+        r.snapshot_writer.join()
+    return r
+
+
 def results(r: Retriever) -> list:
     out = []
     for query, kinds in QUERIES:
@@ -59,10 +67,10 @@ def test_first_start_writes_the_snapshot_and_the_next_loads_it_with_the_same_res
     path = indexed.retrieval_snapshot_path
     assert not path.exists()
     first = retriever(indexed, fake_embedder)
-    first.warm_up()
+    start(first)
     assert first.loaded_from == "store" and path.is_file()
     plain = retriever(indexed, fake_embedder, snapshot=False)  # as before snapshots
-    plain.warm_up()
+    start(plain)
     expected = results(plain)
     assert any(expected) and results(first) == expected
 
@@ -74,7 +82,7 @@ def test_first_start_writes_the_snapshot_and_the_next_loads_it_with_the_same_res
         m.setattr(lexical_module, "stems", refuse)
         m.setattr(ChromaStore, "sentence_vectors", refuse)  # nor load the store's sentence vectors
         second = retriever(indexed, fake_embedder)
-        second.warm_up()
+        start(second)
         counts = {c.id: len(sentence_texts(c)) for c in plain.chunks.values()}
         counts["no-such-chunk"] = 3
         from_snapshot = second.sentence_vectors(counts)
@@ -93,37 +101,37 @@ def test_first_start_writes_the_snapshot_and_the_next_loads_it_with_the_same_res
 
 @pytest.mark.parametrize("bump", [True, False], ids=["revision-bumped", "revision-not-bumped"])
 def test_a_chunk_added_behind_its_back_is_found_after_a_restart(indexed, fake_embedder, bump):
-    retriever(indexed, fake_embedder).warm_up()  # the snapshot of the index as ingested
+    start(retriever(indexed, fake_embedder))  # the snapshot of the index as ingested
     other = store_of(indexed)  # another handle, as another process would hold
     other.open(fake_embedder.model_id, fake_embedder.dim, create=False)
     other.upsert([new_chunk()], fake_embedder.embed_passages([NEW_TEXT]), file_key="k")
     if bump:
         other.bump_revision()
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "store"
     assert restarted.search("sirkulærøkonomi kretsløp", k=3, mode="lexical")[0].chunk.id == "behind-its-back"
     again = retriever(indexed, fake_embedder)  # and the rewritten snapshot has it
-    again.warm_up()
+    start(again)
     assert again.loaded_from == "snapshot" and "behind-its-back" in again.chunks
 
 
 def test_a_chunk_removed_behind_its_back_is_gone_after_a_restart(indexed, fake_embedder):
     first = retriever(indexed, fake_embedder)
-    first.warm_up()
+    start(first)
     gone = next(c.id for c in first.chunks.values() if "Horten" in c.text)
     other = store_of(indexed)
     other.open(fake_embedder.model_id, fake_embedder.dim, create=False)
     other.delete([gone])
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "store" and gone not in restarted.chunks
     assert all(h.chunk.id != gone for h in restarted.search("Horten Larvik Porsgrunn", k=5, mode="lexical"))
 
 
 def test_an_index_recreated_at_the_same_revision_and_size_is_not_taken_for_the_old_one(indexed, fake_embedder):
     first = retriever(indexed, fake_embedder)
-    first.warm_up()
+    start(first)
     chunks = list(first.chunks.values())
     other = store_of(indexed)  # drops the index and writes it again, one text changed
     other.drop()
@@ -134,7 +142,7 @@ def test_an_index_recreated_at_the_same_revision_and_size_is_not_taken_for_the_o
         other.bump_revision()
     assert (other.revision(), other.count()) == (first.store.revision(), len(chunks))
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "store"
     assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.id == chunks[0].id
 
@@ -158,31 +166,31 @@ def _damage_arrays(path) -> None:
 ], ids=["truncated", "garbage", "empty", "inconsistent-arrays", "sentence-vectors-gone", "sentence-vectors-truncated"])
 def test_a_damaged_snapshot_is_rebuilt_not_served(indexed, fake_embedder, damage):
     first = retriever(indexed, fake_embedder)
-    first.warm_up()
+    start(first)
     expected = results(first)
     damage(indexed.retrieval_snapshot_path)
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "store" and results(restarted) == expected
     again = retriever(indexed, fake_embedder)  # rewritten whole
-    again.warm_up()
+    start(again)
     assert again.loaded_from == "snapshot" and results(again) == expected
 
 
 def test_other_chunking_settings_rebuild_it(indexed, fake_embedder):
-    retriever(indexed, fake_embedder).warm_up()
+    start(retriever(indexed, fake_embedder))
     same = retriever(indexed, fake_embedder)
-    same.warm_up()
+    start(same)
     assert same.loaded_from == "snapshot"
     other = indexed.model_copy(update={"chunk_target_tokens": indexed.chunk_target_tokens + 10})
     assert other.retrieval_fingerprint != indexed.retrieval_fingerprint
     changed = retriever(other, fake_embedder)
-    changed.warm_up()
+    start(changed)
     assert changed.loaded_from == "store"
 
 
 def test_ingest_removes_it_when_it_changes_the_index(indexed, small_corpus, fake_embedder):
-    retriever(indexed, fake_embedder).warm_up()
+    start(retriever(indexed, fake_embedder))
     path = indexed.retrieval_snapshot_path
     assert path.is_file()
     sync_corpus(indexed, fake_embedder, store_of(indexed))  # nothing changed: kept
@@ -192,31 +200,31 @@ def test_ingest_removes_it_when_it_changes_the_index(indexed, small_corpus, fake
     report = sync_corpus(indexed, fake_embedder, store_of(indexed))
     assert report.changed and not list(path.parent.glob("retrieval-snapshot-*"))
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "store"
     assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.meta.source == "programme/ny.md"
 
 
 def test_a_running_retriever_rewrites_it_when_it_reloads(indexed, small_corpus, fake_embedder):
     running = retriever(indexed, fake_embedder)
-    running.warm_up()
+    start(running)
     running.REFRESH_EVERY_S = 0.0
     (small_corpus / "programme/ny.md").write_text(f"# Ny\n{NEW_TEXT}", encoding="utf-8")
     sync_corpus(indexed, fake_embedder, store_of(indexed))
     assert running.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")  # reloaded
     restarted = retriever(indexed, fake_embedder)
-    restarted.warm_up()
+    start(restarted)
     assert restarted.loaded_from == "snapshot" and any(c.meta.source == "programme/ny.md" for c in restarted.chunks.values())
 
 
 def test_the_runtime_keeps_one_unless_the_settings_turn_it_off(indexed, fake_embedder):
     rt = Runtime.from_settings(indexed, embedder=fake_embedder, chat_model=None)
-    rt.retriever.warm_up()
+    start(rt.retriever)
     assert rt.retriever.loaded_from == "store" and indexed.retrieval_snapshot_path.is_file()
     indexed.retrieval_snapshot_path.unlink()
     off = indexed.model_copy(update={"retrieval_snapshot": False})
     rt = Runtime.from_settings(off, embedder=fake_embedder, chat_model=None)
-    rt.retriever.warm_up()
+    start(rt.retriever)
     assert rt.retriever.snapshot is None and not off.retrieval_snapshot_path.exists()
 
 
@@ -226,7 +234,7 @@ def test_a_snapshot_that_cannot_be_written_leaves_retrieval_working(indexed, fak
     unwritable = indexed.model_copy(update={"data_dir": blocker / "data"})  # a folder under a file
     r = Retriever(RetrievalConfig.from_settings(indexed), store_of(indexed), fake_embedder,
                   snapshot=RetrievalSnapshot.from_settings(unwritable))
-    r.warm_up()
+    start(r)
     assert r.loaded_from == "store" and r.search("Hvilke kommuner deltok i piloten?", k=1)
     assert not list(tmp_path.glob("**/*.tmp"))
 
@@ -256,3 +264,20 @@ def test_every_field_of_every_chunk_comes_back_equal(tmp_path, settings):
         assert dict(table) == {c.id: c for c in given} and "nope" not in table
         assert lexical.search("tønsberg lang", 5) == LexicalIndex(given).search("tønsberg lang", 5)
     assert snapshot.load(snapshot.key(index_id="x", revision=4, count=0, model_id="m")) is None
+
+
+def test_sentence_vectors_are_only_added_to_the_snapshot_they_were_read_for(indexed, fake_embedder):
+    first = start(retriever(indexed, fake_embedder))
+    snapshot, store = first.snapshot, first.store
+    key = snapshot.key(index_id=store.index_id(), revision=store.revision(), count=store.count(),
+                       model_id=fake_embedder.model_id)
+    stale = snapshot.key(index_id=store.index_id(), revision=store.revision() + 1, count=store.count(),
+                         model_id=fake_embedder.model_id)
+    vectors = list(indexed.data_dir.glob("retrieval-snapshot-*.sentences-*.npy"))
+    assert len(vectors) == 1
+    assert not snapshot.add_sentences(stale, store.all_sentence_vectors())  # another state of the index
+    assert list(indexed.data_dir.glob("retrieval-snapshot-*.sentences-*.npy")) == vectors
+    assert snapshot.add_sentences(key, store.all_sentence_vectors())  # again: a new file, the old one gone
+    again = list(indexed.data_dir.glob("retrieval-snapshot-*.sentences-*.npy"))
+    assert len(again) == 1 and again != vectors
+    assert snapshot.load(key).sentences is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Literal
@@ -66,6 +67,7 @@ class Retriever:
         self.embedder = embedder
         self.snapshot = snapshot
         self.loaded_from: Literal["snapshot", "store"] | None = None  # how the last (re)load went
+        self.snapshot_writer: threading.Thread | None = None  # adds the sentence vectors to a new snapshot
         self._chunks: Mapping[str, Chunk] = {}
         self._lexical: LexicalIndex | None = None
         self._revision: int | None = None
@@ -105,7 +107,14 @@ class Retriever:
             if self.snapshot is not None and key is not None:
                 # Keyed by the revision read before the chunks (as `_revision`): a writer that
                 # finishes in between bumps it, and the next start or check rebuilds.
-                self.snapshot.save(key, read, lexical, self.store.all_sentence_vectors())
+                if self.snapshot.save(key, read, lexical):
+                    # The sentence vectors after: paging through them all takes a while on a
+                    # large index, and this process reads them from the store meanwhile.
+                    snapshot, saved = self.snapshot, replace(key, count=len(read))
+                    self.snapshot_writer = threading.Thread(
+                        target=lambda: snapshot.add_sentences(saved, self.store.all_sentence_vectors()),
+                        name="snapshot-sentences", daemon=True)
+                    self.snapshot_writer.start()
         self._chunks = chunks
         self._lexical = lexical
         self._sentences = sentences

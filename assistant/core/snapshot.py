@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -100,63 +101,88 @@ class RetrievalSnapshot:
                 lexical = LexicalIndex.restored(table.ids, table.kinds(), state)
                 sentences = None
                 if header.get("sentences"):
-                    vectors = np.load(self.path.with_name(_sentence_file(self.path, header["sentences"])),
-                                      mmap_mode="r", allow_pickle=False)
-                    sentences = SentenceTable(table, z["sentence_rows"], z["sentence_ns"], Strings.read(z, "sentence_texts"),
-                                              vectors)
+                    if not isinstance(header["sentences"], str) or not header["sentences"].isalnum():
+                        raise ValueError("bad sentence vectors file name")
+                    sentences = SentenceTable.read(
+                        table, z, self.path.with_name(_sentence_file(self.path, str(header["sentences"]))))
                 return Loaded(table, lexical, sentences)
         except Exception as exc:  # noqa: BLE001 - a bad file of any kind is rebuilt, never fatal
             log.warning("retrieval snapshot %s unreadable (%s: %s); rebuilding it", self.path, type(exc).__name__, exc)
             return None
 
     # -- writing ---------------------------------------------------------------------------
-    def save(self, key: SnapshotKey, chunks: list[Chunk], lexical: LexicalIndex,
-             sentences: Iterable[tuple[list[str], list[str], np.ndarray]] = ()) -> bool:
-        """Write the snapshot for `key`: the chunks, their lexical index and the sentence vectors
-        (`VectorStore.all_sentence_vectors()`; those of other chunks are left out). The vectors go
-        to a file of their own with a new name, then the rest to a temporary file renamed over
-        the old snapshot, which names that vectors file: a reader sees the old snapshot or the
-        new one, never half of one. A failure (a read-only data directory, a full disk) is
-        logged and leaves no file: serving goes on."""
-        tmp = vector_path = None
+    def save(self, key: SnapshotKey, chunks: list[Chunk], lexical: LexicalIndex) -> bool:
+        """Write the snapshot for `key`: the chunks and their lexical index (the sentence vectors
+        come after, `add_sentences`). Atomically: a temporary file renamed over the old snapshot,
+        so a reader sees the old one or the new one, never half of one. A failure (a read-only
+        data directory, a full disk) is logged and leaves no file: serving goes on."""
+        key = replace(key, count=len(chunks))
         try:
-            key = replace(key, count=len(chunks))
-            header: dict = {"format": FORMAT, "key": asdict(key), "sentences": None}
             arrays = ChunkTable.arrays_of(chunks)
             state = lexical.state()
             if state is not None:
                 arrays.update(vocab=_bytes(state.vocab), df=state.df, data=state.data, indices=state.indices,
                               indptr=state.indptr)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            sentence_arrays, vectors = SentenceTable.arrays_of(chunks, sentences)
+            arrays["header"] = _bytes({"format": FORMAT, "key": asdict(key), "sentences": None})
+            self._write(arrays)
+            self._remove_vectors(keep=None)
+            return True
+        except Exception as exc:  # noqa: BLE001 - serving does not depend on it
+            log.warning("could not write the retrieval snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
+            return False
+
+    def add_sentences(self, key: SnapshotKey, pages: Iterable[tuple[list[str], list[str], np.ndarray]]) -> bool:
+        """Add the sentence vectors (`VectorStore.all_sentence_vectors()`, read a page at a time) to
+        the snapshot written for `key`, if it is still the one on disk. The vectors go to a file
+        of their own with a new name, a page at a time (reading them all at once would double
+        what Chroma holds), then the snapshot is rewritten to name it. Slow on a large index
+        (Chroma pages through every sentence), so the retriever runs it in a thread of its own."""
+        vector_path = None
+        try:
+            table, arrays = None, None
+            with np.load(self.path, allow_pickle=False) as z:
+                if _json(z["header"]).get("key") != asdict(key):
+                    return False
+                arrays = {name: z[name] for name in z.files}
+                table = ChunkTable.from_arrays(z)
+            token = uuid.uuid4().hex
+            vector_path = self.path.with_name(_sentence_file(self.path, token))
+            sentence_arrays = SentenceTable.write(table, pages, vector_path)
+            if sentence_arrays is None:  # the index has no sentence records
+                vector_path.unlink(missing_ok=True)
+                return False
+            with np.load(self.path, allow_pickle=False) as z:  # still the same snapshot?
+                if _json(z["header"]).get("key") != asdict(key):
+                    vector_path.unlink(missing_ok=True)
+                    return False
             arrays.update(sentence_arrays)
-            if vectors is not None:
-                token = uuid.uuid4().hex
-                vector_path = self.path.with_name(_sentence_file(self.path, token))
-                with vector_path.open("wb") as f:
-                    np.save(f, vectors, allow_pickle=False)
-                    f.flush()
-                    os.fsync(f.fileno())
-                header["sentences"] = token
-                del vectors
-            arrays["header"] = _bytes(header)
-            fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+            arrays["header"] = _bytes({"format": FORMAT, "key": asdict(key), "sentences": token})
+            self._write(arrays)
+            self._remove_vectors(keep=vector_path.name)
+            return True
+        except Exception as exc:  # noqa: BLE001 - answers then read sentence vectors from the store
+            log.warning("could not add sentence vectors to %s (%s: %s)", self.path, type(exc).__name__, exc)
+            if vector_path is not None:
+                vector_path.unlink(missing_ok=True)
+            return False
+
+    def _write(self, arrays: dict[str, np.ndarray]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            keep = vector_path.name if vector_path is not None else None
-            for old in self.path.parent.glob(_sentence_file(self.path, "*")):
-                if old.name != keep:  # a reader that mapped it keeps its mapping
-                    old.unlink(missing_ok=True)
-            return True
-        except Exception as exc:  # noqa: BLE001 - serving does not depend on it
-            log.warning("could not write the retrieval snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
-            for path in (tmp, vector_path):
-                if path is not None:
-                    Path(path).unlink(missing_ok=True)
-            return False
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _remove_vectors(self, keep: str | None) -> None:
+        for old in self.path.parent.glob(_sentence_file(self.path, "*")):
+            if old.name != keep:  # a reader that mapped it keeps its mapping
+                old.unlink(missing_ok=True)
 
     def delete(self) -> None:
         _delete(self.path)
@@ -190,18 +216,28 @@ def _sentence_file(path: Path, token: str) -> str:
 
 class SentenceTable:
     """The stored sentence vectors of a `ChunkTable`'s chunks: sentence texts, and the vectors in
-    a memory-mapped file (only the rows an answer reads are paged in). Sentences are grouped by
-    chunk: those of chunk i are rows `starts[i]` to `starts[i + 1]`, each with its number."""
+    a memory-mapped file (only the rows an answer reads are paged in). Sentences are listed by
+    chunk: those of chunk i are entries `starts[i]` to `starts[i + 1]`, each with its number and
+    the row of its vector in the file (rows are in the order the store gave them)."""
 
-    def __init__(self, chunks: "ChunkTable", rows: np.ndarray, ns: np.ndarray, texts: Strings, vectors: np.ndarray) -> None:
+    def __init__(self, chunks: "ChunkTable", rows: np.ndarray, ns: np.ndarray, positions: np.ndarray, texts: Strings,
+                 vectors: np.ndarray) -> None:
         m = len(texts)
-        if (rows.shape != (m,) or ns.shape != (m,) or vectors.ndim != 2 or vectors.shape[0] != m
-                or vectors.dtype != np.float32 or (m and (int(rows.min()) < 0 or int(rows.max()) >= len(chunks)))
+        if (rows.shape != (m,) or ns.shape != (m,) or positions.shape != (m,) or vectors.ndim != 2
+                or vectors.shape[0] != m or vectors.dtype != np.float32
+                or (m and (int(rows.min()) < 0 or int(rows.max()) >= len(chunks)
+                           or int(positions.min()) < 0 or int(positions.max()) >= m))
                 or bool(np.any(np.diff(rows) < 0))):
             raise ValueError("sentence columns do not fit")
         self._chunks = chunks
         self._starts = np.searchsorted(rows, np.arange(len(chunks) + 1)).tolist()
-        self._ns, self._texts, self._vectors = ns.tolist(), texts, vectors
+        self._ns, self._positions, self._texts, self._vectors = ns.tolist(), positions.tolist(), texts, vectors
+
+    @classmethod
+    def read(cls, chunks: "ChunkTable", z, vector_path: Path) -> "SentenceTable":
+        vectors = np.load(vector_path, mmap_mode="r", allow_pickle=False)
+        return cls(chunks, z["sentence_rows"], z["sentence_ns"], z["sentence_positions"], Strings.read(z, "sentence_texts"),
+                   vectors)
 
     def vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
         """As `VectorStore.sentence_vectors`: stored sentence text -> vector, for sentences
@@ -213,52 +249,56 @@ class SentenceTable:
                 continue
             for r in range(self._starts[i], self._starts[i + 1]):
                 if self._ns[r] < count:
-                    out[self._texts[r]] = np.array(self._vectors[r], dtype=np.float32)
+                    out[self._texts[r]] = np.array(self._vectors[self._positions[r]], dtype=np.float32)
         return out
 
     @staticmethod
-    def arrays_of(chunks: list[Chunk], pages: Iterable[tuple[list[str], list[str], np.ndarray]]
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """The sentence columns for the snapshot, and the vectors in their order (None for none)."""
-        row_of = {c.id: i for i, c in enumerate(chunks)}
+    def write(chunks: "ChunkTable", pages: Iterable[tuple[list[str], list[str], np.ndarray]], path: Path
+              ) -> dict[str, np.ndarray] | None:
+        """Write the vectors of the sentences of `chunks` to `path` (.npy) a page at a time, and
+        return the columns that find them (None when there are none). Sentences of other chunks
+        are left out."""
         rows: list[int] = []
         ns: list[int] = []
         texts: list[str] = []
-        blocks: list[np.ndarray] = []
-        for ids, page_texts, vectors in pages:
-            keep = []
-            for k, (sentence_id, text) in enumerate(zip(ids, page_texts)):
-                chunk_id, _, n = sentence_id.rpartition(":")
-                if chunk_id in row_of and n.isdigit() and isinstance(text, str):
-                    rows.append(row_of[chunk_id])
-                    ns.append(int(n))
-                    texts.append(text)
-                    keep.append(k)
-            blocks.append(np.asarray(vectors, dtype=np.float32)[keep])
+        dim = None
+        raw = path.with_name(path.name + ".raw")
+        try:
+            with raw.open("wb") as f:
+                for ids, page_texts, vectors in pages:
+                    vectors = np.asarray(vectors, dtype=np.float32)
+                    keep = []
+                    for k, (sentence_id, text) in enumerate(zip(ids, page_texts)):
+                        chunk_id, _, n = sentence_id.rpartition(":")
+                        row = chunks.row(chunk_id)
+                        if row is not None and n.isdigit() and isinstance(text, str):
+                            rows.append(row)
+                            ns.append(int(n))
+                            texts.append(text)
+                            keep.append(k)
+                    if keep:
+                        if dim is not None and vectors.shape[1] != dim:
+                            raise ValueError("sentence vectors of different dimensions")
+                        dim = vectors.shape[1]
+                        f.write(np.ascontiguousarray(vectors[keep]).tobytes())
+            if not texts:
+                return None
+            with path.open("wb") as out, raw.open("rb") as f:  # the .npy header, then the rows as written
+                np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": (len(texts), dim)})
+                shutil.copyfileobj(f, out, 1 << 22)
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            raw.unlink(missing_ok=True)
         order = np.lexsort((np.asarray(ns, dtype=np.int64), np.asarray(rows, dtype=np.int64)))
         text_buffer, text_ends = Strings.arrays([texts[k] for k in order.tolist()])
-        arrays = {
+        return {
             "sentence_rows": np.asarray(rows, dtype=np.int64)[order],
             "sentence_ns": np.asarray(ns, dtype=np.int64)[order],
+            "sentence_positions": order.astype(np.int64),
             "sentence_texts": text_buffer,
             "sentence_texts_ends": text_ends,
         }
-        if not texts:
-            return arrays, None
-        vectors = np.concatenate(blocks)
-        blocks.clear()
-        return arrays, vectors[order]
-
-
-def _bytes(value: object) -> np.ndarray:
-    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
-
-
-def _json(array: np.ndarray) -> object:
-    return json.loads(_uint8(array).tobytes().decode("utf-8"))
-
-
-NONE = np.iinfo(np.int64).min  # page or slide not set
 
 
 class Strings:
@@ -285,6 +325,9 @@ class Strings:
     @classmethod
     def read(cls, z, name: str) -> "Strings":
         return cls(_uint8(z[name]).tobytes(), z[name + "_ends"].astype(np.int64, copy=False))
+
+
+NONE = np.iinfo(np.int64).min  # page or slide not set
 
 
 class ChunkTable(Mapping[str, Chunk]):
@@ -403,6 +446,14 @@ class ChunkTable(Mapping[str, Chunk]):
             "rows": rows,
             "provenances": _bytes(list(provenances)),
         }
+
+
+def _bytes(value: object) -> np.ndarray:
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+
+
+def _json(array: np.ndarray) -> object:
+    return json.loads(_uint8(array).tobytes().decode("utf-8"))
 
 
 def _uint8(array: np.ndarray) -> np.ndarray:
