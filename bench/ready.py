@@ -43,6 +43,18 @@ def _up(url: str, proc: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
+def _wait_for_sentences(data: Path, proc: subprocess.Popen, timeout: float) -> float | None:
+    """Seconds until the snapshot names a sentence vectors file (None if it did not in `timeout`)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout and proc.poll() is None:
+        snapshot = next(iter(data.glob("retrieval-snapshot-*.npz")), None)
+        vectors = list(data.glob("retrieval-snapshot-*.sentences-*.npy"))
+        if snapshot is not None and vectors and snapshot.stat().st_mtime >= max(v.stat().st_mtime for v in vectors):
+            return round(time.perf_counter() - t0, 1)
+        time.sleep(0.5)
+    return None
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (less sensitive to other jobs than wall time)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -93,6 +105,9 @@ def start_once(data: Path, work: Path, mode: str, timeout: float = 300) -> dict:
             out["first_answer_ms"] = _post(base + "/v1/chat/completions",
                                            {"model": "byledelse-qa", "messages": [{"role": "user", "content": QUESTION}]})
             out["peak_rss_mb"] = round((proc_status_kb(proc.pid, "VmHWM") or 0) / 1024, 1)
+            if mode == "cold":  # the sentence vectors are added after ready, in a thread: let it finish
+                out["sentences_added_seconds"] = _wait_for_sentences(data, proc, timeout)
+                out["peak_rss_with_sentences_mb"] = round((proc_status_kb(proc.pid, "VmHWM") or 0) / 1024, 1)
         finally:
             proc.terminate()
             try:
