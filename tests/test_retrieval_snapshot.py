@@ -16,6 +16,7 @@ from assistant.core.selection import sentence_texts
 from assistant.core.snapshot import RetrievalSnapshot
 from assistant.core.store import ChromaStore, StoreConfig
 from ingest.pipeline import sync_corpus
+from tests.test_backends_real import chroma_server  # noqa: F401 - the fixture: a `chroma run` on loopback
 
 QUERIES = [
     ("Hvilke kommuner deltok i piloten?", ()),
@@ -281,3 +282,43 @@ def test_sentence_vectors_are_only_added_to_the_snapshot_they_were_read_for(inde
     again = list(indexed.data_dir.glob("retrieval-snapshot-*.sentences-*.npy"))
     assert len(again) == 1 and again != vectors
     assert snapshot.load(key).sentences is not None
+
+
+ADD_CHUNK = """
+import json, sys
+import numpy as np
+from assistant.core.records import Chunk, DocumentMeta
+from assistant.core.settings import Settings
+from assistant.core.store import ChromaStore, StoreConfig
+cfg = json.loads(sys.argv[1])
+settings = Settings(_env_file=None, chroma_host="127.0.0.1", chroma_port=cfg["port"], data_dir=cfg["data"])
+store = ChromaStore(StoreConfig.from_settings(settings))
+store.open(cfg["model"], cfg["dim"], create=False)
+meta = DocumentMeta(source="programme/annen-prosess.md", title="Skrevet av en annen prosess", kind="programme")
+chunk = Chunk(id="behind-its-back", text=cfg["text"], meta=meta, content_hash="h", file_hash="f")
+store.upsert([chunk], np.asarray([cfg["vector"]], dtype=np.float32), file_key="k")
+"""
+
+
+@pytest.mark.integration
+def test_on_a_chroma_server_a_chunk_another_process_added_is_noticed(chroma_server, settings, small_corpus,
+                                                                      fake_embedder, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from assistant.core.settings import REPO_ROOT
+
+    remote = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": chroma_server})
+    sync_corpus(remote, fake_embedder, store_of(remote))
+    assert start(retriever(remote, fake_embedder)).loaded_from == "store"
+    assert start(retriever(remote, fake_embedder)).loaded_from == "snapshot"
+    cfg = {"port": chroma_server, "data": str(tmp_path / "other"), "model": fake_embedder.model_id,
+           "dim": fake_embedder.dim, "text": NEW_TEXT, "vector": fake_embedder.embed_passages([NEW_TEXT])[0].tolist()}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ANONYMIZED_TELEMETRY": "False"}
+    subprocess.run([sys.executable, "-c", ADD_CHUNK, json.dumps(cfg)], check=True, env=env, timeout=120)  # no bump
+    restarted = start(retriever(remote, fake_embedder))
+    assert restarted.loaded_from == "store"
+    assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.id == "behind-its-back"
+    assert not (remote.data_dir / "chroma").exists()  # the snapshot sits in the data dir; the index on the server
