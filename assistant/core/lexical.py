@@ -92,6 +92,8 @@ class LexicalIndex:
             or state.indptr.ndim != 1
             or not n_tokens - 1 <= len(state.indptr) - 1 <= n_tokens
             or state.data.shape != state.indices.shape
+            or state.indices.dtype.kind not in "iu" or state.indptr.dtype.kind not in "iu"
+            or state.data.dtype.kind != "f" or state.df.dtype.kind not in "iu"
             or int(state.indptr[-1]) != len(state.data)
             or (len(state.indices) and (int(state.indices.min()) < 0 or int(state.indices.max()) >= self._n))
             or len(set(state.vocab)) != n_tokens

@@ -2,10 +2,13 @@
 saved beside the data so that a restart loads it instead of reading every record from the
 store, stemming every text and scoring BM25 again (docs/performance.md has the figures).
 
-One file, `<data_dir>/retrieval-snapshot-<collection>.npz`: numpy arrays and UTF-8 JSON in an
-uncompressed zip, read with `allow_pickle=False` (nothing in it can run code). It is written to a
-temporary file in the same folder and renamed over the old one, so a reader sees the old file or
-the new one, never half of one; a file that is truncated or corrupt anyway is rebuilt, not served.
+Two files in the data directory: `retrieval-snapshot-<collection>.npz` (the chunks as columns,
+the BM25 matrix and vocabulary: numpy arrays and UTF-8 JSON in an uncompressed zip, read with
+`allow_pickle=False`, so nothing in it can run code) and the sentence vectors it names,
+`retrieval-snapshot-<collection>.sentences-<token>.npy`, memory-mapped. The .npz is written to a
+temporary file in the same folder and renamed over the old one, so a reader sees the old snapshot
+or the new one, never half of one; a file that is truncated or damaged anyway is rebuilt, not
+served. The sentence vectors are added after (`add_sentences`), by a thread of the retriever.
 
 A snapshot is only used when its key matches the store as read at start:
 - the index's identity (`VectorStore.index_id()`: a dropped and recreated index has a new one),
