@@ -256,7 +256,7 @@ def bench_search(work: Path, embeddings, pool, sizes: list[int], rounds: int, an
         b["build_seconds"] = round(bl_build_s, 1)
         b["peak_rss_mb"] = round(brss / 1024, 1)
         out[str(n)] = {"ours": r, "baseline": b}
-        if not keep and n != 10000:
+        if not keep and n not in (10000, max(sizes)):  # serve opens these two (bench/ready.py)
             shutil.rmtree(settings.data_dir, ignore_errors=True)
             shutil.rmtree(bl_dir, ignore_errors=True)
     return out
@@ -277,10 +277,37 @@ def bench_ttft(work: Path, embeddings, n_questions: int) -> dict:
     return {"model": "SmolLM2-135M-Instruct Q4_1 via llama_cpp.server (2 threads)", "ours": ours, "baseline": base}
 
 
+def build_index_from_bundled(work: Path, n: int) -> None:
+    """An index of n chunks as the search section builds them (bench/indexes.py), from a pool of
+    the bundled corpus's chunks only (no generated corpus, no baseline vectors): enough to time
+    how fast the app opens it."""
+    from assistant.core.embeddings import build_embedder
+    from assistant.core.settings import Settings
+    from bench.indexes import Pool, build_ours, read_sentence_vectors, read_vectors, synthesize
+
+    settings = Settings(_env_file=None, data_dir=work / "ours-bundled")
+    emb = build_embedder(settings)
+    chunks, vectors = read_vectors(settings, emb.model_id, emb.dim)
+    pool = Pool(chunks=chunks, ours=vectors, n_bundled=len(chunks),
+                sentences=read_sentence_vectors(settings, emb.model_id, emb.dim, chunks))
+    chunks, vectors, _ = synthesize(pool, n)
+    build_ours(Settings(_env_file=None, data_dir=work / f"idx-{n}"), emb.model_id, emb.dim, chunks, vectors, pool.sentences)
+
+
 def bench_serve(work: Path, sizes: list[int]) -> dict:
     from bench.serve import measure_import, measure_serve
 
     out = {"import": measure_import()}
+    from bench.ready import measure_ready
+
+    for n in sizes:  # a large index opened with the retrieval snapshot off, cold (written) and warm (loaded)
+        if n < 10000:
+            continue
+        if not (work / f"idx-{n}").exists():  # `--only serve`: no search section built it
+            log(f"serve: building a {n}-chunk index from the bundled corpus's chunks")
+            build_index_from_bundled(work, n)
+        log(f"serve: ready at {n} chunks, retrieval snapshot off / cold / warm")
+        out.setdefault("ready", {})[str(n)] = measure_ready(work / f"idx-{n}", work)
     log("serve: bundled index")
     out["bundled"] = measure_serve(work / "ours-bundled", work)
     if (work / "idx-10000").exists():

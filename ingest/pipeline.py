@@ -37,6 +37,7 @@ from assistant.core.records import passage_text
 from assistant.core.records import Chunk
 from assistant.core.selection import sentence_texts
 from assistant.core.settings import Settings
+from assistant.core.snapshot import delete_snapshot
 from assistant.core.store import StoreError
 from assistant.core.vectorstore import VectorStore
 from ingest.chunking import chunk_sections, sha256
@@ -277,6 +278,9 @@ def sync_corpus(
         if not dry_run:
             if report.changed or rebuild:
                 store.bump_revision()
+                # The snapshot of the index as it was: the revision check would refuse it anyway,
+                # but it need not take the space (nor the next start's time to read its key).
+                delete_snapshot(settings)
             report.chunks_total = store.count()
         else:
             report.chunks_total = sum(len(f.ids) for f in indexed.values()) + report.chunks_added - report.chunks_removed

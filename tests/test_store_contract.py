@@ -166,6 +166,35 @@ def test_revision_counts_bumps_and_survives_reopening(filled):
     assert filled.revision() == 2 and filled.count() == 4
 
 
+def test_all_sentence_vectors_gives_every_stored_sentence(filled):
+    assert [page for page in filled.all_sentence_vectors()] == []
+    filled.upsert_sentences(["a", "c"], [["A en.", "A to."], ["C en."]], VECTORS[:3])
+    filled.upsert_sentences(["a"], [["A ny."]], VECTORS[3:4])  # sentence 0 of a again
+    got = {}
+    for ids, texts, vectors in filled.all_sentence_vectors():
+        assert len(ids) == len(texts) == len(vectors)
+        got.update({i: (t, v) for i, t, v in zip(ids, texts, vectors)})
+    expected = {"a:0": ("A ny.", VECTORS[3]), "a:1": ("A to.", VECTORS[1]), "c:0": ("C en.", VECTORS[2])}
+    assert {i: t for i, (t, _) in got.items()} == {i: t for i, (t, _) in expected.items()}
+    assert all(np.allclose(got[i][1], v, atol=1e-6) for i, (_, v) in expected.items())
+    filled.delete_sentences(["a"])
+    assert {i for ids, _, _ in filled.all_sentence_vectors() for i in ids} == {"c:0"}
+
+
+def test_index_id_stays_until_the_index_is_dropped_and_made_again(filled):
+    first = filled.index_id()
+    assert isinstance(first, str) and first
+    filled.bump_revision()
+    filled.upsert([A], VECTORS[:1], file_key="k9")
+    filled.open(MODEL, DIM, create=True)  # reopening keeps the index, and its id
+    assert filled.index_id() == first
+    filled.drop()
+    with pytest.raises(StoreError):
+        filled.index_id()  # closed
+    filled.open(MODEL, DIM, create=True)
+    assert filled.index_id() != first  # a new index, though at revision 0 like any new one
+
+
 def test_another_model_is_refused_and_the_index_left_as_it_was(filled):
     filled.upsert_sentences(["a"], [["A en."]], VECTORS[:1])
     for create in (False, True):
@@ -198,6 +227,11 @@ def test_only_chroma_shares_an_index_between_instances(settings):
     reader.open(MODEL, DIM, create=False)
     writer.bump_revision()
     assert reader.count() == 1 and reader.revision() == 1
+    assert reader.index_id() == writer.index_id()
+    old = reader.index_id()
+    writer.drop()  # another handle drops and recreates it: the reader sees the new id
+    writer.open(MODEL, DIM, create=True)
+    assert reader.index_id() == writer.index_id() != old
 
     memory = InMemoryStore()
     memory.open(MODEL, DIM, create=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import bm25s
 import numpy as np
@@ -19,21 +20,92 @@ from assistant.core.text import stems
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
+# Bump when what an index holds for the same chunks changes (tokens, stems, BM25 parameters):
+# a saved index (`state()`, kept by assistant/core/snapshot.py) of another version is rebuilt.
+LEXICAL_VERSION = f"1/bm25s-{bm25s.__version__}"
+
+
+@dataclass(frozen=True)
+class LexicalState:
+    """A built index as plain arrays, to save and load without stemming again: the vocabulary
+    (token i is `vocab[i]`), each token's document frequency, and bm25s's score matrix (CSC:
+    column i holds token i's score in each document that has it)."""
+
+    vocab: list[str]  # may end with a token that has no column in the matrix (bm25s's "")
+    df: np.ndarray
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
 
 class LexicalIndex:
     def __init__(self, chunks: list[Chunk]) -> None:
-        self.ids = [c.id for c in chunks]
-        kinds = np.array([c.meta.kind for c in chunks], dtype=object)
-        self._kind_masks = {kind: kinds == kind for kind in set(kinds.tolist())}
-        self._bm25 = None
-        self._df: Counter[str] = Counter()
-        self._n = len(chunks)
+        self._setup([c.id for c in chunks], [c.meta.kind for c in chunks])
         if chunks:
             corpus = [stems(passage_text(c)) or ["\u2205"] for c in chunks]
             for tokens in corpus:
                 self._df.update(set(tokens))
             self._bm25 = bm25s.BM25()
             self._bm25.index(corpus, show_progress=False)
+
+    @classmethod
+    def restored(cls, ids: list[str], kinds: list[str], state: LexicalState | None) -> "LexicalIndex":
+        """The index `state()` gave for chunks with these ids and kinds (in the same order),
+        without stemming and scoring them again. ValueError when the state does not fit."""
+        index = cls.__new__(cls)
+        index._setup(ids, kinds)
+        if ids:
+            if state is None:
+                raise ValueError("no lexical state for a non-empty index")
+            index._restore(state)
+        return index
+
+    def _setup(self, ids: list[str], kinds: list[str]) -> None:
+        self.ids = ids
+        kind_of = np.array(kinds, dtype=object)
+        self._kind_masks = {kind: kind_of == kind for kind in set(kinds)}
+        self._bm25 = None
+        self._df: Counter[str] = Counter()
+        self._n = len(ids)
+
+    def state(self) -> LexicalState | None:
+        """The built index as arrays (None for an empty one)."""
+        if self._bm25 is None:
+            return None
+        vocab = [""] * len(self._bm25.vocab_dict)
+        for token, i in self._bm25.vocab_dict.items():
+            vocab[i] = token
+        scores = self._bm25.scores
+        return LexicalState(
+            vocab=vocab,
+            df=np.asarray([self._df.get(t, 0) for t in vocab], dtype=np.int32),
+            data=np.asarray(scores["data"]),
+            indices=np.asarray(scores["indices"]),
+            indptr=np.asarray(scores["indptr"]),
+        )
+
+    def _restore(self, state: LexicalState) -> None:
+        n_tokens = len(state.vocab)
+        if (
+            state.df.shape != (n_tokens,)
+            # bm25s adds the empty token to the vocabulary after scoring: it may have no column
+            or state.indptr.ndim != 1
+            or not n_tokens - 1 <= len(state.indptr) - 1 <= n_tokens
+            or state.data.shape != state.indices.shape
+            or state.indices.dtype.kind not in "iu" or state.indptr.dtype.kind not in "iu"
+            or state.data.dtype.kind != "f" or state.df.dtype.kind not in "iu"
+            or int(state.indptr[-1]) != len(state.data)
+            or (len(state.indices) and (int(state.indices.min()) < 0 or int(state.indices.max()) >= self._n))
+            or len(set(state.vocab)) != n_tokens
+        ):
+            raise ValueError("lexical state does not fit these chunks")
+        bm25 = bm25s.BM25()
+        bm25.scores = {"data": state.data, "indices": state.indices, "indptr": state.indptr, "num_docs": self._n}
+        bm25.vocab_dict = {token: i for i, token in enumerate(state.vocab)}
+        bm25.unique_token_ids_set = set(range(n_tokens))
+        bm25.nonoccurrence_array = None  # the default method (lucene) has none
+        self._bm25 = bm25
+        self._df = Counter({t: int(d) for t, d in zip(state.vocab, state.df.tolist()) if d})
 
     def document_frequency(self, stem: str) -> int:
         return self._df.get(stem, 0)

@@ -15,7 +15,8 @@ shows on large indexes). Every call holds one lock, so threads may share an inst
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,7 @@ class _Index:
     model_id: str
     dim: int
     revision: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # new for every index created
     chunks: dict[str, _ChunkRecord] = field(default_factory=dict)  # in write order, as Chroma reads them
     sentences: dict[str, dict[int, tuple[str, np.ndarray]]] = field(default_factory=dict)  # chunk id -> n -> (text, vector)
     _matrix: tuple[list[str], np.ndarray, np.ndarray] | None = None  # ids, unit vectors, kinds: rebuilt after a write
@@ -112,6 +114,10 @@ class InMemoryStore:
     def revision(self) -> int:
         with self._lock:
             return self._opened().revision
+
+    def index_id(self) -> str:
+        with self._lock:
+            return self._opened().id
 
     def bump_revision(self) -> int:
         with self._lock:
@@ -199,6 +205,16 @@ class InMemoryStore:
                         text, vector = stored[n]
                         out[text] = vector.copy()
             return out
+
+    def all_sentence_vectors(self) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        with self._lock:
+            index = self._index
+            if index is None:
+                return
+            records = [(f"{cid}:{n}", text, vector) for cid, stored in index.sentences.items()
+                       for n, (text, vector) in stored.items()]
+        if records:
+            yield [r[0] for r in records], [r[1] for r in records], np.stack([r[2] for r in records]).astype(np.float32)
 
     def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
         with self._lock:

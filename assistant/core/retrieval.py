@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -22,6 +24,7 @@ from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
+from assistant.core.snapshot import RetrievalSnapshot, SentenceTable
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -50,20 +53,28 @@ class RetrievalConfig(ComponentConfig):
 
 
 class Retriever:
-    """Searches one collection; holds the chunk texts and the BM25 index in memory."""
+    """Searches one collection; holds the chunk texts and the BM25 index in memory, loaded from
+    the retrieval snapshot when one is given and matches the index (assistant/core/snapshot.py),
+    else read from the store and built (then the snapshot is written for the next start)."""
 
     REFRESH_EVERY_S = 2.0
 
-    def __init__(self, config: RetrievalConfig, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(
+        self, config: RetrievalConfig, store: VectorStore, embedder: Embedder, snapshot: RetrievalSnapshot | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.embedder = embedder
-        self._chunks: dict[str, Chunk] = {}
+        self.snapshot = snapshot
+        self.loaded_from: Literal["snapshot", "store"] | None = None  # how the last (re)load went
+        self.snapshot_writer: threading.Thread | None = None  # adds the sentence vectors to a new snapshot
+        self._chunks: Mapping[str, Chunk] = {}
         self._lexical: LexicalIndex | None = None
         self._revision: int | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._sentences: SentenceTable | None = None  # the snapshot's sentence vectors, when loaded from one
 
     def warm_up(self) -> None:
         with self._lock:
@@ -75,9 +86,38 @@ class Retriever:
         # revision recorded, and the next check reloads again. The other order could record the
         # new revision with the old chunks, and miss that write until the next one.
         revision = self.store.revision()
-        chunks = self.store.all_chunks()
-        self._chunks = {c.id: c for c in chunks}
-        self._lexical = LexicalIndex(chunks)
+        key = None
+        loaded = None
+        if self.snapshot is not None:
+            key = self.snapshot.key(
+                index_id=self.store.index_id(), revision=revision, count=self.store.count(), model_id=self.embedder.model_id
+            )
+            loaded = self.snapshot.load(key)
+        chunks: Mapping[str, Chunk]
+        sentences = None
+        if loaded is not None:
+            chunks, lexical = loaded.chunks, loaded.lexical  # a ChunkTable: each Chunk made when first asked for
+            sentences = loaded.sentences
+            self.loaded_from = "snapshot"
+        else:
+            read = self.store.all_chunks()
+            lexical = LexicalIndex(read)
+            chunks = {c.id: c for c in read}
+            self.loaded_from = "store"
+            if self.snapshot is not None and key is not None:
+                # Keyed by the revision read before the chunks (as `_revision`): a writer that
+                # finishes in between bumps it, and the next start or check rebuilds.
+                if self.snapshot.save(key, read, lexical):
+                    # The sentence vectors after: paging through them all takes a while on a
+                    # large index, and this process reads them from the store meanwhile.
+                    snapshot, saved = self.snapshot, replace(key, count=len(read))
+                    self.snapshot_writer = threading.Thread(
+                        target=lambda: snapshot.add_sentences(saved, self.store.all_sentence_vectors()),
+                        name="snapshot-sentences", daemon=True)
+                    self.snapshot_writer.start()
+        self._chunks = chunks
+        self._lexical = lexical
+        self._sentences = sentences
         self._revision = revision
         self._checked_at = time.monotonic()
 
@@ -101,7 +141,7 @@ class Retriever:
         self._checked_at = float("-inf")
 
     @property
-    def chunks(self) -> dict[str, Chunk]:
+    def chunks(self) -> Mapping[str, Chunk]:
         self._refresh_if_stale()
         return self._chunks
 
@@ -115,7 +155,12 @@ class Retriever:
 
     def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, as ingest stored them for these chunks (chunk id -> number of
-        sentences, as `assistant.core.selection.units_of` splits it)."""
+        sentences, as `assistant.core.selection.units_of` splits it): from the snapshot when the
+        chunks came from one (the store's would load every sentence vector of the index into
+        memory), else from the store."""
+        sentences = self._sentences
+        if sentences is not None:
+            return sentences.vectors(sentences_per_chunk)
         return self.store.sentence_vectors(sentences_per_chunk)
 
     def query_vector(self, query: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from assistant.core.embeddings import Embedder, build_embedder
 from assistant.core.llm import ChatModel, build_chat_model
 from assistant.core.retrieval import RetrievalConfig, Retriever
 from assistant.core.settings import Settings
+from assistant.core.snapshot import RetrievalSnapshot
 from assistant.core.store import ChromaStore, StoreConfig
 from assistant.core.vectorstore import VectorStore
 
@@ -42,7 +43,10 @@ class Runtime:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(RetrievalConfig.from_settings(self.settings), self.store, self.embedder)
+            self._retriever = Retriever(
+                RetrievalConfig.from_settings(self.settings), self.store, self.embedder,
+                snapshot=RetrievalSnapshot.from_settings(self.settings),
+            )
         return self._retriever
 
     @property

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     relevance_floor: float = Field(
         0.78, ge=0.0, le=1.0, description="Hits with dense similarity below this and no lexical match are dropped."
     )
+    retrieval_snapshot: bool = Field(
+        True,
+        description=(
+            "Keep the chunk texts and the BM25 index in <data_dir>/retrieval-snapshot-<collection>.npz, so a "
+            "restart loads them instead of reading and stemming every chunk (rebuilt whenever the index changed)."
+        ),
+    )
 
     # --- answering -----------------------------------------------------------
     answer_chunks: int = Field(5, ge=1, le=20, description="Chunks an answer draws on.")
@@ -202,6 +209,16 @@ class Settings(BaseSettings):
         if self.users_file is not None and not self.users:
             return self.users_file.with_name(self.users_file.stem + ".signouts.json")
         return self.data_dir / "signouts.json"
+
+    @property
+    def retrieval_snapshot_path(self) -> Path:
+        """The retrieval snapshot (assistant/core/snapshot.py): per replica, beside its data."""
+        return self.data_dir / f"retrieval-snapshot-{self.collection}.npz"
+
+    @property
+    def retrieval_fingerprint(self) -> str:
+        """What, besides the index's own contents, shapes the chunks the retriever holds."""
+        return self.chunking_fingerprint()
 
     @property
     def journal_path(self) -> Path:

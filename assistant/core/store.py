@@ -9,7 +9,7 @@ it, so a query with another model fails with a clear message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -273,6 +273,11 @@ class ChromaStore:
         col = self._call(self._connect().get_collection, self.config.collection, embedding_function=None)
         return int((col.metadata or {}).get("revision", 0))
 
+    def index_id(self) -> str:
+        self.collection  # noqa: B018 - open() first
+        # By name, as revision(): another process may have dropped and recreated the collection.
+        return str(self._call(self._connect().get_collection, self.config.collection, embedding_function=None).id)
+
     PAGE = 5000  # Chroma refuses one get() of more than ~32k records ("too many SQL variables")
 
     def _get_all(self, include: list[str]) -> dict[str, list]:
@@ -377,6 +382,21 @@ class ChromaStore:
         if embeddings is None:
             return {}
         return {doc: np.asarray(vec, dtype=np.float32) for doc, vec in zip(got.get("documents") or [], embeddings)}
+
+    def all_sentence_vectors(self) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        col = self._sentence_collection()
+        if col is None:
+            return
+        offset = 0
+        while True:
+            got = self._call(col.get, include=["documents", "embeddings"], limit=self.PAGE, offset=offset)
+            ids = list(got["ids"])
+            if ids:
+                vectors = np.asarray(got.get("embeddings"), dtype=np.float32).reshape(len(ids), -1)
+                yield ids, list(got.get("documents") or []), vectors
+            if len(ids) < self.PAGE:
+                return
+            offset += self.PAGE
 
     def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
         col = self._sentence_collection()

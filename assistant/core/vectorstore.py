@@ -16,7 +16,7 @@ says what to do) and its subclass `ModelMismatchError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -46,7 +46,7 @@ class IndexedFile:
 class VectorStore(Protocol):
     """One index of chunks and sentence vectors, built with one embedding model.
 
-    The chunk methods (all but `drop` and the three sentence methods) need `open()` first and
+    The chunk methods (all but `drop` and the four sentence methods) need `open()` first and
     raise `StoreError` on a store that is not open. The sentence methods work on whatever the
     index holds without `open()`. Ids are the callers' (`Chunk.id`); writing an id that is there
     replaces its record.
@@ -75,6 +75,13 @@ class VectorStore(Protocol):
         """The index's revision as stored now: 0 when created, one more with each `bump_revision()`.
         Readers compare it with the one they loaded to notice another writer's changes; a store
         shared between processes (Chroma) re-reads it on every call."""
+        ...
+
+    def index_id(self) -> str:
+        """Which index this is, as stored now: a value fixed when the index is created and new after
+        `drop()` and a new `open(create=True)` (Chroma: the collection's id), so that a reader can
+        tell a rebuilt index from the one it loaded even when both are at the same revision. Like
+        `revision()`, a store shared between processes re-reads it on every call."""
         ...
 
     def bump_revision(self) -> int:
@@ -121,6 +128,12 @@ class VectorStore(Protocol):
         """Sentence text -> stored vector, reading sentences 0..count-1 of each given chunk (chunk id
         -> count). Sentences that are not stored are left out; {} when none are (no index, or an
         index built before sentence vectors: callers embed what they do not find)."""
+        ...
+
+    def all_sentence_vectors(self) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        """Every stored sentence, a page at a time: ids (`<chunk id>:<n>`, sentence n of that chunk),
+        texts and vectors (one row each). Nothing for an index without sentence records. For the
+        retrieval snapshot (assistant/core/snapshot.py), which keeps them beside the data."""
         ...
 
     def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
