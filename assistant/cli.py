@@ -170,10 +170,23 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     import json as json_module
     from pathlib import Path
 
-    from assistant.app.api_keys import add_api_key
+    from assistant.app.api_keys import add_api_key, list_api_keys, revoke_api_key
     from assistant.app.auth import add_user
 
     path = Path(args.file) if args.file else (settings.users_file or settings.data_dir / "users.json")
+    if args.keys or args.revoke_key:
+        # The user's keys, or one of them revoked: the password and role are not touched.
+        if args.revoke_key:
+            revoke_api_key(path, args.name, args.revoke_key)  # AuthError: reported by main()
+        keys = list_api_keys(path, args.name)
+        if args.json:
+            _print_json({"user": args.name, "users_file": str(path), "api_keys": keys,
+                         **({"revoked": args.revoke_key} if args.revoke_key else {})})
+        else:
+            if args.revoke_key:
+                print(f"Trakk tilbake nøkkelen {args.revoke_key} for {args.name}; den virker ikke lenger.")
+            print(f"API-nøkler for {args.name}: " + (", ".join(f"{k['id']} (laget {k['created']})" for k in keys) or "ingen"))
+        return EXIT_OK
     existing = json_module.loads(path.read_text(encoding="utf-8")).get("users", {}) if path.exists() else {}
     keep = args.api_key and args.name in existing
     role = (None if keep else args.role) or existing.get(args.name, {}).get("role") or "participant"
@@ -256,8 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="brukernavn")
     p.add_argument("--role", choices=["participant", "facilitator"], help="rolle (standard: som før, ellers participant)")
     p.add_argument("--file", help="brukerfil (standard ASSISTANT_USERS_FILE eller <data_dir>/users.json)")
-    p.add_argument("--api-key", action="store_true",
-                   help="lag også en API-nøkkel for /v1 (vises én gang; finnes brukeren, endres ikke passord eller rolle)")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--api-key", action="store_true",
+                      help="lag også en API-nøkkel for /v1 (vises én gang; finnes brukeren, endres ikke passord eller rolle)")
+    keys.add_argument("--keys", action="store_true", help="vis brukerens API-nøkler (id og når de ble laget); endrer ingenting")
+    keys.add_argument("--revoke-key", metavar="ID",
+                      help="trekk tilbake en API-nøkkel (id-en fra --keys, eller hele nøkkelen); virker fra neste forespørsel")
     return parser
 
 

@@ -15,8 +15,8 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from assistant.app.api_keys import ApiKeys, add_api_key, key_hash
-from assistant.app.auth import UserStore, add_user
+from assistant.app.api_keys import ApiKeys, add_api_key, key_hash, list_api_keys, revoke_api_key
+from assistant.app.auth import AuthError, UserStore, add_user
 from assistant.app.chat import ChatConfig, ChatService
 from assistant.app.journal import Journal
 from assistant.core.answer import AnswerConfig, AnswerEngine
@@ -82,6 +82,30 @@ def test_keys_are_stored_hashed_and_only_the_whole_key_opens(tmp_path):
     # Changing the password keeps the user's keys.
     add_user(path, "kari", "participant", "nytt-passord-123")
     assert ApiKeys.load(path).owner(key) is not None
+
+
+def test_a_revoked_key_opens_nothing_from_the_next_request_on(signed):
+    """A leaked key is revoked in the users file; the running API (and every replica reading the
+    same file) refuses it on the next request, and the user's other keys keep working."""
+    client, keys, path = signed
+    spare = add_api_key(path, "kari")
+    first = keys["kari"]
+    assert client.get("/health", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+    listed = list_api_keys(path, "kari")
+    assert [k["id"] for k in listed] == [first.split("_")[1], spare.split("_")[1]]
+    assert all(first not in str(k) and key_hash(first) not in str(k) for k in listed)  # ids, never the key or its hash
+    revoke_api_key(path, "kari", first.split("_")[1])
+    r = client.get("/health", headers={"Authorization": f"Bearer {first}"})
+    assert r.status_code == 401 and error_of(r)["code"] == "invalid_api_key"
+    assert client.get("/health", headers={"Authorization": f"Bearer {spare}"}).status_code == 200
+    revoke_api_key(path, "kari", spare)  # the whole key names its id too
+    assert client.get("/health", headers={"Authorization": f"Bearer {spare}"}).status_code == 401
+    assert list_api_keys(path, "kari") == []
+    with pytest.raises(AuthError, match="ingen API-nøkkel med id"):
+        revoke_api_key(path, "kari", "deadbeef")
+    with pytest.raises(AuthError, match="Fant ikke brukeren"):
+        list_api_keys(path, "nobody")
+    assert client.get("/health", headers={"Authorization": f"Bearer {keys['ola']}"}).status_code == 200  # other users untouched
 
 
 def test_the_rate_window_slides():

@@ -254,3 +254,21 @@ def test_without_users_serve_runs_in_local_mode(indexed_data_copy):
     finally:
         stop_app(proc)
     assert "lokal modus" in (data / "serve.log").read_text(encoding="utf-8", errors="replace")
+
+
+def test_user_command_lists_and_revokes_api_keys(tmp_path):
+    users_file = tmp_path / "users.json"
+    made = user_cmd("kari", "--api-key", "--file", str(users_file), "--json", data_dir=tmp_path / "d", password="kari-passord")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["api_key"]
+    key_id = key.split("_")[1]
+    listed = user_cmd("kari", "--keys", "--file", str(users_file), "--json", data_dir=tmp_path / "d")
+    assert listed.returncode == 0 and [k["id"] for k in json.loads(listed.stdout)["api_keys"]] == [key_id]
+    assert key not in listed.stdout
+    wrong = user_cmd("kari", "--revoke-key", "00000000", "--file", str(users_file), data_dir=tmp_path / "d")
+    assert wrong.returncode != 0 and "--keys" in wrong.stderr and key_id in wrong.stderr  # what exists, how to see it
+    revoked = user_cmd("kari", "--revoke-key", key_id, "--file", str(users_file), data_dir=tmp_path / "d")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "virker ikke lenger" in revoked.stdout and "ingen" in revoked.stdout
+    assert json.loads(users_file.read_text(encoding="utf-8"))["users"]["kari"]["api_keys"] == []
+    assert json.loads(users_file.read_text(encoding="utf-8"))["users"]["kari"]["password"].startswith("scrypt$")  # untouched

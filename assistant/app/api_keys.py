@@ -94,18 +94,52 @@ class ApiKeys:
         return len(self._current())
 
 
-def add_api_key(path: Path, name: str) -> str:
-    """Make a key for an existing user in the users file; returns the key (its only appearance:
-    only the hash is written)."""
+def _user_entry(path: Path, name: str) -> tuple[dict, dict]:
+    """The users file's data and `name`'s entry in it; AuthError (what to do) when there is none."""
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"users": {}}
     entry = data.get("users", {}).get(name)
     if entry is None:
         raise AuthError(f"Fant ikke brukeren {name!r} i {path}. Legg den til først: assistant user {name} --role participant")
-    key, key_id = new_key()
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    entry.setdefault("api_keys", []).append({"id": key_id, "sha256": key_hash(key), "created": created})
+    return data, entry
+
+
+def _write(path: Path, data: dict) -> None:
+    """Replace the users file in one step, readable by its owner only. Every replica that reads the
+    file follows the change on its next request (`UsersFile`)."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     os.chmod(tmp, 0o600)
     tmp.replace(path)
+
+
+def add_api_key(path: Path, name: str) -> str:
+    """Make a key for an existing user in the users file; returns the key (its only appearance:
+    only the hash is written)."""
+    data, entry = _user_entry(path, name)
+    key, key_id = new_key()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entry.setdefault("api_keys", []).append({"id": key_id, "sha256": key_hash(key), "created": created})
+    _write(path, data)
     return key
+
+
+def list_api_keys(path: Path, name: str) -> list[dict[str, str]]:
+    """A user's keys as id and creation time (the keys themselves are not stored, so never shown)."""
+    _, entry = _user_entry(path, name)
+    return [{"id": str(k["id"]), "created": str(k.get("created", ""))} for k in entry.get("api_keys", ())]
+
+
+def revoke_api_key(path: Path, name: str, key_id: str) -> None:
+    """Remove one of a user's keys by its id (the 8 characters after `bsk_`, or the whole key):
+    from the next request on, it opens nothing, on every replica that reads this file."""
+    match = _KEY.match(key_id)
+    wanted = match.group(1) if match else key_id
+    data, entry = _user_entry(path, name)
+    keys = entry.get("api_keys", [])
+    kept = [k for k in keys if str(k["id"]) != wanted]
+    if len(kept) == len(keys):
+        known = ", ".join(str(k["id"]) for k in keys) or "ingen"
+        raise AuthError(f"{name!r} har ingen API-nøkkel med id {wanted!r} (nøklene: {known}). "
+                        f"Se dem med: assistant user {name} --keys")
+    entry["api_keys"] = kept
+    _write(path, data)
