@@ -23,24 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.util import REPO, free_port, loadavg, proc_status_kb
+from bench.util import REPO, free_port, loadavg, proc_status_kb, wait_http
 
 SNAPSHOT_MODES = ("off", "cold", "warm")
 QUESTION = "Hvilke kommuner deltok i piloten?"
-
-
-def _up(url: str, proc: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.02)
-    return False
 
 
 def _wait_for_sentences(data: Path, proc: subprocess.Popen, timeout: float) -> float | None:
@@ -95,7 +81,7 @@ def start_once(data: Path, work: Path, mode: str, timeout: float = 300) -> dict:
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            if not _up(base + "/", proc, timeout):
+            if not wait_http(base + "/", proc, timeout, poll=0.02):
                 raise RuntimeError(f"assistant serve did not come up; log: {log_path.read_text()[-2000:]}")
             out["ready_seconds"] = round(time.perf_counter() - t0, 2)
             out["cpu_seconds_ready"] = _cpu_seconds(proc.pid)

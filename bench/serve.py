@@ -14,10 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.util import REPO, free_port, proc_status_kb
+from bench.util import REPO, free_port, proc_status_kb, wait_http
 
 QUESTIONS = [
     "Hvilke kommuner deltok i piloten?",
@@ -25,20 +24,6 @@ QUESTIONS = [
     "Which towns took part in the pilot?",
     "Hvordan kan jeg som leder håndtere målkonflikter?",
 ]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 class ServedApp:
@@ -77,7 +62,7 @@ class ServedApp:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.command, cwd=str(self.work), env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        if not _wait_http(self.url + "/", self.proc, self.timeout):
+        if not wait_http(self.url + "/", self.proc, self.timeout):
             self.__exit__(None, None, None)
             raise RuntimeError(f"{' '.join(self.command[1:])} did not come up; log: {self.log_path.read_text()[-2000:]}")
         self.ready_seconds = time.perf_counter() - t0

@@ -90,6 +90,25 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float, *, poll: float = 0.05) -> bool:
+    """Poll `url` until it answers 200 (True), the process exits or `timeout` passes (False).
+    `poll`: seconds between tries (the ready-time measurement uses a finer one)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            time.sleep(poll)
+    return False
+
+
 def run_worker(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 7200) -> tuple[dict, int]:
     """Run `python -m bench.worker ARGS`; returns (its JSON output, its peak RSS in kB).
 
