@@ -43,6 +43,28 @@ def test_bm25_top_n_is_the_head_of_the_full_ranking_with_and_without_a_kind_filt
     assert index.search("klima", 5, kinds=("no-such-kind",)) == []
 
 
+def test_a_compound_the_corpus_never_uses_is_searched_by_its_parts():
+    from assistant.core.lexical import LexicalIndex, split_compound
+    from assistant.core.records import Chunk, DocumentMeta
+
+    texts = {
+        "levels": "Deltakerne var ledere på nivå to og tre i kommuneorganisasjonen.",
+        "places": "Samlingene ble holdt i fire byer på rundgang.",
+        "budget": "Arbeidet ble finansiert av partene i fellesskap.",
+    }
+    chunks = [Chunk(id=i, text=t, meta=DocumentMeta(source=f"{i}.md", title="", kind="programme"), content_hash=i, file_hash=i)
+              for i, t in texts.items()]
+    index = LexicalIndex(chunks)
+    assert index.document_frequency("ledernivå") == 0
+    assert split_compound("ledernivå", index.document_frequency) == ("leder", "nivå")
+    assert index.query_stems("Hvilket ledernivå?") == ["leder", "nivå"]
+    assert [i for i, _ in index.search("Hvilket ledernivå hadde de?", 3)][0] == "levels"
+    # Known words stay whole; a word with no known parts stays as written; short words are not split.
+    assert index.query_stems("kommuneorganisasjonen") == index.query_stems("kommuneorganisasjonen")[:1]
+    assert split_compound("fårikålen", index.document_frequency) is None
+    assert split_compound("bynivå", index.document_frequency) is None
+
+
 def test_kind_filter_and_floor(settings, small_corpus, fake_embedder, memory_store):
     sync_corpus(settings, fake_embedder, memory_store)
     retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)

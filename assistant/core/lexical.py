@@ -16,7 +16,7 @@ import bm25s
 import numpy as np
 
 from assistant.core.records import Chunk, passage_text
-from assistant.core.text import stems
+from assistant.core.text import stem_word, stems
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -36,6 +36,25 @@ class LexicalState:
     data: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
+
+
+MIN_PART = 4  # letters of each part of a compound split (shorter ones match too much by chance)
+
+
+def split_compound(stem: str, document_frequency) -> tuple[str, str] | None:
+    """A Norwegian compound's two stems, both used by the corpus: the split with the longest
+    last part (the compound's head), a linking "s" or "e" allowed after the first part
+    ("arbeid|s|liv", "kommun|e|direktør"). None when no split has both parts in the corpus."""
+    if len(stem) < 2 * MIN_PART:
+        return None
+    for i in range(MIN_PART, len(stem) - MIN_PART + 1):
+        left, right = stem[:i], stem[i:]
+        if not document_frequency(right):
+            continue
+        for first in dict.fromkeys((left, stem_word(left), left[:-1] if left.endswith(("s", "e")) else left)):
+            if len(first) >= MIN_PART - 1 and document_frequency(first):
+                return first, right
+    return None
 
 
 class LexicalIndex:
@@ -115,10 +134,19 @@ class LexicalIndex:
         df = self._df.get(stem, 0)
         return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
 
+    def query_stems(self, query: str) -> list[str]:
+        """The query's stems, with a compound the corpus never uses replaced by its parts where
+        the corpus uses both ("ledernivå" -> "led", "nivå"; "ledere på nivå to og tre")."""
+        out: list[str] = []
+        for stem in stems(query):
+            parts = split_compound(stem, self.document_frequency) if self.document_frequency(stem) == 0 else None
+            out.extend(parts or (stem,))
+        return out
+
     def search(self, query: str, n: int, kinds: tuple[str, ...] = ()) -> list[tuple[str, float]]:
         if self._bm25 is None:
             return []
-        tokens = [t for t in stems(query) if t in self._bm25.vocab_dict]
+        tokens = [t for t in self.query_stems(query) if t in self._bm25.vocab_dict]
         if not tokens:
             return []
         scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float64)

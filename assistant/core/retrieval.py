@@ -25,6 +25,7 @@ from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
 from assistant.core.snapshot import RetrievalSnapshot, SentenceTable
+from assistant.core.text import stems
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -152,6 +153,11 @@ class Retriever:
     def document_frequency(self, stem: str) -> int:
         self._refresh_if_stale()
         return self._lexical.document_frequency(stem) if self._lexical is not None else 0
+
+    def query_stems(self, query: str) -> list[str]:
+        """The query's stems as the lexical index matches them (compounds it never saw split)."""
+        self._refresh_if_stale()
+        return self._lexical.query_stems(query) if self._lexical is not None else stems(query)
 
     def sentence_vectors(self, sentences_per_chunk: dict[str, int]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, as ingest stored them for these chunks (chunk id -> number of

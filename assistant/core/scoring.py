@@ -72,12 +72,15 @@ class SentenceScorer:
     def candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Unit], Support]:
         """Every sentence and list item of every retrieved chunk, scored against the query:
         e5 similarity, IDF-weighted word overlap and the chunk's rank."""
-        query_stems = set(stems(query))
-        weights = {s: self.retriever.idf(s) for s in query_stems}
-        total = sum(weights.values()) or 1.0
+        written = {s: self.retriever.idf(s) for s in set(stems(query))}
         # IDF-weighted: one rare word the corpus never uses ("fårikål") outweighs common known ones.
-        unknown_share = sum(w for s, w in weights.items() if self.retriever.document_frequency(s) == 0) / total
-        query_sequence = stems(query)
+        # Read on the words as written: a compound the corpus never uses counts as unknown even
+        # where its parts are known ("kommunedirektør"), as the refusal thresholds were chosen.
+        unknown_share = sum(w for s, w in written.items() if self.retriever.document_frequency(s) == 0) / (sum(written.values()) or 1.0)
+        # Sentences are matched on the words as the lexical index reads them: such a compound by its parts.
+        query_sequence = self.retriever.query_stems(query)
+        weights = {s: self.retriever.idf(s) for s in set(query_sequence)}
+        total = sum(weights.values()) or 1.0
         query_pairs = set(zip(query_sequence, query_sequence[1:]))
         units: list[Unit] = []
         contexts: list[str] = []

@@ -75,6 +75,11 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+def stem_word(word: str) -> str:
+    """One word's Snowball stem."""
+    return _stemmer().stemWord(word)
+
+
 def stems(text: str) -> list[str]:
     """Stemmed content words, for BM25 and lexical overlap."""
     found = content_words(text)
