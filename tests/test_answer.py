@@ -106,6 +106,34 @@ def test_reflect_mode_mirrors_and_asks_a_stage_question(engine_parts):
     assert any(c.source == "questions/refleksjon.md" for c in answer.citations)
 
 
+def test_reflection_asks_in_the_participants_language_where_the_bank_has_it(settings, small_corpus, fake_embedder, memory_store):
+    """An English participant is asked the stage's English questions, a bokmål one the bokmål
+    questions; with no English questions for a stage, the bokmål ones are asked (never none)."""
+    from .conftest import write_doc
+
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    write_doc(settings.corpus_dir, "questions/reflection.md", "Reflection", """
+        # Reflection
+        ## The situation
+        - What marks your town today?
+        - What role do you have in the town's development?
+        """, kind="question", stage="[where_are_we]", language="en")
+    sync_corpus(s, fake_embedder, memory_store)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder), fake_embedder)
+    english = {"What marks your town today?", "What role do you have in the town's development?"}
+    bokmal = {"Hva kjennetegner byen din i dag?", "Hvilken rolle har du i byutviklingen?"}
+
+    # Written in English, but with the bokmål questions' words: the bokmål ones would fit it best.
+    en = engine.answer("I wonder what kjennetegner byen din i dag, and what my rolle in byutviklingen is.", mode="reflect", stage="where_are_we")
+    assert en.language == "en" and en.reflection_questions[0] in english
+    nb = engine.answer("Byen min vokser, og jeg lurer på min rolle i byutviklingen.", mode="reflect", stage="where_are_we")
+    assert nb.reflection_questions[0] in bokmal
+    # Both languages' questions stay in the bank for other uses (a stage with no English questions falls back).
+    assert {q for q, _ in engine.reflection_questions("role", stage="where_are_we", n=4)} == english | bokmal
+    assert engine.reflection_questions("role", stage="where_are_we", n=2, language="en")[0][0] in english
+    assert engine.reflection_questions("rolle", stage="where_are_we", n=2, language="de")[0][0] in english | bokmal
+
+
 def test_nynorsk_interface_gets_nynorsk_framing_and_the_material_as_written(engine_parts):
     """With the nynorsk interface (language="nn") the engine's own words are nynorsk: sources
     heading, "the material does not say", the nearest material, refusals and the reflection's

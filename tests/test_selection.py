@@ -341,3 +341,27 @@ def test_a_plural_which_question_leads_with_the_enumeration_over_a_sentence_that
     # A singular "which" asks for one thing: the best-scoring sentence leads.
     span, _ = policy.lead("Hvilket fagområde var størst?", "nb", units)
     assert span[0].text.startswith("Deltakerne var ledere")
+
+
+def test_a_when_question_is_answered_by_a_date_of_what_it_asks_about():
+    """A date fits a "when" question only in a span that speaks of the question's subject, in
+    its own words or its section's headings: the pilot's years are not the date of the first
+    gathering of a national programme (then the material does not say when)."""
+    from assistant.core.policy import AnswerPolicy, PolicyConfig
+    from assistant.core.settings import Settings
+
+    units = units_of("Piloten gikk over perioden 2022–2024 og samlet ledere fra fire byer.\n\n"
+                     "Deltakerne møttes fem ganger.", 0, "nb")
+    units[0].score, units[1].score = 1.0, 0.8
+    table = units_of("Periode: 2022–2024.", 1, "nb")
+    table[0].score = 0.5
+    policy = AnswerPolicy(PolicyConfig.from_settings(Settings(_env_file=None)), retriever=None)
+    span, fits = policy.lead("Når gikk piloten?", "nb", units)
+    assert fits and "2022–2024" in span[0].text
+    _, fits = policy.lead("Hvilken dato er første møte i det regionale nettverket?", "nb", units)
+    assert not fits  # a date, but of something else: the answer says the material does not say when
+    # A date under a heading that names the subject ("Piloten i tall") is that subject's date.
+    span, fits = policy.lead("Når startet det nasjonale programmet?", "nb", units + table, ["Om byene", "Det nasjonale programmet i tall"])
+    assert fits and span[0].text == "Periode: 2022–2024."
+    _, fits = policy.lead("Når startet det nasjonale programmet?", "nb", units + table, ["Om byene", "Samlingene"])
+    assert not fits

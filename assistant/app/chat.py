@@ -241,7 +241,7 @@ class ChatService:
     def _stage_question(self, stage: str, lang: str, *, context: str, asked) -> tuple[str, list[Citation], list[str]]:
         """The stage's next question as shown, its source, and the question itself (stored as data)."""
         seed = context or tr("nb", f"stage.{stage}")
-        picked = self.engine.reflection_questions(seed, stage=stage, n=1, asked=asked)
+        picked = self.engine.reflection_questions(seed, stage=stage, n=1, asked=asked, language=lang)
         label = tr(lang, f"stage.{stage}")
         if not picked:
             return f"**{label}**", [], []

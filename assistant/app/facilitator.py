@@ -57,7 +57,7 @@ class GatheringPlanner:
 
     def prepare(self, theme: str, *, gathering: int | None = None, lang: str = "nb") -> str:
         """The plan as Markdown. `theme` is already cleaned by the caller."""
-        reflection = self._reflection_questions(theme)
+        reflection = self._reflection_questions(theme, lang)
         material = self._material(theme, gathering)
         out = [f"# {tr(lang, 'prep.title', theme=theme)}", ""]
         if gathering:
@@ -154,9 +154,11 @@ class GatheringPlanner:
                 out.append(r)
         return out
 
-    def _reflection_questions(self, theme: str) -> list[tuple[tuple[str, Chunk], str]]:
-        """One question per stage, as the participants' reflection would ask it."""
-        return [(picked, stage) for stage in REFLECTION_STAGES for picked in self.engine.reflection_questions(theme, stage=stage, n=1)]
+    def _reflection_questions(self, theme: str, lang: str) -> list[tuple[tuple[str, Chunk], str]]:
+        """One question per stage, as the participants' reflection would ask it, in the
+        preparation's language where the bank has it."""
+        return [(picked, stage) for stage in REFLECTION_STAGES
+                for picked in self.engine.reflection_questions(theme, stage=stage, n=1, language=lang)]
 
 
 def for_gathering(chunk: Chunk, gathering: int | None) -> bool:

@@ -227,7 +227,7 @@ class ReflectiveComposer:
         question, lang, hits, cands, stage, asked = turn.question, turn.lang, turn.hits, turn.units, turn.stage, turn.asked
         started, retrieval_ms = turn.started, turn.retrieval_ms
         stage_key = stage or "where_are_we"
-        next_questions = self.questions.questions(question, stage=stage_key, n=2, asked=asked)
+        next_questions = self.questions.questions(question, stage=stage_key, n=2, asked=asked, language=lang)
         if self.generative is not None and hits and use_model:
             hint = next_questions[0][0] if next_questions else ""
             fallback = lambda: self.compose(turn, use_model=False)  # noqa: E731

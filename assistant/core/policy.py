@@ -19,6 +19,8 @@ from assistant.core.selection import (
     Gap,
     Unit,
     counted_word,
+    covered,
+    focus_words,
     kind_satisfied,
     missing_focus,
     names_enumeration,
@@ -28,6 +30,11 @@ from assistant.core.selection import (
     span_for,
 )
 from assistant.core.settings import ComponentConfig
+from assistant.core.text import stems
+
+
+# Words a "when" question uses for the kind of answer, not for what it asks about.
+_TIME_WORDS = frozenset({"dato", "datoen", "date", "dates", "tidspunkt", "tidspunktet", "time", "year", "året", "dagen", "day"})
 
 
 class PolicyConfig(ComponentConfig):
@@ -48,7 +55,8 @@ class AnswerPolicy:
     def gap_for(self, question: str, query: str, lang: str, hits: list[Hit], units: list[Unit]) -> tuple[list[Unit], Gap | None]:
         """The answering span, and what the material lacks (None when it answers)."""
         asked, is_question = question_part(question)
-        span, fits = self.lead(asked, lang, units)
+        headings = [" ".join(h.chunk.heading_path) for h in hits]
+        span, fits = self.lead(asked, lang, units, headings)
         # A follow-up is judged with the question it refers back to (the retrieval query).
         in_context = asked if query == question else question_part(query)[0]
         gap = self.gap(in_context, lang, hits, units, fits)
@@ -56,7 +64,7 @@ class AnswerPolicy:
             gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
         return span, gap
 
-    def lead(self, question: str, lang: str, units: list[Unit]) -> tuple[list[Unit], bool]:
+    def lead(self, question: str, lang: str, units: list[Unit], headings: list[str] | None = None) -> tuple[list[Unit], bool]:
         """The span that answers first, and whether it carries the kind of answer asked for.
 
         The best-scoring units are read with what they need to stand alone (`span_for`); a span that
@@ -73,14 +81,27 @@ class AnswerPolicy:
             # "which" question is answered by the named instances: look further down for those.
             floor = ranked[0].score * 0.5
             pool += [u for u in ranked[len(pool) : 3 * len(pool)] if u.score >= floor]
+        # A "when" question is answered by a date of what it asks about: a date in a span that,
+        # with its section's headings (`headings`, by hit index; not the document's title, which
+        # names everything the document covers), speaks of none of the
+        # question's focus words ("første samling", "nasjonale programmet") is the date of
+        # something else.
+        subject = [st for w in focus_words(question) if w.casefold() not in _TIME_WORDS
+                   and (st := (stems(w) or [""])[0])] if kind == "when" else []
         best: tuple[tuple, list[Unit], bool] | None = None
         for u in pool:
             span = span_for(u, units)
-            fits = kind_satisfied(kind, " ".join(x.text for x in span), counted) or (kind == "list" and len(span) >= 3)
+            text = " ".join(x.text for x in span)
+            fits = kind_satisfied(kind, text, counted) or (kind == "list" and len(span) >= 3)
+            if fits and subject:
+                span_stems = set(stems(text))
+                if headings and u.hit_index < len(headings):
+                    span_stems |= set(stems(headings[u.hit_index]))
+                fits = any(covered(st, span_stems) for st in subject)
             value = u.score + (self.config.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
                 value += self.config.answer_language_bonus
-            named = several and names_enumeration(" ".join(x.text for x in span))
+            named = several and names_enumeration(text)
             if named:
                 value += self.config.answer_kind_bonus  # the instances themselves, by name
             extra = u not in ranked[: self.config.answer_lead_candidates]

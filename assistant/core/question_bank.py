@@ -1,5 +1,6 @@
 """The question bank: the reflection and discussion questions of the question documents, and
-which of them fit what a participant wrote."""
+which of them fit what a participant wrote, in the participant's language where the bank has
+questions in it (the bundled reflection questions are in bokmål only, so far)."""
 
 from __future__ import annotations
 
@@ -24,24 +25,27 @@ class QuestionBank:
         n: int = 2,
         asked: Sequence[str] = (),
         discussion: bool = False,
+        language: str | None = None,
     ) -> list[tuple[str, Chunk]]:
         """Bullet questions from the question documents that fit `text`.
 
         With `stage`, only that reflection stage's questions; with `discussion`, only the
-        discussion questions (question documents that belong to no reflection stage).
+        discussion questions (question documents that belong to no reflection stage). With
+        `language`, only questions in that language when the bank has any for the stage (a
+        participant who writes English is asked in English), else those of any language.
         """
         hits = self.retriever.search(text, k=12, kinds=("question",), apply_floor=False)
         if discussion:
             hits = [h for h in hits if not h.chunk.meta.stage]
         elif stage:
+            every = [Hit(chunk=c, score=0.0, rank=0) for c in self.retriever.chunks.values() if stage in c.meta.stage]
             staged = [h for h in hits if stage in h.chunk.meta.stage]
-            if not staged:
-                staged = [
-                    Hit(chunk=c, score=0.0, rank=0)
-                    for c in self.retriever.chunks.values()
-                    if stage in c.meta.stage
+            if language and any(h.chunk.meta.language == language for h in every):
+                # The retrieved ones in that language, else all of the stage's in that language.
+                staged = [h for h in staged if h.chunk.meta.language == language] or [
+                    h for h in every if h.chunk.meta.language == language
                 ]
-            hits = staged
+            hits = staged or every
         seen = {a.strip().casefold() for a in asked}
         pool: list[tuple[str, Chunk]] = []
         for h in hits:
