@@ -238,3 +238,23 @@ def test_only_chroma_shares_an_index_between_instances(settings):
     memory.upsert([A], VECTORS[:1], file_key="k1")
     with pytest.raises(StoreError, match="assistant ingest"):
         InMemoryStore().open(MODEL, DIM, create=False)
+
+
+def test_chroma_keeps_sentence_vectors_in_a_sparse_graph_and_the_chunks_in_a_full_one(settings):
+    """Sentence vectors are read by id only: their collection gets the cheap HNSW graph
+    (`SENTENCE_HNSW`), the chunks' collection, which is searched, keeps Chroma's defaults. Many
+    sentence vectors still come back exactly by id."""
+    from assistant.core.store import SENTENCE_HNSW
+
+    store = ChromaStore(StoreConfig.from_settings(settings))
+    store.open(MODEL, DIM, create=True)
+    sentences = store._sentence_collection().configuration_json["hnsw"]
+    chunks = store.collection.configuration_json["hnsw"]
+    assert (sentences["ef_construction"], sentences["max_neighbors"]) == (SENTENCE_HNSW["ef_construction"], SENTENCE_HNSW["max_neighbors"])
+    assert chunks["ef_construction"] > sentences["ef_construction"] and chunks["max_neighbors"] > sentences["max_neighbors"]
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((3000, DIM)).astype(np.float32)
+    ids = [f"c{i}" for i in range(1000)]
+    store.upsert_sentences(ids, [[f"{i} en.", f"{i} to.", f"{i} tre."] for i in ids], vectors)
+    got = store.sentence_vectors({cid: 3 for cid in ids})
+    assert len(got) == 3000 and np.allclose(got["c999 tre."], vectors[-1]) and np.allclose(got["c0 en."], vectors[0])
