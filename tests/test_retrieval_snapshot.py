@@ -322,3 +322,58 @@ def test_on_a_chroma_server_a_chunk_another_process_added_is_noticed(chroma_serv
     assert restarted.loaded_from == "store"
     assert restarted.search("sirkulærøkonomi kretsløp", k=1, mode="lexical")[0].chunk.id == "behind-its-back"
     assert not (remote.data_dir / "chroma").exists()  # the snapshot sits in the data dir; the index on the server
+
+
+EXITING_EARLY = """
+import sys, time
+from pathlib import Path
+from assistant.core.retrieval import RetrievalConfig, Retriever
+from assistant.core.settings import Settings
+from assistant.core.snapshot import RetrievalSnapshot
+from assistant.core.store import ChromaStore, StoreConfig
+from tests.fakes import FakeEmbedder
+
+settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]), corpus_dir=Path(sys.argv[2]), relevance_floor=0.0,
+                    chunk_target_tokens=120)
+pages_read = Path(sys.argv[3])
+real = ChromaStore.all_sentence_vectors
+
+def slow(self):  # a large index: paging through every sentence vector takes a long while
+    for n, page in enumerate(list(real(self)) * 40):
+        pages_read.write_text(str(n + 1))
+        time.sleep(0.25)
+        yield page
+
+ChromaStore.all_sentence_vectors = slow
+r = Retriever(RetrievalConfig.from_settings(settings), ChromaStore(StoreConfig.from_settings(settings)), FakeEmbedder(),
+              snapshot=RetrievalSnapshot.from_settings(settings))
+r.warm_up()
+assert r.snapshot_writer is not None and r.snapshot_writer.is_alive()
+time.sleep(0.6)
+print("answered; exiting", flush=True)
+"""
+
+
+def test_a_process_that_exits_while_the_sentences_are_written_stops_the_writer_cleanly(indexed, tmp_path, repo_root, fake_embedder):
+    """A CLI answer or a stopped server on a large index ends while the writer still pages through
+    the sentence vectors: it stops after its page (no crash in Chroma's native code at exit, no
+    partial file left), and a later start writes a whole snapshot."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_early.py"
+    script.write_text(EXITING_EARLY, encoding="utf-8")
+    counter = tmp_path / "pages"
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}  # the script imports the tests' fake embedder
+    proc = subprocess.run([sys.executable, str(script), str(indexed.data_dir), str(indexed.corpus_dir), str(counter)],
+                          cwd=repo_root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "answered; exiting" in proc.stdout
+    assert int(counter.read_text()) < 10  # stopped after a few pages, not after all 40
+    left = [p.name for p in indexed.data_dir.iterdir() if p.name.endswith((".raw", ".tmp"))]
+    assert left == []
+    r = start(retriever(indexed, fake_embedder))  # the next start: a snapshot with its sentences
+    assert r.search("Hvilke kommuner deltok i piloten?", k=3)
+    assert start(retriever(indexed, fake_embedder)).loaded_from == "snapshot"

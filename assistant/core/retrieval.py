@@ -10,11 +10,13 @@ question is the answer engine's job, with more signals than one cosine.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from dataclasses import replace
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -29,6 +31,35 @@ from assistant.core.text import stems
 from assistant.core.vectorstore import VectorStore
 
 Mode = Literal["hybrid", "dense", "lexical"]
+
+
+# The snapshot's sentence writers still running. A process that ends (a CLI answer, a stopped
+# server) while one is inside Chroma's native code crashed at exit (SIGSEGV, seen at 200k chunks,
+# where paging through 870k sentence vectors takes minutes) and left a partial file behind. At
+# exit each writer is told to stop after the page it is reading, and waited for.
+_WRITERS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+_EXITING = threading.Event()
+WRITER_EXIT_WAIT_S = 60.0
+
+
+class WriterStopped(RuntimeError):
+    """The process is exiting: the snapshot's sentence vectors are left for the next start."""
+
+
+def _until_exit(pages: Iterable):
+    for page in pages:
+        if _EXITING.is_set():
+            raise WriterStopped("the process is exiting; the next start adds the sentence vectors")
+        yield page
+
+
+@atexit.register
+def _stop_writers() -> None:
+    # atexit runs after the interpreter has waited for non-daemon threads and before it stops
+    # the daemon ones, so a writer can still finish its page and clean up here.
+    _EXITING.set()
+    for writer in list(_WRITERS):
+        writer.join(WRITER_EXIT_WAIT_S)
 
 
 def weighted_rrf(
@@ -113,8 +144,9 @@ class Retriever:
                     # large index, and this process reads them from the store meanwhile.
                     snapshot, saved = self.snapshot, replace(key, count=len(read))
                     self.snapshot_writer = threading.Thread(
-                        target=lambda: snapshot.add_sentences(saved, self.store.all_sentence_vectors()),
+                        target=lambda: snapshot.add_sentences(saved, _until_exit(self.store.all_sentence_vectors())),
                         name="snapshot-sentences", daemon=True)
+                    _WRITERS.add(self.snapshot_writer)
                     self.snapshot_writer.start()
         self._chunks = chunks
         self._lexical = lexical

@@ -164,7 +164,8 @@ class RetrievalSnapshot:
             self._remove_vectors(keep=vector_path.name)
             return True
         except Exception as exc:  # noqa: BLE001 - answers then read sentence vectors from the store
-            log.warning("could not add sentence vectors to %s (%s: %s)", self.path, type(exc).__name__, exc)
+            (log.info if type(exc).__name__ == "WriterStopped" else log.warning)(
+                "could not add sentence vectors to %s (%s: %s)", self.path, type(exc).__name__, exc)
             if vector_path is not None:
                 vector_path.unlink(missing_ok=True)
             return False
