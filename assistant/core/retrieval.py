@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.core.embeddings import Embedder
+from assistant.core.errors import AssistantError
 from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
@@ -42,8 +43,11 @@ _EXITING = threading.Event()
 WRITER_EXIT_WAIT_S = 60.0
 
 
-class WriterStopped(RuntimeError):
-    """The process is exiting: the snapshot's sentence vectors are left for the next start."""
+class WriterStopped(AssistantError):
+    """The process is exiting: the snapshot's sentence vectors are left for the next start (never
+    shown to a user: the writer logs it and answers read sentence vectors from the store)."""
+
+    default_message = "Prosessen avsluttes; neste oppstart legger setningsvektorene i øyeblikksbildet."
 
 
 def _until_exit(pages: Iterable):
