@@ -22,12 +22,11 @@ from typing import Literal
 import numpy as np
 
 from assistant.core.embeddings import Embedder
-from assistant.core.errors import AssistantError
 from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
-from assistant.core.snapshot import RetrievalSnapshot, SentenceTable
+from assistant.core.snapshot import RetrievalSnapshot, SentenceTable, WriterStopped
 from assistant.core.text import stems
 from assistant.core.vectorstore import VectorStore
 
@@ -41,13 +40,6 @@ Mode = Literal["hybrid", "dense", "lexical"]
 _WRITERS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
 _EXITING = threading.Event()
 WRITER_EXIT_WAIT_S = 60.0
-
-
-class WriterStopped(AssistantError):
-    """The process is exiting: the snapshot's sentence vectors are left for the next start (never
-    shown to a user: the writer logs it and answers read sentence vectors from the store)."""
-
-    default_message = "Prosessen avsluttes; neste oppstart legger setningsvektorene i øyeblikksbildet."
 
 
 def _until_exit(pages: Iterable):

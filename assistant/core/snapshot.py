@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.core.errors import AssistantError
 from assistant.core.lexical import LEXICAL_VERSION, LexicalIndex, LexicalState
 from assistant.core.provenance import PROVENANCES
 from assistant.core.records import Chunk, DocumentMeta
@@ -62,6 +63,13 @@ class SnapshotConfig(ComponentConfig):
     retrieval_snapshot: bool
     retrieval_snapshot_path: Path
     retrieval_fingerprint: str
+
+
+class WriterStopped(AssistantError):
+    """The process is exiting: the snapshot's sentence vectors are left for the next start (never
+    shown to a user: `add_sentences` logs it and answers read sentence vectors from the store)."""
+
+    default_message = "Prosessen avsluttes; neste oppstart legger setningsvektorene i øyeblikksbildet."
 
 
 class RetrievalSnapshot:
@@ -164,7 +172,7 @@ class RetrievalSnapshot:
             self._remove_vectors(keep=vector_path.name)
             return True
         except Exception as exc:  # noqa: BLE001 - answers then read sentence vectors from the store
-            (log.info if type(exc).__name__ == "WriterStopped" else log.warning)(
+            (log.info if isinstance(exc, WriterStopped) else log.warning)(
                 "could not add sentence vectors to %s (%s: %s)", self.path, type(exc).__name__, exc)
             if vector_path is not None:
                 vector_path.unlink(missing_ok=True)
