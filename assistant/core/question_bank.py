@@ -38,14 +38,13 @@ class QuestionBank:
         if discussion:
             hits = [h for h in hits if not h.chunk.meta.stage]
         elif stage:
-            every = [Hit(chunk=c, score=0.0, rank=0) for c in self.retriever.chunks.values() if stage in c.meta.stage]
             staged = [h for h in hits if stage in h.chunk.meta.stage]
-            if language and any(h.chunk.meta.language == language for h in every):
-                # The retrieved ones in that language, else all of the stage's in that language.
-                staged = [h for h in staged if h.chunk.meta.language == language] or [
-                    h for h in every if h.chunk.meta.language == language
-                ]
-            hits = staged or every
+            own = [h for h in staged if h.chunk.meta.language == language] if language else staged
+            # Every chunk of the stage is read only when the retrieved ones do not do.
+            if not own:
+                every = [Hit(chunk=c, score=0.0, rank=0) for c in self.retriever.chunks.values() if stage in c.meta.stage]
+                own = [h for h in every if h.chunk.meta.language == language] or staged or every
+            hits = own
         seen = {a.strip().casefold() for a in asked}
         pool: list[tuple[str, Chunk]] = []
         for h in hits:
