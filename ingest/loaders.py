@@ -359,7 +359,15 @@ def _meta(front: dict, found: FoundFile, default_title: str) -> DocumentMeta:
         gathering=tuple(gathering),
         stage=stages,
         summary=str(front.get("summary") or "").strip(),
+        searchable=_yes(front.get("searchable", True)),
     )
+
+
+def _yes(value: object) -> bool:
+    """A front-matter flag: YAML's false/no parse to False; a quoted "false"/"no"/"0" counts too."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "no", "nei", "0", "off")
+    return bool(value)
 
 
 def _as_list(value: object) -> list:

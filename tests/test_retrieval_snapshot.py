@@ -377,3 +377,40 @@ def test_a_process_that_exits_while_the_sentences_are_written_stops_the_writer_c
     r = start(retriever(indexed, fake_embedder))  # the next start: a snapshot with its sentences
     assert r.search("Hvilke kommuner deltok i piloten?", k=3)
     assert start(retriever(indexed, fake_embedder)).loaded_from == "snapshot"
+
+
+def test_a_document_marked_unsearchable_is_read_by_the_question_bank_only(settings, small_corpus, fake_embedder, tmp_path):
+    """`searchable: false` (the English reflection questions): plain search and answers leave the
+    document out, and the rest rank as in an index without it, even when its chunks are all a
+    query's nearest (an English query and the English prompts); the question bank reads it.
+    From the store and from the snapshot alike (the flag survives Chroma's metadata and the
+    snapshot's document table)."""
+    from assistant.core.question_bank import QuestionBank
+    from assistant.core.scoring import SentenceScorer
+    from tests.conftest import write_doc
+
+    query = "Which role do you have in the town?"
+    prompts = "\n".join(f"## Part {i}\n- Which role do you have in the town, part {i}?" for i in range(12))
+    with_prompts = settings.model_copy(update={"candidates": 5})
+    without = with_prompts.model_copy(update={"data_dir": tmp_path / "without"})
+    sync_corpus(without, fake_embedder, store_of(without))  # the same material, no prompts
+    write_doc(settings.corpus_dir, "questions/prompts-en.md", "Prompts", f"# Prompts\n{prompts}",
+              kind="question", language="en", stage="[where_are_we]", searchable="false")
+    sync_corpus(with_prompts, fake_embedder, store_of(with_prompts))
+
+    plain = start(retriever(without, fake_embedder, snapshot=False))
+    expected = [h.chunk.id for h in plain.search(query, k=5, mode="dense", apply_floor=False)]
+    assert expected
+    for loaded_from in ("store", "snapshot"):
+        r = start(retriever(with_prompts, fake_embedder))
+        assert r.loaded_from == loaded_from
+        hidden = r.search(query, k=20, mode="dense", apply_floor=False, include_unsearchable=True)
+        assert [h.chunk.meta.source for h in hidden[:12]] == ["questions/prompts-en.md"] * 12  # all nearer
+        assert [h.chunk.id for h in r.search(query, k=5, mode="dense", apply_floor=False)] == expected
+        found = r.search(query, k=20, apply_floor=False)
+        assert found and all(h.chunk.meta.source != "questions/prompts-en.md" for h in found)
+        assert r.search(query, k=20, mode="lexical", apply_floor=False, include_unsearchable=True)
+        assert not r.search(query, k=20, mode="lexical", apply_floor=False)  # only the prompts have its words
+        bank = QuestionBank(r, SentenceScorer(r, fake_embedder))
+        asked = bank.questions(query, stage="where_are_we", n=2, language="en")
+        assert asked and all(c.meta.source == "questions/prompts-en.md" for _, c in asked)

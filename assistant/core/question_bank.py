@@ -34,7 +34,9 @@ class QuestionBank:
         `language`, only questions in that language when the bank has any for the stage (a
         participant who writes English is asked in English), else those of any language.
         """
-        hits = self.retriever.search(text, k=12, kinds=("question",), apply_floor=False)
+        # The bank reads the documents search leaves out (`searchable: false`, such as the English
+        # versions of the reflection questions).
+        hits = self.retriever.search(text, k=12, kinds=("question",), apply_floor=False, include_unsearchable=True)
         if discussion:
             hits = [h for h in hits if not h.chunk.meta.stage]
         elif stage:

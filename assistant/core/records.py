@@ -37,6 +37,11 @@ class DocumentMeta(Record):
     gathering: tuple[int, ...] = ()
     stage: tuple[str, ...] = ()
     summary: str = ""
+    # False: only the question bank reads the document (a reflection stage's questions in a second
+    # language, asked to a participant who writes it); search, answers and the facilitator's
+    # material leave it out, so a query in that language is not drawn to the prompts over the
+    # material they are about.
+    searchable: bool = True
 
 
 class Section(Record):

@@ -26,7 +26,7 @@ from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
 from assistant.core.settings import ComponentConfig
-from assistant.core.snapshot import RetrievalSnapshot, SentenceTable, WriterStopped
+from assistant.core.snapshot import ChunkTable, RetrievalSnapshot, SentenceTable, WriterStopped
 from assistant.core.text import stems
 from assistant.core.vectorstore import VectorStore
 
@@ -103,6 +103,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._sentences: SentenceTable | None = None  # the snapshot's sentence vectors, when loaded from one
+        self._unsearchable = 0  # chunks of documents marked `searchable: false`
 
     def warm_up(self) -> None:
         with self._lock:
@@ -147,6 +148,7 @@ class Retriever:
         self._chunks = chunks
         self._lexical = lexical
         self._sentences = sentences
+        self._unsearchable = unsearchable_count(chunks)
         self._revision = revision
         self._checked_at = time.monotonic()
 
@@ -215,18 +217,28 @@ class Retriever:
         kinds: tuple[str, ...] = (),
         mode: Mode = "hybrid",
         apply_floor: bool = True,
+        include_unsearchable: bool = False,
     ) -> list[Hit]:
+        """The k best chunks (of `kinds`, when given), fused from the dense and BM25 rankings.
+        Documents marked `searchable: false` are left out (the rest keep their order) unless
+        `include_unsearchable`: the question bank reads them, search and answers do not."""
         self._refresh_if_stale()
         s = self.config
         k = k or s.top_k
         n = max(s.candidates, k)
+        # Chunks search leaves out are left out before the fusion, from lists that many longer,
+        # so the rest rank as they would without them (an English query's nearest chunks can be
+        # all English reflection questions).
+        hidden = 0 if include_unsearchable else self._unsearchable
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
             vector = self.query_vector(query)
-            dense = [(m.id, m.similarity) for m in self.store.query(vector, n, kinds)]
+            dense = [(m.id, m.similarity) for m in self.store.query(vector, n + hidden, kinds)]
         if mode in ("hybrid", "lexical") and self._lexical is not None:
-            lexical = self._lexical.search(query, n, kinds)
+            lexical = self._lexical.search(query, n + hidden, kinds)
+        if hidden:
+            dense, lexical = self._searchable(dense)[:n], self._searchable(lexical)[:n]
         dense_sim = dict(dense)
         lex_score = dict(lexical)
         weight = {"hybrid": s.dense_weight, "dense": 1.0, "lexical": 0.0}[mode]
@@ -247,11 +259,22 @@ class Retriever:
             hits = programme_first(hits)
         return hits
 
+    def _searchable(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        chunks = self._chunks
+        return [(cid, v) for cid, v in ranked if (c := chunks.get(cid)) is not None and c.meta.searchable]
+
     def _above_floor(self, similarity: float | None, lexical_match: bool) -> bool:
         """Dense similarity decides when known; a chunk only BM25 found must at least match lexically."""
         if similarity is None:
             return lexical_match
         return similarity >= self.config.relevance_floor
+
+
+def unsearchable_count(chunks: Mapping[str, Chunk]) -> int:
+    """Chunks of documents marked `searchable: false`."""
+    if isinstance(chunks, ChunkTable):
+        return chunks.unsearchable_count()
+    return sum(1 for c in chunks.values() if not c.meta.searchable)
 
 
 def programme_first(hits: list[Hit]) -> list[Hit]:

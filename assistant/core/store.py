@@ -64,6 +64,7 @@ def chunk_to_metadata(chunk: Chunk, file_key: str) -> dict[str, str | int | floa
         "gathering": _join(meta.gathering),
         "stage": _join(meta.stage),
         "summary": meta.summary,
+        "searchable": meta.searchable,
         "heading_path": json.dumps(list(chunk.heading_path), ensure_ascii=False),
         "section": chunk.section,
         "position": chunk.position,
@@ -80,12 +81,13 @@ def chunk_to_metadata(chunk: Chunk, file_key: str) -> dict[str, str | int | floa
 
 
 @lru_cache(maxsize=8192)
-def _document_meta(source, title, kind, language, tags, gathering, stage, summary) -> DocumentMeta:
+def _document_meta(source, title, kind, language, tags, gathering, stage, summary, searchable=True) -> DocumentMeta:
     """One (frozen) DocumentMeta per document, shared by its chunks: loading 50k chunks
     validated the same few hundred documents' metadata 50k times."""
     return DocumentMeta(
         source=source, title=title, kind=kind, language=language, tags=_split(tags),
         gathering=tuple(int(g) for g in _split(gathering)), stage=_split(stage), summary=summary,
+        searchable=bool(searchable),
     )
 
 
@@ -93,6 +95,7 @@ def chunk_from_record(chunk_id: str, text: str, md: dict) -> Chunk:
     meta = _document_meta(
         md["source"], md.get("title", md["source"]), md.get("kind", "other"), md.get("language", "nb"),
         md.get("tags"), md.get("gathering"), md.get("stage"), md.get("summary", ""),
+        md.get("searchable", True),  # absent in an index written before the field: searchable
     )
     return Chunk(
         id=chunk_id,
