@@ -365,3 +365,26 @@ def test_a_when_question_is_answered_by_a_date_of_what_it_asks_about():
     assert fits and span[0].text == "Periode: 2022–2024."
     _, fits = policy.lead("Når startet det nasjonale programmet?", "nb", units + table, ["Om byene", "Samlingene"])
     assert not fits
+
+
+def test_a_sentence_about_her_leads_alone_with_the_name_in_brackets():
+    """"Hun presenterte …" answers on its own when the person is named before it in the chunk
+    (through sentences that speak of her without a name, or by surname alone); with the name
+    in brackets the first sentence says who. Two people named, or a sentence about something
+    else in between: read with the sentence before, as any sentence that refers back."""
+    text = ("Prosjektleder var Kari Nordmann fra KS. Arbeidet hennes gikk over tre år. "
+            "Hun presenterte funnene på et seminar i Bergen.")
+    units = units_of(text, 0, "nb")
+    span = span_for(units[2], units)
+    assert [u.text for u in span] == ["Hun [Kari Nordmann] presenterte funnene på et seminar i Bergen."]
+    assert units[2].text.startswith("Hun presenterte")  # the unit itself is as written
+
+    english = units_of("The pilot was led by Kari Nordmann and Ola Hansen. Since 2020, Nordmann's work has been "
+                       "short engagements. She presented the findings in June.", 0, "en")
+    assert span_for(english[2], english)[0].text == "She [Kari Nordmann] presented the findings in June."
+
+    for other in ("Kari Nordmann og Ola Hansen ledet piloten. Hun presenterte funnene.",
+                  "Kari Nordmann ledet piloten. Piloten hadde fem samlinger. Hun presenterte funnene."):
+        units = units_of(other, 0, "nb")
+        span = span_for(units[-1], units)
+        assert len(span) == 2 and span[1].text == "Hun presenterte funnene."

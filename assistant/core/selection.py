@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.core.records import Chunk
 from assistant.core.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
@@ -461,14 +461,63 @@ def _count_value(token: str) -> int | None:
     return NUMBER_VALUE.get(token)
 
 
+# A sentence that opens with "han/hun/he/she": the person is named in a sentence before it.
+_PERSONAL = re.compile(r"^(?:(?:men|og|så|but|and|yet|so)\s+)?(han|hun|he|she)\b", re.I)
+# The same person again, without a name: the walk back to the name goes on through such sentences.
+_SAME_PERSON = re.compile(r"\b(han|hun|hans|hennes|ham|henne|he|she|his|her|him|hers)\b", re.I)
+REFERENT_REACH = 6  # sentences back, within the chunk, where the person may be named
+
+
+def named_referent(lead: Unit, before: Sequence[Unit]) -> str | None:
+    """The person a sentence opening with "han/hun/he/she" speaks of: walking back through the
+    sentences of its chunk that speak of him or her without a name, the first one that names
+    anyone, when it names one person (a full name, or the surname of a full name the chunk gives
+    earlier: "Salvesvold's work"); None when it names several ("Rittel og Webber") or the walk
+    reaches a sentence about someone or something else."""
+    if not _PERSONAL.match(lead.text):
+        return None
+    full = {m.group(0) for u in before for m in _PERSON.finditer(u.text) if not _sentence_start(u.text, m.start())}
+    for prev in reversed(before[-REFERENT_REACH:]):
+        names = {m.group(0) for m in _PERSON.finditer(prev.text) if not _sentence_start(prev.text, m.start())}
+        names |= {f for f in full if re.search(rf"\b{re.escape(f.split()[-1])}(?:'s|s|’s)?\b", prev.text)}
+        if names:
+            return names.pop() if len(names) == 1 else None
+        if not _SAME_PERSON.search(prev.text):
+            return None
+    return None
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    """A pair that opens the sentence with a common word ("Ifølge Dansk …", "Since Salvesvold …")
+    is no name: the first word is capitalised only because the sentence starts there."""
+    return at == 0 and text.split(maxsplit=1)[0].casefold() in STOPWORDS
+
+
+def with_referent(text: str, name: str) -> str:
+    """"Hun presenterte …" -> "Hun [Grethe Salvesvold] presenterte …": the sentence as written,
+    with the person it refers to in brackets, so that it can lead an answer on its own."""
+    m = _PERSONAL.match(text)
+    return f"{text[: m.end()]} [{name}]{text[m.end():]}" if m else text
+
+
 def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
     """The lead unit with what it needs to be read alone: the sentence it refers back to, and the
-    items it announces (following sentences of its paragraph, or the list after it)."""
+    items it announces (following sentences of its paragraph, or the list after it). A sentence
+    about "him" or "her" named just before leads alone, with the name in brackets."""
     same_chunk = [u for u in units if u.hit_index == lead.hit_index]
     same_chunk.sort(key=lambda u: u.order)
     i = next((k for k, u in enumerate(same_chunk) if u is lead), None)
     if i is None:
         return [lead]
+    name = named_referent(lead, same_chunk[:i]) if i > 0 else None
+    if name is not None:
+        named = replace(lead, text=with_referent(lead.text, name))
+        return [named if u is lead else u for u in _span_in_chunk(lead, same_chunk, i, refers_back=False)]
+    return _span_in_chunk(lead, same_chunk, i)
+
+
+def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: bool = True) -> list[Unit]:
+    units = same_chunk
     if _ORDINAL_OPENERS.match(lead.text) or lead.is_item:
         # One item of an enumeration: read it with the sentence that announced the items.
         for prev in reversed(same_chunk[max(0, i - MAX_FOLLOWERS) : i]):
@@ -478,7 +527,7 @@ def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
                 whole = span_for(prev, units)
                 return whole if lead in whole else [*whole, lead]
     span = [lead]
-    if (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:
+    if refers_back and (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:
         prev = same_chunk[i - 1]
         if prev.block == lead.block or lead.is_item:
             span.insert(0, prev)
