@@ -388,3 +388,28 @@ def test_a_sentence_about_her_leads_alone_with_the_name_in_brackets():
         units = units_of(other, 0, "nb")
         span = span_for(units[-1], units)
         assert len(span) == 2 and span[1].text == "Hun presenterte funnene."
+
+
+def test_a_which_question_is_answered_by_the_items_a_section_heading_announces():
+    """"Hvilke typiske spenninger …" under the heading "Tre typiske spenninger i en mellomstor by",
+    whose items are paragraphs opening with a bold lead-in (no sentence announces them): the
+    three items lead, as a list, over a better-scoring sentence elsewhere. Not when the heading
+    does not restate the question, nor when fewer items follow than it announces."""
+    from assistant.core.policy import AnswerPolicy, PolicyConfig
+    from assistant.core.settings import Settings
+
+    items = units_of("**Boligvekst mot natur.** Nye felt tar skog.\n\n**Sentrum mot ytre deler.** Butikker flytter ut.\n\n"
+                     "**Kort mot lang sikt.** Gevinster kommer raskt.", 1, "nb")
+    for u in items:
+        u.score = 0.4
+    other = units_of("Spenninger i byen er hverdagskost og avgjøres ofte sak for sak.", 0, "nb")
+    other[0].score = 1.0
+    policy = AnswerPolicy(PolicyConfig.from_settings(Settings(_env_file=None)), retriever=None)
+    question = "Hvilke typiske spenninger finnes i en mellomstor by?"
+    span, fits = policy.lead(question, "nb", other + items, sections=["Innledning", "Tre typiske spenninger i en mellomstor by"])
+    assert fits and [u.text.split(".")[0] for u in span] == ["Boligvekst mot natur", "Sentrum mot ytre deler", "Kort mot lang sikt"]
+    assert all(u.is_item for u in span)
+    span, _ = policy.lead(question, "nb", other + items, sections=["Innledning", "Tre ting om samlingene"])
+    assert span[0].text.startswith("Spenninger i byen")
+    span, _ = policy.lead(question, "nb", other + items, sections=["Innledning", "Fire typiske spenninger i en mellomstor by"])
+    assert span[0].text.startswith("Spenninger i byen")

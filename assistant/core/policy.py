@@ -21,6 +21,7 @@ from assistant.core.selection import (
     counted_word,
     covered,
     focus_words,
+    heading_items,
     kind_satisfied,
     missing_focus,
     names_enumeration,
@@ -56,7 +57,8 @@ class AnswerPolicy:
         """The answering span, and what the material lacks (None when it answers)."""
         asked, is_question = question_part(question)
         headings = [" ".join(h.chunk.heading_path) for h in hits]
-        span, fits = self.lead(asked, lang, units, headings)
+        sections = [h.chunk.heading_path[-1] if h.chunk.heading_path else "" for h in hits]
+        span, fits = self.lead(asked, lang, units, headings, sections)
         # A follow-up is judged with the question it refers back to (the retrieval query).
         in_context = asked if query == question else question_part(query)[0]
         gap = self.gap(in_context, lang, hits, units, fits)
@@ -64,7 +66,8 @@ class AnswerPolicy:
             gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
         return span, gap
 
-    def lead(self, question: str, lang: str, units: list[Unit], headings: list[str] | None = None) -> tuple[list[Unit], bool]:
+    def lead(self, question: str, lang: str, units: list[Unit], headings: list[str] | None = None,
+             sections: list[str] | None = None) -> tuple[list[Unit], bool]:
         """The span that answers first, and whether it carries the kind of answer asked for.
 
         The best-scoring units are read with what they need to stand alone (`span_for`); a span that
@@ -115,6 +118,21 @@ class AnswerPolicy:
             key = (fits, value) if kind in CHECKED_KINDS else (named, fits, value) if several else (value,)
             if best is None or key > best[0]:
                 best = (key, span, fits)
+        if several and sections:
+            # A section whose heading announces the items and restates the question ("Hvilke
+            # typiske målkonflikter finnes i en mellomstor by?" under "Tre typiske spenninger i en
+            # mellomstor by") answers with its items, like instances named: each a paragraph that
+            # opens with a bold lead-in, which no sentence announces (`heading_items`).
+            focus = [st for w in focus_words(question) if (st := (stems(w) or [""])[0])]
+            for hit_index, heading in enumerate(sections):
+                items = heading_items(units, hit_index, heading) if focus else []
+                heading_stems = set(stems(heading))
+                if not items or sum(covered(st, heading_stems) for st in focus) * 2 < len(focus):
+                    continue
+                value = max(u.score for u in items) + self.config.answer_kind_bonus
+                key = (True, True, value)
+                if best is None or key > best[0]:
+                    best = (key, items, True)
         assert best is not None
         return best[1], best[2]
 

@@ -516,6 +516,21 @@ def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
     return _span_in_chunk(lead, same_chunk, i)
 
 
+def heading_items(units: Sequence[Unit], hit_index: int, heading: str) -> list[Unit]:
+    """The items of a section whose heading announces them ("Tre typiske spenninger i en
+    mellomstor by"), when each is a paragraph that opens with a bold lead-in ("**Sentrum mot
+    ytre deler.** …"): the first unit of each, as list items, in order. Empty when the heading
+    announces nothing or the chunk has fewer such paragraphs than it announces (at least two)."""
+    count = announced_count(heading)
+    if count is None:
+        return []
+    same_chunk = sorted((u for u in units if u.hit_index == hit_index), key=lambda u: u.order)
+    firsts = [u for u in same_chunk if u.lead_in and not u.is_item]
+    if len(firsts) < max(2, count):
+        return []
+    return [replace(u, is_item=True) for u in firsts[: count or MAX_FOLLOWERS]]
+
+
 def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: bool = True) -> list[Unit]:
     units = same_chunk
     if _ORDINAL_OPENERS.match(lead.text) or lead.is_item:
