@@ -413,3 +413,14 @@ def test_a_which_question_is_answered_by_the_items_a_section_heading_announces()
     assert span[0].text.startswith("Spenninger i byen")
     span, _ = policy.lead(question, "nb", other + items, sections=["Innledning", "Fire typiske spenninger i en mellomstor by"])
     assert span[0].text.startswith("Spenninger i byen")
+    # A list under the heading, and a question that counts instead of "hvilke" (ranked by value
+    # alone, as instances named: fits and named).
+    other[0].score = 0.7
+    points = units_of("- Bygg kompetanse i hele organisasjonen.\n- Teori er krevende å bruke.\n- Byen er en god arena.", 1, "nb")
+    for u in points:
+        u.score = 0.4
+    span, _ = policy.lead("Hva er de tre læringspunktene fra piloten?", "nb", other + points,
+                          sections=["Innledning", "Tre læringspunkter"])
+    assert [u.text for u in span] == [u.text for u in points]
+    span, _ = policy.lead("Hva er de tre læringspunktene fra piloten?", "nb", other + points, sections=["Innledning", "Samlingene"])
+    assert span[0].text.startswith("Spenninger i byen")

@@ -118,19 +118,20 @@ class AnswerPolicy:
             key = (fits, value) if kind in CHECKED_KINDS else (named, fits, value) if several else (value,)
             if best is None or key > best[0]:
                 best = (key, span, fits)
-        if several and sections:
+        if kind == "list" and sections:
             # A section whose heading announces the items and restates the question ("Hvilke
             # typiske målkonflikter finnes i en mellomstor by?" under "Tre typiske spenninger i en
-            # mellomstor by") answers with its items, like instances named: each a paragraph that
-            # opens with a bold lead-in, which no sentence announces (`heading_items`).
+            # mellomstor by", "Hva er de fire læringspunktene?" under "Fire læringspunkter")
+            # answers with its items, like instances named: paragraphs that open with a bold
+            # lead-in, or a list, which no sentence announces (`heading_items`).
             focus = [st for w in focus_words(question) if (st := (stems(w) or [""])[0])]
             for hit_index, heading in enumerate(sections):
                 items = heading_items(units, hit_index, heading) if focus else []
                 heading_stems = set(stems(heading))
                 if not items or sum(covered(st, heading_stems) for st in focus) * 2 < len(focus):
                     continue
-                value = max(u.score for u in items) + self.config.answer_kind_bonus
-                key = (True, True, value)
+                value = max(u.score for u in items) + 2 * self.config.answer_kind_bonus  # fits, and named
+                key = (True, True, value) if several else (value,)
                 if best is None or key > best[0]:
                     best = (key, items, True)
         assert best is not None

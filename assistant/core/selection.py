@@ -518,17 +518,19 @@ def span_for(lead: Unit, units: Sequence[Unit]) -> list[Unit]:
 
 def heading_items(units: Sequence[Unit], hit_index: int, heading: str) -> list[Unit]:
     """The items of a section whose heading announces them ("Tre typiske spenninger i en
-    mellomstor by"), when each is a paragraph that opens with a bold lead-in ("**Sentrum mot
-    ytre deler.** …"): the first unit of each, as list items, in order. Empty when the heading
-    announces nothing or the chunk has fewer such paragraphs than it announces (at least two)."""
+    mellomstor by", "Fire læringspunkter"): paragraphs that open with a bold lead-in ("**Sentrum
+    mot ytre deler.** …"; the first unit of each), else the items of a list, as list items, in
+    order. Empty when the heading announces nothing or the chunk has fewer of them than it
+    announces (at least two)."""
     count = announced_count(heading)
     if count is None:
         return []
     same_chunk = sorted((u for u in units if u.hit_index == hit_index), key=lambda u: u.order)
-    firsts = [u for u in same_chunk if u.lead_in and not u.is_item]
-    if len(firsts) < max(2, count):
-        return []
-    return [replace(u, is_item=True) for u in firsts[: count or MAX_FOLLOWERS]]
+    wanted = max(2, count)
+    for firsts in ([u for u in same_chunk if u.lead_in and not u.is_item], [u for u in same_chunk if u.is_item]):
+        if len(firsts) >= wanted:
+            return [replace(u, is_item=True) for u in firsts[: count or MAX_FOLLOWERS]]
+    return []
 
 
 def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: bool = True) -> list[Unit]:
