@@ -382,6 +382,9 @@ def test_a_sentence_about_her_leads_alone_with_the_name_in_brackets():
     english = units_of("The pilot was led by Kari Nordmann and Ola Hansen. Since 2020, Nordmann's work has been "
                        "short engagements. She presented the findings in June.", 0, "en")
     assert span_for(english[2], english)[0].text == "She [Kari Nordmann] presented the findings in June."
+    # The names in a sentence about her are others: the walk goes past it to her own.
+    partner = units_of("Kari Nordmann leder arbeidet. Hun samarbeider med Dansk Arkitektur Center. Hun presenterte funnene.", 0, "nb")
+    assert span_for(partner[2], partner)[0].text == "Hun [Kari Nordmann] presenterte funnene."
 
     for other in ("Kari Nordmann og Ola Hansen ledet piloten. Hun presenterte funnene.",
                   "Kari Nordmann ledet piloten. Piloten hadde fem samlinger. Hun presenterte funnene."):

@@ -469,21 +469,20 @@ REFERENT_REACH = 6  # sentences back, within the chunk, where the person may be 
 
 
 def named_referent(lead: Unit, before: Sequence[Unit]) -> str | None:
-    """The person a sentence opening with "han/hun/he/she" speaks of: walking back through the
-    sentences of its chunk that speak of him or her without a name, the first one that names
-    anyone, when it names one person (a full name, or the surname of a full name the chunk gives
-    earlier: "Salvesvold's work"); None when it names several ("Rittel og Webber") or the walk
-    reaches a sentence about someone or something else."""
+    """The person a sentence opening with "han/hun/he/she" speaks of: walking back past the
+    sentences of its chunk that speak of him or her ("Arbeidet hennes …", "Hun samarbeider med
+    Dansk Arkitektur Center": the names in those are others), the first other sentence, when it
+    names one person (a full name, or the surname of a full name the chunk gives earlier:
+    "Salvesvold's work"); None when it names several ("Rittel og Webber") or none."""
     if not _PERSONAL.match(lead.text):
         return None
     full = {m.group(0) for u in before for m in _PERSON.finditer(u.text) if not _sentence_start(u.text, m.start())}
     for prev in reversed(before[-REFERENT_REACH:]):
+        if _SAME_PERSON.search(prev.text):
+            continue  # about the same person: named further back
         names = {m.group(0) for m in _PERSON.finditer(prev.text) if not _sentence_start(prev.text, m.start())}
         names |= {f for f in full if re.search(rf"\b{re.escape(f.split()[-1])}(?:'s|s|’s)?\b", prev.text)}
-        if names:
-            return names.pop() if len(names) == 1 else None
-        if not _SAME_PERSON.search(prev.text):
-            return None
+        return names.pop() if len(names) == 1 else None
     return None
 
 
