@@ -122,6 +122,9 @@ def markdown(r: dict) -> str:
         se = a["sentence_embedding"]
         row(f"… of which embedding candidate sentences, p50 @ {label}", se["p50_ms"], None, " ms", ratio=False)
         row(f"Retriever load (chunks + BM25) @ {label}", o["retriever_load_seconds"], None, " s", ratio=False)
+        if o.get("snapshot_written_seconds") is not None:  # a cold load: latency was timed after it
+            row(f"… and the retrieval snapshot written, sentence vectors included, @ {label}",
+                o["snapshot_written_seconds"], None, " s", ratio=False)
 
     t = r.get("ttft")
     if t:
