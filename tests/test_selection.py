@@ -304,10 +304,14 @@ def test_a_sentence_about_the_document_itself_is_no_insight():
     # Tables of contents in bokmål, nynorsk and English; statements about the matter are not.
     for meta in ("Dette dokumentet beskriver hva piloten skulle oppnå.", "Teksten her forklarer hovedtankene med egne ord.",
                  "Spørsmålene nedenfor hjelper deg å beskrive utgangspunktet.", "Kvart punkt er utdjupa nedanfor.",
-                 "This overview summarises the programme for English-speaking users."):
+                 "This overview summarises the programme for English-speaking users.",
+                 # pointers to other reading say where the matter is, not what it is
+                 "For further reading, the presentation points to an article on the KS website.",
+                 "For videre lesning viser presentasjonen til en artikkel hos KS."):
         assert about_the_text(meta), meta
     for matter in ("Presentasjonen av piloten trakk fram årsakene til naturtapet.", "Dette betyr at planen må endres.",
-                   "Arealnøytralitet betyr at samlet nedbygging ikke skal øke."):
+                   "Arealnøytralitet betyr at samlet nedbygging ikke skal øke.",
+                   "Ledere som leser mye, endrer seg ikke nødvendigvis mer."):
         assert not about_the_text(matter), matter
     units = units_of("Teksten her forklarer arealnøytralitet. Arealnøytralitet betyr at nedbyggingen ikke øker.", 0, "nb")
     assert [u.text for u in insight_candidates(units)] == ["Arealnøytralitet betyr at nedbyggingen ikke øker."]

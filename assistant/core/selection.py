@@ -432,7 +432,10 @@ _TEXT_NOUNS = (r"(?:tekst|dokument|notat|kapittel|kapitl|avsnitt|oversikt|sammen
                r"chapter|section|overview|summary)\w*")
 _ABOUT_THE_TEXT = re.compile(
     rf"\b(?:(?:denne|dette|disse|this|these)\s+{_TEXT_NOUNS}|{_TEXT_NOUNS}\s+(?:her|nedenfor|here|below)\b|"
-    r"her\s+utdypet|nedanfor|nedenfor|(?:described|explained|set out|listed)\s+below)",
+    r"her\s+utdypet|nedanfor|nedenfor|(?:described|explained|set out|listed)\s+below|"
+    # A pointer to other reading ("For further reading, the presentation points to …") is no
+    # insight either: it says where the matter is, not what it is.
+    r"(?:for\s+)?further\s+reading|(?:for\s+)?videre\s+lesning|(?:for\s+å\s+)?lese\s+mer\b|read\s+more\b)",
     re.I,
 )
 
