@@ -38,6 +38,11 @@ from assistant.core.text import stems
 _TIME_WORDS = frozenset({"dato", "datoen", "date", "dates", "tidspunkt", "tidspunktet", "time", "year", "året", "dagen", "day"})
 
 
+def _focus_stems(question: str, leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """The stem of each of the question's focus words (`focus_words`), but those in `leave_out`."""
+    return [st for w in focus_words(question) if w.casefold() not in leave_out and (st := (stems(w) or [""])[0])]
+
+
 class PolicyConfig(ComponentConfig):
     """How the lead is chosen and when the material is said to leave the question's focus out."""
 
@@ -89,8 +94,7 @@ class AnswerPolicy:
         # names everything the document covers), speaks of none of the
         # question's focus words ("første samling", "nasjonale programmet") is the date of
         # something else.
-        subject = [st for w in focus_words(question) if w.casefold() not in _TIME_WORDS
-                   and (st := (stems(w) or [""])[0])] if kind == "when" else []
+        subject = _focus_stems(question, leave_out=_TIME_WORDS) if kind == "when" else []
         best: tuple[tuple, list[Unit], bool] | None = None
         for u in pool:
             span = span_for(u, units)
@@ -124,11 +128,13 @@ class AnswerPolicy:
             # mellomstor by", "Hva er de fire læringspunktene?" under "Fire læringspunkter")
             # answers with its items, like instances named: paragraphs that open with a bold
             # lead-in, or a list, which no sentence announces (`heading_items`).
-            focus = [st for w in focus_words(question) if (st := (stems(w) or [""])[0])]
+            focus = _focus_stems(question)
             for hit_index, heading in enumerate(sections):
                 items = heading_items(units, hit_index, heading) if focus else []
+                if not items:
+                    continue
                 heading_stems = set(stems(heading))
-                if not items or sum(covered(st, heading_stems) for st in focus) * 2 < len(focus):
+                if sum(covered(st, heading_stems) for st in focus) * 2 < len(focus):
                     continue
                 value = max(u.score for u in items) + 2 * self.config.answer_kind_bonus  # fits, and named
                 key = (True, True, value) if several else (value,)

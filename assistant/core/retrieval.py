@@ -103,7 +103,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._sentences: SentenceTable | None = None  # the snapshot's sentence vectors, when loaded from one
-        self._unsearchable = 0  # chunks of documents marked `searchable: false`
+        self._unsearchable: frozenset[str] = frozenset()  # ids of chunks of documents marked `searchable: false`
 
     def warm_up(self) -> None:
         with self._lock:
@@ -148,7 +148,7 @@ class Retriever:
         self._chunks = chunks
         self._lexical = lexical
         self._sentences = sentences
-        self._unsearchable = unsearchable_count(chunks)
+        self._unsearchable = unsearchable_ids(chunks)
         self._revision = revision
         self._checked_at = time.monotonic()
 
@@ -229,7 +229,7 @@ class Retriever:
         # Chunks search leaves out are left out before the fusion, from lists that many longer,
         # so the rest rank as they would without them (an English query's nearest chunks can be
         # all English reflection questions).
-        hidden = 0 if include_unsearchable else self._unsearchable
+        hidden = 0 if include_unsearchable else len(self._unsearchable)
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
@@ -260,8 +260,8 @@ class Retriever:
         return hits
 
     def _searchable(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        chunks = self._chunks
-        return [(cid, v) for cid, v in ranked if (c := chunks.get(cid)) is not None and c.meta.searchable]
+        hidden = self._unsearchable
+        return [(cid, v) for cid, v in ranked if cid not in hidden]
 
     def _above_floor(self, similarity: float | None, lexical_match: bool) -> bool:
         """Dense similarity decides when known; a chunk only BM25 found must at least match lexically."""
@@ -270,11 +270,11 @@ class Retriever:
         return similarity >= self.config.relevance_floor
 
 
-def unsearchable_count(chunks: Mapping[str, Chunk]) -> int:
-    """Chunks of documents marked `searchable: false`."""
+def unsearchable_ids(chunks: Mapping[str, Chunk]) -> frozenset[str]:
+    """The ids of the chunks of documents marked `searchable: false`."""
     if isinstance(chunks, ChunkTable):
-        return chunks.unsearchable_count()
-    return sum(1 for c in chunks.values() if not c.meta.searchable)
+        return chunks.unsearchable_ids()
+    return frozenset(cid for cid, c in chunks.items() if not c.meta.searchable)
 
 
 def programme_first(hits: list[Hit]) -> list[Hit]:

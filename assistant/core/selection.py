@@ -536,14 +536,13 @@ def heading_items(units: Sequence[Unit], hit_index: int, heading: str) -> list[U
 
 
 def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: bool = True) -> list[Unit]:
-    units = same_chunk
     if _ORDINAL_OPENERS.match(lead.text) or lead.is_item:
         # One item of an enumeration: read it with the sentence that announced the items.
         for prev in reversed(same_chunk[max(0, i - MAX_FOLLOWERS) : i]):
             if prev.block not in (lead.block, lead.block - 1):
                 break
             if announced_count(prev.text) is not None:
-                whole = span_for(prev, units)
+                whole = span_for(prev, same_chunk)
                 return whole if lead in whole else [*whole, lead]
     span = [lead]
     if refers_back and (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:

@@ -382,11 +382,13 @@ class ChunkTable(Mapping[str, Chunk]):
     def kinds(self) -> list[str]:
         return [self._document_kinds[d] for d in self._rows[:, 0].tolist()]
 
-    def unsearchable_count(self) -> int:
-        """How many chunks belong to documents marked `searchable: false` (each document's
-        metadata read once, not each chunk's)."""
+    def unsearchable_ids(self) -> frozenset[str]:
+        """The chunks of documents marked `searchable: false` (each document's metadata read
+        once, no `Chunk` made)."""
         hidden = [d for d in range(len(self._document_kinds)) if not self._meta(d).searchable]
-        return int(np.isin(self._rows[:, 0], hidden).sum()) if hidden else 0
+        if not hidden:
+            return frozenset()
+        return frozenset(self.ids[i] for i in np.flatnonzero(np.isin(self._rows[:, 0], hidden)).tolist())
 
     def __getitem__(self, chunk_id: str) -> Chunk:
         chunk = self._made.get(chunk_id)
