@@ -130,6 +130,28 @@ def test_missing_focus_names_what_no_retrieved_text_uses():
     assert focus.missing == ("budsjettet",) and focus.share == pytest.approx(0.5)
     # Frame words, passive verbs, adjectives and infinitives are never the focus.
     assert missing_focus("Hvordan foreslås det å flytte biblioteket, og er det typisk?", texts, weight=lambda s: 1.0).missing == ()
+    # A participle after the auxiliary and its subject is what happened, not what is asked about;
+    # a noun right after the auxiliary is.
+    assert missing_focus("Hvorfor ble biblioteket flyttet?", texts, weight=lambda s: 1.0).missing == ()
+    assert missing_focus("Why was the library moved?", ["The library opened in 2019."], weight=lambda s: 1.0).missing == ()
+    assert missing_focus("Hva ble resultatet for biblioteket?", texts, weight=lambda s: 1.0).missing == ("resultatet",)
+    assert missing_focus("Hva er det viktigste resultatet?", texts, weight=lambda s: 1.0).missing == ("viktigste", "resultatet")
+
+
+def test_a_compound_of_two_question_words_counts_as_both():
+    """"Hvem ledet prosjektet?" is answered by "Prosjektlederen var …": the sentence's compound is
+    read by its parts when both are the question's words, not when one is ("budsjettprosess")."""
+    from assistant.core.lexical import parts_among
+
+    known = frozenset(stems("Hvem ledet prosjektet?"))
+    assert parts_among(stems("prosjektlederen")[0], known) == ("prosjekt", "led")
+    assert parts_among(stems("prosjektledelse")[0], known) == ("prosjekt", "led")
+    assert parts_among(stems("arbeidslivet")[0], frozenset(stems("arbeid og liv"))) == ("arbeid", "liv")  # a linking s
+    assert parts_among(stems("prosjektet")[0], known) is None
+    assert parts_among(stems("budsjettprosessen")[0], frozenset(stems("Hva var budsjettet?"))) is None
+    assert missing_focus("Hvem ledet prosjektet?", ["Prosjektlederen var Kari Nordmann."], weight=lambda s: 1.0).missing == ()
+    # One part is not enough: here neither word is used.
+    assert set(missing_focus("Hvem ledet budsjettet?", ["Prosjektlederen var Kari Nordmann."], weight=lambda s: 1.0).missing) == {"ledet", "budsjettet"}
 
 
 def test_question_part_leaves_instructions_markup_and_links_out():
@@ -240,6 +262,24 @@ def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(setti
     assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
     unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")
     assert unnamed.declined and unnamed.body.startswith("Materialet sier ikke hvem som hadde denne rollen.")
+
+
+def test_who_led_is_answered_by_the_leader_named_in_a_compound(settings, small_corpus, fake_embedder, memory_store):
+    write_doc(
+        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
+        "# Skolebyggene\n\n## Om arbeidet\n\nSkolebyggene med ny hall ble omtalt av Ola Hansen i lokalavisen. "
+        "Prosjektlederen for skolebyggene var Kari Nordmann fra eiendomsavdelingen.\n",
+        kind="programme", language="nb",
+    )
+    sync_corpus(settings, fake_embedder, memory_store)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    question = "Hvem ledet prosjektet med skolebyggene?"
+    units, _ = engine.scorer.candidates(question, retriever.search(question, k=5))
+    leader, other = (next(u for u in units if u.text.startswith(x)) for x in ("Prosjektlederen", "Skolebyggene med"))
+    assert leader.lexical > other.lexical  # the compound counts as "ledet" and "prosjektet"
+    answer = engine.answer(question)
+    assert answer.body.startswith("Prosjektlederen for skolebyggene var Kari Nordmann")  # not "Materialet sier ikke noe om prosjektet"
 
 
 def test_names_enumeration_is_named_instances_not_common_words():

@@ -57,6 +57,23 @@ def split_compound(stem: str, document_frequency) -> tuple[str, str] | None:
     return None
 
 
+def parts_among(stem: str, known: set[str] | frozenset[str]) -> tuple[str, str] | None:
+    """A compound whose two parts are both in `known` (a linking "s" or "e" allowed between):
+    "prosjektled" is "prosjekt" + "led" for a question that says "ledet prosjektet". Parts may be
+    shorter than `MIN_PART` here, because both must be words the question itself used."""
+    if stem in known or len(stem) < 6:
+        return None
+    for i in range(3, len(stem) - 2):
+        left, right = stem[:i], stem[i:]
+        head = right if right in known else stem_word(right)  # "prosjektleder": "leder" -> "led"
+        if head not in known:
+            continue
+        for first in (left, left[:-1] if left[-1] in "se" else ""):
+            if first in known:
+                return first, head
+    return None
+
+
 class LexicalIndex:
     def __init__(self, chunks: list[Chunk]) -> None:
         self._setup([c.id for c in chunks], [c.meta.kind for c in chunks])

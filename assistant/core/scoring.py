@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.core.embeddings import Embedder
+from assistant.core.lexical import parts_among
 from assistant.core.records import Hit
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import Unit, chunk_heading, sentence_context, units_of
@@ -82,6 +83,7 @@ class SentenceScorer:
         weights = {s: self.retriever.idf(s) for s in set(query_sequence)}
         total = sum(weights.values()) or 1.0
         query_pairs = set(zip(query_sequence, query_sequence[1:]))
+        query_set = frozenset(weights)
         units: list[Unit] = []
         contexts: list[str] = []
         for hi, hit in enumerate(hits):
@@ -91,7 +93,10 @@ class SentenceScorer:
             for u in units_of(hit.chunk.text, hi, hit.chunk.meta.language):
                 sequence = stems(u.text)
                 u.tokens = set(sequence)
-                own = sum(w for s, w in weights.items() if s in u.tokens) / total
+                # A compound made of two of the question's words counts as both ("prosjektleder"
+                # for "Hvem ledet prosjektet?").
+                matched = u.tokens | {p for t in u.tokens if (pair := parts_among(t, query_set)) for p in pair}
+                own = sum(w for s, w in weights.items() if s in matched) / total
                 if query_pairs:  # the question's words side by side ("took part", "formell myndighet")
                     own += 0.3 * len(query_pairs & set(zip(sequence, sequence[1:]))) / len(query_pairs)
                 ctx = sum(w for s, w in weights.items() if s in (head_stems | prev_stems) and s not in u.tokens) / total

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from assistant.core.lexical import parts_among
 from assistant.core.records import Chunk
 from assistant.core.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
 
@@ -634,10 +635,32 @@ def focus_words(question: str) -> list[str]:
             continue
         if i > 0 and tokens[i - 1] in ("hvor", "kor", "how"):  # "hvor stort", "how big": the question word's second half
             continue
-        if _NOT_A_THING.search(w):
+        if _NOT_A_THING.search(w) or _participle_after_subject(tokens, i):
             continue
         out.append(w)
     return out
+
+
+# A participle after an auxiliary and its subject ("Hvorfor ble piloten startet?", "Hvordan er
+# arbeidet organisert?", "Why was the pilot started?") is what happened, not the thing asked about.
+_AUXILIARIES = frozenset("ble blir vart blitt er var har hadde was were is are has have had been".split())
+_PARTICIPLE = re.compile(r"(?:et|ert|ed)$")
+_SUBJECT_END = re.compile(r"(?:en|et|ene|ne|a)$")
+_DETERMINERS = frozenset("the its their this that these".split())
+_PRONOUNS = frozenset("han hun de det den vi dere jeg du he she they it we you".split())
+
+
+def _participle_after_subject(tokens: Sequence[str], i: int) -> bool:
+    """`tokens[i]` is a participle that follows an auxiliary and then a definite noun or pronoun
+    ("ble piloten startet"), not a noun right after the verb ("ble resultatet") or an adjective
+    ("er det viktigste resultatet")."""
+    if i < 2 or not _PARTICIPLE.search(tokens[i]):
+        return False
+    before = tokens[i - 1]
+    english_noun = tokens[i - 2] in _DETERMINERS and before not in STOPWORDS  # "the pilot"
+    if before not in _PRONOUNS and not _SUBJECT_END.search(before) and not english_noun:
+        return False
+    return any(tokens[j] in _AUXILIARIES for j in range(max(0, i - 4), i - 1))
 
 
 def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str], float]) -> Focus:
@@ -646,8 +669,9 @@ def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str]
     # Per text: a compound question word counts as covered only when its parts stand in one
     # sentence ("naturinngrep" ~ "inngrep i norsk natur"), not in two unrelated ones
     # ("kommunedirektør" is not "kommune" here and "direktører" there).
-    text_stems = [set(stems(t)) for t in texts]
     all_stems = set(stems(question))
+    # A compound made of two of the question's words uses both ("prosjektleder" for "ledet prosjektet").
+    text_stems = [(ts := set(stems(t))) | {p for s in ts if (pair := parts_among(s, all_stems)) for p in pair} for t in texts]
     total = sum(weight(s) for s in all_stems) or 1.0
     missing: dict[str, float] = {}
     for word in focus_words(question):
