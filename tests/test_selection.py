@@ -136,6 +136,12 @@ def test_missing_focus_names_what_no_retrieved_text_uses():
     assert missing_focus("Why was the library moved?", ["The library opened in 2019."], weight=lambda s: 1.0).missing == ()
     assert missing_focus("Hva ble resultatet for biblioteket?", texts, weight=lambda s: 1.0).missing == ("resultatet",)
     assert missing_focus("Hva er det viktigste resultatet?", texts, weight=lambda s: 1.0).missing == ("viktigste", "resultatet")
+    # The verb after the question word: a light verb is never the focus, another one is covered by
+    # its root ("lærte" by "læringen"), and one the material never uses is missing.
+    assert missing_focus("Hva skjedde med biblioteket?", texts, weight=lambda s: 1.0).missing == ()
+    assert missing_focus("Hva lærte elevene?", [*texts, "Læringen skjer i biblioteket."], weight=lambda s: 1.0).missing == ()
+    assert missing_focus("Hva lærte elevene?", texts, weight=lambda s: 1.0).missing == ("lærte",)
+    assert missing_focus("Hvem finansierte biblioteket?", texts, weight=lambda s: 1.0).missing == ("finansierte",)
 
 
 def test_a_compound_of_two_question_words_counts_as_both():
@@ -280,6 +286,23 @@ def test_who_led_is_answered_by_the_leader_named_in_a_compound(settings, small_c
     assert leader.lexical > other.lexical  # the compound counts as "ledet" and "prosjektet"
     answer = engine.answer(question)
     assert answer.body.startswith("Prosjektlederen for skolebyggene var Kari Nordmann")  # not "Materialet sier ikke noe om prosjektet"
+
+
+def test_a_verb_the_material_never_uses_is_declined_without_echoing_it(settings, small_corpus, fake_embedder, memory_store):
+    write_doc(
+        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
+        "# Skolebyggene\n\n## Om arbeidet\n\nSkolebyggene ble pusset opp etter et vedtak i bystyret. "
+        "Skolebyggene fikk ny ventilasjon og nye vinduer.\n",
+        kind="programme", language="nb",
+    )
+    sync_corpus(settings, fake_embedder, memory_store)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    # The fake embedder's similarities say nothing about confidence: the word check decides.
+    strict = settings.model_copy(update={"answer_focus_confident_similarity": 1.0})
+    engine = AnswerEngine(AnswerConfig.from_settings(strict), retriever, fake_embedder)
+    answer = engine.answer("Hvem finansierte skolebyggene?")
+    assert answer.declined and answer.body.startswith("Materialet sier ikke noe om dette.")
+    assert "finansierte." not in answer.body
 
 
 def test_names_enumeration_is_named_instances_not_common_words():

@@ -20,6 +20,7 @@ from assistant.core.selection import (
     Unit,
     counted_word,
     covered,
+    finite_verb,
     focus_words,
     heading_items,
     kind_satisfied,
@@ -162,7 +163,8 @@ class AnswerPolicy:
         texts += [u.text for u in units]
         focus = missing_focus(question, texts, weight=self.retriever.idf)
         if focus.missing and focus.share >= self.config.answer_focus_max_share:
-            return Gap(word=focus.missing[0])
+            # A verb is not echoed back ("sier ikke noe om finansierte"): the answer says it in general.
+            return Gap(kind="any") if focus.missing[0] == finite_verb(question) else Gap(word=focus.missing[0])
         return None
 
     def refusal_text(self, query: str, lang: str) -> str:

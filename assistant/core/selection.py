@@ -584,8 +584,10 @@ _FRAME = frozenset(
     describe describes forteller tell tells handler about ifølge according bak forskjell forskjellen
     forskjellene difference differences likhet likheten betydning meaning eksempel eksempler example
     examples lenge ofte langt tidlig sent long often much many early late
+    skjer skjedde skjedd gjør gjorde gjort fikk fått gikk gått kom kommet finnes fantes happen happens
+    happened did done got went came
     """.split()
-)  # the second word of "hvor lenge / how long" asks the question; it is not its subject
+)  # … and light verbs ("Hva skjedde på seminaret?": the seminar is what it asks about)  # the second word of "hvor lenge / how long" asks the question; it is not its subject
 # Word forms that are rarely the thing asked about: passive verbs ("foreslås", "nevnes"),
 # adjectives ("typiske", "viktige", "regionale") and present participles ("ledende").
 _NOT_A_THING = re.compile(r"(?:[aeiouyæøå]s|es|isk|iske|ig|ige|lig|lige|ende|ske)$")
@@ -663,6 +665,24 @@ def _participle_after_subject(tokens: Sequence[str], i: int) -> bool:
     return any(tokens[j] in _AUXILIARIES for j in range(max(0, i - 4), i - 1))
 
 
+# A bokmål question opens with the question word and then the verb ("Hva lærte deltakerne?").
+_QUESTION_WORDS = frozenset("hva hvem når hvorfor hvordan".split())
+_PAST = re.compile(r"(?:dde|de|te|et|dd|t)$")
+
+
+def finite_verb(question: str) -> str:
+    """The verb after a bokmål question's opening question word ("lærte" in "Hva lærte
+    deltakerne?"); "" when the question does not open that way."""
+    tokens = words(question)
+    return tokens[1] if len(tokens) > 2 and tokens[0] in _QUESTION_WORDS else ""
+
+
+def verb_root(word: str) -> str:
+    """A past tense without its ending ("lærte" -> "lær", "finansierte" -> "finansier")."""
+    root = _PAST.sub("", word)
+    return root if len(root) >= 3 else word
+
+
 def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str], float]) -> Focus:
     """Which of the question's focus words none of the retrieved texts (sentences, headings) uses,
     and how much of the question (IDF-weighted over all its content stems) they carry."""
@@ -674,9 +694,12 @@ def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str]
     text_stems = [(ts := set(stems(t))) | {p for s in ts if (pair := parts_among(s, all_stems)) for p in pair} for t in texts]
     total = sum(weight(s) for s in all_stems) or 1.0
     missing: dict[str, float] = {}
+    verb = finite_verb(question)
     for word in focus_words(question):
         stem = (stems(word) or [""])[0]
-        if stem and not any(covered(stem, ts) for ts in text_stems):
+        # The verb of "Hva lærte deltakerne?" is covered by its root ("lær" in "læring").
+        root = (stems(verb_root(word)) or [""])[0] if word == verb else ""
+        if stem and not any(covered(stem, ts) or (root and covered(root, ts)) for ts in text_stems):
             missing.setdefault(word, weight(stem))
     ranked = sorted(missing, key=lambda w: -missing[w])
     return Focus(tuple(ranked), min(1.0, sum(missing.values()) / total))
