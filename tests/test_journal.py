@@ -218,6 +218,26 @@ def test_a_journal_from_before_versioning_is_upgraded_with_its_data_intact(tmp_p
     assert Journal(path).get("kari", "c1").messages[-1].content == "Jeg fortsetter."
 
 
+def test_head_revision_is_alembics_head_and_an_up_to_date_journal_opens_without_alembic(tmp_path):
+    """`HEAD_REVISION` lets a server start skip Alembic's import; a migration added without
+    moving it would otherwise be skipped on databases one step behind."""
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from assistant.app.database import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+    path = tmp_path / "journal.db"
+    probe = ("import sys; from assistant.app.journal import Journal; "
+             f"Journal({str(path)!r}); print('alembic' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "True"  # a new database: Alembic makes the schema
+    assert second.stdout.strip() == "False"  # at the head already: not loaded
+
+
 def test_postgresql_replicas_that_start_together_create_the_schema_once(postgres_url):
     from tests.postgres import fresh_database
 

@@ -27,6 +27,19 @@ MARKER = "KARIS-HEMMELIGHET-7f3a"
 
 
 # --- units --------------------------------------------------------------------------------------
+def test_gradio_is_imported_without_regenerating_its_stubs():
+    """`assistant.web` switches off Gradio's per-import stub rewrite (assistant/web/gradio_import.py)
+    before Gradio loads; the web face still builds its components."""
+    probe = ("import assistant.web.ui, gradio as gr; from assistant.web import gradio_import; "
+             "gr.Blocks().__enter__(); gr.Textbox(label='x'); print(gradio_import.active())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
+    # This Gradio has the function (a version without it would make the switch a silent no-op).
+    plain = subprocess.run([sys.executable, "-c", "import gradio.component_meta as m; print(m.create_or_modify_pyi.__module__)"],
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip().splitlines()[-1] == "gradio.component_meta"
+
+
 def test_throttle_backs_off_after_free_attempts_and_clears_on_success():
     now = [1000.0]
     t = LoginThrottle(free_attempts=3, max_wait_s=60, clock=lambda: now[0])

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -33,6 +33,10 @@ from assistant.core.errors import ServiceError
 from assistant.core.settings import masked_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration's revision. A database already there opens without importing Alembic (about
+# a second of a server's start, docs/performance.md); `tests/test_journal.py` checks that this is
+# Alembic's head, so a new migration without it here fails the tests instead of being skipped.
+HEAD_REVISION = "0002"
 # Any fixed number: the key of the advisory lock that serialises migrations across replicas.
 _MIGRATION_LOCK = 0x6A6F75726E616C  # "journal"
 
@@ -97,13 +101,23 @@ class Database:
         return self._turn if self._turn is not None else contextlib.nullcontext()
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest version (Alembic's `upgrade head`)."""
+        """Bring the schema to the newest version (Alembic's `upgrade head`); a database already
+        at `HEAD_REVISION` is left as it is without loading Alembic."""
+        if self.at_head():
+            return
         from alembic import command
 
         with self.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), "head")
+
+    def at_head(self) -> bool:
+        """The schema is at `HEAD_REVISION` (read from Alembic's version table directly)."""
+        with self.begin() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return False
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
