@@ -339,3 +339,42 @@ def test_malformed_requests_write_no_message_text_to_the_log(indexed_data_copy):
     log = (data / "serve.log").read_text(encoding="utf-8", errors="replace")
     assert MARKER not in log
     assert max((len(line) for line in log.splitlines()), default=0) <= 2000
+
+
+def test_the_embedder_is_loaded_once_the_server_listens(tmp_path):
+    """`serve` hands the embedder's warm-up to `run_server(on_started=…)`, which runs it after the
+    server accepts connections, not during the start (where it slowed the first page)."""
+    import socket
+    import threading
+
+    from assistant.web.ui import run_server
+
+    from .conftest import free_port
+
+    port = free_port()
+    listening: list[bool] = []
+    done = threading.Event()
+
+    def warm_up() -> None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            listening.append(True)
+        except OSError:
+            listening.append(False)
+        done.set()
+
+    async def app(scope, receive, send):  # the smallest ASGI app: lifespan and 204s
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, host="127.0.0.1", port=port)
+    server = run_server(app, settings, prevent_thread_lock=True, on_started=warm_up)
+    try:
+        assert done.wait(10) and listening == [True]
+    finally:
+        server.close()

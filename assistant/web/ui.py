@@ -9,6 +9,7 @@ No framework object is rebuilt inside a handler.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import secrets
 import threading
@@ -28,6 +29,8 @@ from assistant.web.chat_tab import ChatTab, client_script, kind_choices, mode_ch
 from assistant.web.context import UiContext, Who, handler, sources_html, stage_text
 from assistant.web.facilitator_tab import FacilitatorTab, provenance_choices
 from assistant.web.journal_tab import JournalTab
+
+logger = logging.getLogger(__name__)
 
 # Sign-out is a POST to the shell (assistant.web.shell): a link or an image elsewhere cannot sign anyone out.
 LOGOUT_FORM = '<form method="post" action="/logout" id="logout-form"><button type="submit" class="logout">{}</button></form>'
@@ -233,9 +236,6 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
     protect_process_output()  # no user text in the server log, whatever a library prints (assistant/core/logsafe.py)
     runtime = Runtime.from_settings(settings)
     runtime.retriever.warm_up()
-    # Load the embedder while the page opens, so the first question does not wait for it.
-    if hasattr(runtime.embedder, "warm_up"):
-        threading.Thread(target=runtime.embedder.warm_up, name="embedder-warm-up", daemon=True).start()
     service = ChatService(ChatConfig.from_settings(settings), runtime, runtime.engine, Journal(settings.resolved_database_url))
     service.apply_retention()
     # Replicas on one database share the download links; one process alone keeps them in memory.
@@ -257,11 +257,15 @@ def serve(settings: Settings, *, prevent_thread_lock: bool = False):
         "css": CSS, "theme": theme(),
         "js": "() => { document.documentElement.lang = '" + settings.language + "'; }",
     })
-    return run_server(app, settings, prevent_thread_lock=prevent_thread_lock)
+    # Load the embedder once the server listens, so that the first question does not wait for it;
+    # not before, where it took about a second of the start's CPU (docs/performance.md).
+    warm_up = getattr(runtime.embedder, "warm_up", None)
+    return run_server(app, settings, prevent_thread_lock=prevent_thread_lock, on_started=warm_up)
 
 
-def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False):
-    """Serve the shell with uvicorn on settings.host:settings.port (in a thread when asked not to block)."""
+def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False, on_started=None):
+    """Serve the shell with uvicorn on settings.host:settings.port (in a thread when asked not to
+    block). `on_started` runs on a thread of its own once the server accepts connections."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -269,6 +273,8 @@ def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False):
         proxy_headers=False, server_header=False, timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    if on_started is not None:
+        threading.Thread(target=_when_started, args=(server, on_started), name="after-start", daemon=True).start()
     print(f"* Kjører på / Running on http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}", flush=True)
     if prevent_thread_lock:
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -278,6 +284,16 @@ def run_server(app, settings: Settings, *, prevent_thread_lock: bool = False):
         return RunningServer(server, thread)
     server.run()
     return None
+
+
+def _when_started(server, fn) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    if server.started:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - the first question reports a broken embedder to the user
+            logger.warning("the embedder could not be loaded in advance; the first question will try again")
 
 
 class RunningServer:
