@@ -225,17 +225,22 @@ def test_an_index_without_sentence_vectors_still_answers(settings, small_corpus,
     assert "Horten" in answer.body and fake_embedder.passages_embedded > before
 
 
-def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpus, fake_embedder, memory_store):
-    """Nothing here is tuned to the bundled corpus: a facilitator's document works the same way."""
-    write_doc(
-        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
-        "# Skolebyggene\n\n## Prosjektet\n\nProsjektet ble styrt av tre aktører. Kommunen eide byggene. "
-        "Fylket betalte ventilasjonen. Bydelsutvalget ledet medvirkningen.\n",
-        kind="programme", language="nb",
-    )
+def _school(settings, fake_embedder, memory_store, section: str, body: str, **overrides) -> tuple[Retriever, AnswerEngine]:
+    """The small corpus plus a facilitator's document about school buildings (written for the
+    tests), indexed; its retriever and an engine on `settings` changed by `overrides`."""
+    write_doc(settings.corpus_dir, "programme/skole.md", "Skolebyggene", f"# Skolebyggene\n\n## {section}\n\n{body}\n",
+              kind="programme", language="nb")
     sync_corpus(settings, fake_embedder, memory_store)
     retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
-    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings.model_copy(update=overrides)), retriever, fake_embedder)
+    return retriever, engine
+
+
+def test_a_new_document_is_answered_from_its_own_sentences(settings, small_corpus, fake_embedder, memory_store):
+    """Nothing here is tuned to the bundled corpus: a facilitator's document works the same way."""
+    _, engine = _school(settings, fake_embedder, memory_store, "Prosjektet",
+                        "Prosjektet ble styrt av tre aktører. Kommunen eide byggene. "
+                        "Fylket betalte ventilasjonen. Bydelsutvalget ledet medvirkningen.")
     answer = engine.answer("Hvem styrte prosjektet med skolebyggene?")
     first = answer.body.split("\n")
     assert first[0].startswith("Prosjektet ble styrt av tre aktører:")
@@ -255,15 +260,9 @@ def test_a_model_is_not_called_for_what_the_material_does_not_cover(settings, sm
 
 
 def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(settings, small_corpus, fake_embedder, memory_store):
-    write_doc(
-        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
-        "# Skolebyggene\n\n## Prosjektet\n\nProsjektleder for skolebyggene var Kari Nordmann fra eiendomsavdelingen. "
-        "Rektor og ledergruppen ved skolen må se byggene som en del av undervisningen.\n",
-        kind="programme", language="nb",
-    )
-    sync_corpus(settings, fake_embedder, memory_store)
-    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
-    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    _, engine = _school(settings, fake_embedder, memory_store, "Prosjektet",
+                        "Prosjektleder for skolebyggene var Kari Nordmann fra eiendomsavdelingen. "
+                        "Rektor og ledergruppen ved skolen må se byggene som en del av undervisningen.")
     named = engine.answer("Hvem var prosjektleder for skolebyggene?")
     assert not named.declined and named.body.startswith("Prosjektleder for skolebyggene var Kari Nordmann")
     unnamed = engine.answer("Hvem var rektor ved skolen under skolebyggprosjektet?")
@@ -271,15 +270,9 @@ def test_who_held_a_post_is_answered_by_a_name_beside_the_post_or_declined(setti
 
 
 def test_who_led_is_answered_by_the_leader_named_in_a_compound(settings, small_corpus, fake_embedder, memory_store):
-    write_doc(
-        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
-        "# Skolebyggene\n\n## Om arbeidet\n\nSkolebyggene med ny hall ble omtalt av Ola Hansen i lokalavisen. "
-        "Prosjektlederen for skolebyggene var Kari Nordmann fra eiendomsavdelingen.\n",
-        kind="programme", language="nb",
-    )
-    sync_corpus(settings, fake_embedder, memory_store)
-    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
-    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    retriever, engine = _school(settings, fake_embedder, memory_store, "Om arbeidet",
+                                "Skolebyggene med ny hall ble omtalt av Ola Hansen i lokalavisen. "
+                                "Prosjektlederen for skolebyggene var Kari Nordmann fra eiendomsavdelingen.")
     question = "Hvem ledet prosjektet med skolebyggene?"
     units, _ = engine.scorer.candidates(question, retriever.search(question, k=5))
     leader, other = (next(u for u in units if u.text.startswith(x)) for x in ("Prosjektlederen", "Skolebyggene med"))
@@ -289,17 +282,10 @@ def test_who_led_is_answered_by_the_leader_named_in_a_compound(settings, small_c
 
 
 def test_a_verb_the_material_never_uses_is_declined_without_echoing_it(settings, small_corpus, fake_embedder, memory_store):
-    write_doc(
-        settings.corpus_dir, "programme/skole.md", "Skolebyggene",
-        "# Skolebyggene\n\n## Om arbeidet\n\nSkolebyggene ble pusset opp etter et vedtak i bystyret. "
-        "Skolebyggene fikk ny ventilasjon og nye vinduer.\n",
-        kind="programme", language="nb",
-    )
-    sync_corpus(settings, fake_embedder, memory_store)
-    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
     # The fake embedder's similarities say nothing about confidence: the word check decides.
-    strict = settings.model_copy(update={"answer_focus_confident_similarity": 1.0})
-    engine = AnswerEngine(AnswerConfig.from_settings(strict), retriever, fake_embedder)
+    _, engine = _school(settings, fake_embedder, memory_store, "Om arbeidet",
+                        "Skolebyggene ble pusset opp etter et vedtak i bystyret. Skolebyggene fikk ny ventilasjon og nye vinduer.",
+                        answer_focus_confident_similarity=1.0)
     answer = engine.answer("Hvem finansierte skolebyggene?")
     assert answer.declined and answer.body.startswith("Materialet sier ikke noe om dette.")
     assert "finansierte." not in answer.body
