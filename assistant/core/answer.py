@@ -155,12 +155,17 @@ class AnswerEngine:
         started = time.perf_counter()
         lang = language or guess_language(question, default=history_language(history))
         lang = lang if lang in LANGUAGES else "nb"
+        # The interface's language frames the answer; the message's own language decides how its
+        # words are read (an English message in the bokmål interface is compared as English: its
+        # words are not "unknown to the corpus", and an English source may lead).
+        written = guess_language(question, default=lang)
+        read_as = written if (written == "en") != (lang == "en") else lang
         query = self.rewriter.rewrite(question, history, lang)
         t0 = time.perf_counter()
         insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
         hits = self.retriever.search(query, k=self.config.answer_chunks, kinds=insight_kinds)
         # A reflection's sentences are matched against its concern, not the introduction around it.
-        candidates, support = self.scorer.candidates(concern(query) if mode == "reflect" else query, hits, lang)
+        candidates, support = self.scorer.candidates(concern(query) if mode == "reflect" else query, hits, read_as)
         retrieval_ms = (time.perf_counter() - t0) * 1000
         answerable = bool(hits) and support.answerable(self.config.refusal)
 
@@ -177,7 +182,7 @@ class AnswerEngine:
                 timings=timings(started, retrieval_ms), retrieved=tuple(h.chunk.id for h in hits),
             )
             return
-        turn.span, turn.gap = self.policy.gap_for(question, query, lang, hits, candidates)
+        turn.span, turn.gap = self.policy.gap_for(question, query, read_as, hits, candidates)
         # Also with a model: what the material does not cover is said without calling it.
         composition = Composition.GENERATIVE if self.chat_model is not None and turn.gap is None else Composition.EXTRACTIVE
         yield from self.composers[composition].compose(turn)
