@@ -144,6 +144,15 @@ def test_missing_focus_names_what_no_retrieved_text_uses():
     assert missing_focus("Hvem finansierte biblioteket?", texts, weight=lambda s: 1.0).missing == ("finansierte",)
 
 
+def test_a_missing_adjective_is_named_with_its_noun():
+    from assistant.core.selection import focus_phrase
+
+    assert focus_phrase("Hva er prosedural rettferdighet?", "prosedural") == "prosedural rettferdighet"
+    assert focus_phrase("Hva var budsjettet for piloten?", "budsjettet") == "budsjettet"  # a noun: alone
+    assert focus_phrase("Hva var budsjettet piloten hadde?", "budsjettet") == "budsjettet"
+    assert focus_phrase("Hvor lokal er planen?", "lokal") == "lokal"  # no noun follows
+
+
 def test_a_compound_of_two_question_words_counts_as_both():
     """"Hvem ledet prosjektet?" is answered by "Prosjektlederen var …": the sentence's compound is
     read by its parts when both are the question's words, not when one is ("budsjettprosess")."""

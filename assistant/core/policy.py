@@ -21,6 +21,7 @@ from assistant.core.selection import (
     counted_word,
     covered,
     finite_verb,
+    focus_phrase,
     focus_words,
     heading_items,
     kind_satisfied,
@@ -164,7 +165,8 @@ class AnswerPolicy:
         focus = missing_focus(question, texts, weight=self.retriever.idf)
         if focus.missing and focus.share >= self.config.answer_focus_max_share:
             # A verb is not echoed back ("sier ikke noe om finansierte"): the answer says it in general.
-            return Gap(kind="any") if focus.missing[0] == finite_verb(question) else Gap(word=focus.missing[0])
+            word = focus.missing[0]
+            return Gap(kind="any") if word == finite_verb(question) else Gap(word=focus_phrase(question, word))
         return None
 
     def refusal_text(self, query: str, lang: str) -> str:

@@ -705,6 +705,22 @@ def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str]
     return Focus(tuple(ranked), min(1.0, sum(missing.values()) / total))
 
 
+_DEFINITE = re.compile(r"(?:en|et|ene|er|a)$")
+
+
+def focus_phrase(question: str, word: str) -> str:
+    """The missing word as the answer names it: with the noun it qualifies when it reads as an
+    adjective before one ("prosedural rettferdighet", not "prosedural"); else the word alone."""
+    tokens = words(question)
+    if word not in tokens or _DEFINITE.search(word):
+        return word
+    i = tokens.index(word)
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if len(after) >= 4 and after not in STOPWORDS and not _NOT_A_THING.search(after):
+        return f"{word} {after}"
+    return word
+
+
 @dataclass(frozen=True)
 class Gap:
     """What the material leaves out: a focus word of the question that no retrieved text uses, or
