@@ -384,6 +384,11 @@ def test_a_reference_after_a_conjunction_brings_the_sentence_it_refers_to():
     # A conjunction before anything else is no reference back.
     plain = units_of("Planen ble vedtatt. Men budsjettet kom senere.", 0, "nb")
     assert [u.text for u in span_for(plain[1], plain)] == ["Men budsjettet kom senere."]
+    # "Det ber …", "Det gir …": "det" is what the sentence before spoke of; "Det er …" points forward.
+    asks = units_of("Skolen fikk en ny plan. Det ber rektor se på timene.", 0, "nb")
+    assert [u.text for u in span_for(asks[1], asks)] == ["Skolen fikk en ny plan.", "Det ber rektor se på timene."]
+    dummy = units_of("Skolen fikk en ny plan. Det er viktig å lese den.", 0, "nb")
+    assert [u.text for u in span_for(dummy[1], dummy)] == ["Det er viktig å lese den."]
 
 
 def test_a_plural_which_question_leads_with_the_enumeration_over_a_sentence_that_echoes_it():

@@ -408,14 +408,17 @@ def announced_count(text: str) -> int | None:
     return None
 
 
+_IT_DOES = (r"^(det|dét|it)\s+(gir|gjev|ga|gav|betyr|tyder|innebærer|inneber|utsetter|utset|utfordrer|handler|viser|gjør|gjer|"
+            r"skaper|skapar|krever|krev|fører|førte|gjelder|gjeld|bidrar|åpner|opnar|setter|set|sier|seier|ber|"
+            r"gives|gave|means|implies|shows|makes|creates|requires|leads|led|helps|opens|challenges|asks)\b")
+# "Det gir …", "Det ber …": "det" is what the sentence before spoke of; an answer reads it with that.
+IT_DOES = re.compile(_IT_DOES, re.I)
 # Openers that lean on the sentence before, beyond `_REFERS_BACK` (which also steers answer spans):
 # "Det gir …" (but not "Det er …", "Det finnes …", whose "det" points forward), additions and
 # contrasts ("Også …", "I tillegg …", "However …"), nynorsk pronouns ("Dei …", "Desse …") and
 # "Den ene …".
 _DANGLING = re.compile(
-    r"^(det|dét|it)\s+(gir|gjev|ga|gav|betyr|tyder|innebærer|inneber|utsetter|utset|utfordrer|handler|viser|gjør|gjer|"
-    r"skaper|skapar|krever|krev|fører|førte|gjelder|gjeld|bidrar|åpner|opnar|setter|set|sier|seier|"
-    r"gives|gave|means|implies|shows|makes|creates|requires|leads|led|helps|opens|challenges)\b|"
+    _IT_DOES + "|"
     r"^(også|òg|dessuten|i tillegg|videre|derimot|dei|desse|difor|sistnevnte|førstnevnte|"
     r"however|moreover|furthermore|also|in addition|instead|likewise|similarly|the latter|the former|the other)\b|"
     r"^(den|det|dei|de)\s+ene\b|^one of (them|these)\b|"
@@ -546,7 +549,7 @@ def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: b
                 whole = span_for(prev, same_chunk)
                 return whole if lead in whole else [*whole, lead]
     span = [lead]
-    if refers_back and (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text)) and i > 0:
+    if refers_back and (_REFERS_BACK.match(lead.text) or _ORDINAL_OPENERS.match(lead.text) or IT_DOES.match(lead.text)) and i > 0:
         prev = same_chunk[i - 1]
         if prev.block == lead.block or lead.is_item:
             span.insert(0, prev)
