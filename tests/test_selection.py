@@ -142,6 +142,11 @@ def test_missing_focus_names_what_no_retrieved_text_uses():
     assert missing_focus("Hva lærte elevene?", [*texts, "Læringen skjer i biblioteket."], weight=lambda s: 1.0).missing == ()
     assert missing_focus("Hva lærte elevene?", texts, weight=lambda s: 1.0).missing == ("lærte",)
     assert missing_focus("Hvem finansierte biblioteket?", texts, weight=lambda s: 1.0).missing == ("finansierte",)
+    from assistant.core.selection import finite_verb
+
+    assert finite_verb("Hvem finansierte biblioteket?") == "finansierte"
+    assert finite_verb("Hvilke elever søkte om plass?") == "søkte"  # after "hvilke" and its noun: the past only
+    assert finite_verb("Hvilke typiske spenninger finnes i byen?") == ""
 
 
 def test_a_missing_adjective_is_named_with_its_noun():

@@ -673,11 +673,22 @@ _QUESTION_WORDS = frozenset("hva hvem når hvorfor hvordan".split())
 _PAST = re.compile(r"(?:dde|de|te|et|dd|t)$")
 
 
+_WHICH = frozenset("hvilke hvilken hvilket".split())
+_PAST_TENSE = re.compile(r"(?:te|de|dde|et)$")
+
+
 def finite_verb(question: str) -> str:
     """The verb after a bokmål question's opening question word ("lærte" in "Hva lærte
-    deltakerne?"); "" when the question does not open that way."""
+    deltakerne?"), or after "hvilke" and its noun ("søkte" in "Hvilke kommuner søkte om å
+    delta?"); "" when the question does not open that way."""
     tokens = words(question)
-    return tokens[1] if len(tokens) > 2 and tokens[0] in _QUESTION_WORDS else ""
+    if len(tokens) > 2 and tokens[0] in _QUESTION_WORDS:
+        return tokens[1]
+    if len(tokens) > 3 and tokens[0] in _WHICH:
+        # After "hvilke" and its noun (maybe with an adjective) a past tense is the verb; a
+        # present tense cannot be told from a plural noun ("-er"), so only the past is read.
+        return next((t for t in tokens[2:4] if _PAST_TENSE.search(t)), "")
+    return ""
 
 
 def verb_root(word: str) -> str:
