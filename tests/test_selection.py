@@ -370,11 +370,17 @@ def test_a_sentence_about_the_document_itself_is_no_insight():
                  "This overview summarises the programme for English-speaking users.",
                  # pointers to other reading say where the matter is, not what it is
                  "For further reading, the presentation points to an article on the KS website.",
-                 "For videre lesning viser presentasjonen til en artikkel hos KS."):
+                 "For videre lesning viser presentasjonen til en artikkel hos KS.",
+                 # what a source leaves out, or what its introduction asks, is about the source
+                 "Hvordan et slikt program bør se ut, sier presentasjonen av piloten ikke.",
+                 "Presentasjonen gir ingen detaljert beskrivelse av arbeidsdelingen.",
+                 "Beyond the title it does not say who issued the strategy.",
+                 "Its introduction asks whether leaders need a competence offer."):
         assert about_the_text(meta), meta
     for matter in ("Presentasjonen av piloten trakk fram årsakene til naturtapet.", "Dette betyr at planen må endres.",
                    "Arealnøytralitet betyr at samlet nedbygging ikke skal øke.",
-                   "Ledere som leser mye, endrer seg ikke nødvendigvis mer."):
+                   "Ledere som leser mye, endrer seg ikke nødvendigvis mer.", "Kommunen sier ikke nei til vekst.",
+                   "It does not matter who starts."):
         assert not about_the_text(matter), matter
     units = units_of("Teksten her forklarer arealnøytralitet. Arealnøytralitet betyr at nedbyggingen ikke øker.", 0, "nb")
     assert [u.text for u in insight_candidates(units)] == ["Arealnøytralitet betyr at nedbyggingen ikke øker."]
