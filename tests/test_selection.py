@@ -518,3 +518,18 @@ def test_an_english_message_in_the_bokmal_interface_is_read_as_english(settings,
     assert "Kilder" in english.text  # framed in the interface's language
     norwegian = engine.answer("Hvilke fylker deltok i piloten?", language="nb")
     assert norwegian.declined  # a bokmål message is still checked word by word ("fylker" is not in it)
+
+
+def test_a_reflection_draws_on_more_than_one_text(settings, small_corpus, fake_embedder, memory_store):
+    """At most `reflection_chunks_per_document` of a reflection turn's chunks come from one
+    document, so one long text that matches every word cannot fill all of them; QA is not capped."""
+    sections = "".join(f"## Del {i}\n\nSentrum i byen tømmes, og ingen eier hele problemet i sentrum, del {i}.\n\n" for i in range(6))
+    write_doc(settings.corpus_dir, "programme/sentrum.md", "Sentrum", f"# Sentrum\n\n{sections}", kind="programme", language="nb")
+    sync_corpus(settings, fake_embedder, memory_store)
+    retriever = Retriever(RetrievalConfig.from_settings(settings), memory_store, fake_embedder)
+    engine = AnswerEngine(AnswerConfig.from_settings(settings), retriever, fake_embedder)
+    message = "Sentrum i byen tømmes, og ingen eier hele problemet."
+    sources = [retriever.chunks[c].meta.source for c in engine.answer(message, mode="reflect", stage="where_are_we").retrieved]
+    assert sources and sources.count("programme/sentrum.md") == 2 and len(sources) == 5
+    qa = [retriever.chunks[c].meta.source for c in engine.answer(message).retrieved]
+    assert qa.count("programme/sentrum.md") > 2

@@ -43,7 +43,7 @@ from assistant.core.llm import ChatMessage, ChatModel
 from assistant.core.policy import AnswerPolicy, PolicyConfig
 from assistant.core.query import QueryRewriter, history_language
 from assistant.core.question_bank import QuestionBank
-from assistant.core.records import Answer, Chunk
+from assistant.core.records import Answer, Chunk, Hit
 from assistant.core.render import render_text
 from assistant.core.retrieval import Retriever
 from assistant.core.scoring import RefusalConfig, SentenceScorer
@@ -80,6 +80,7 @@ class AnswerConfig(ComponentConfig):
 
     answer_chunks: int
     answer_max_sentences: int
+    reflection_chunks_per_document: int
     prompts_dir: Path
     policy: PolicyConfig
     refusal: RefusalConfig
@@ -90,6 +91,7 @@ class AnswerConfig(ComponentConfig):
         return cls(
             answer_chunks=settings.answer_chunks,
             answer_max_sentences=settings.answer_max_sentences,
+            reflection_chunks_per_document=settings.reflection_chunks_per_document,
             prompts_dir=settings.prompts_dir,
             policy=PolicyConfig.from_settings(settings),
             refusal=RefusalConfig.from_settings(settings),
@@ -133,6 +135,23 @@ class AnswerEngine:
     def answer(self, question: str, **kwargs) -> Answer:
         return self.stream(question, **kwargs).answer
 
+    def _varied(self, query: str, kinds: tuple[str, ...]) -> list[Hit]:
+        """A reflection's chunks, at most `reflection_chunks_per_document` from one document (taken
+        from a list four times as long, in its order): insights then come from more than one text.
+        An English message otherwise drew all five from the English overview, whose sentences on
+        who took part are no insight into the participant's town."""
+        n, cap = self.config.answer_chunks, self.config.reflection_chunks_per_document
+        per: dict[str, int] = {}
+        hits: list[Hit] = []
+        for hit in self.retriever.search(query, k=n * 4, kinds=kinds):
+            source = hit.chunk.meta.source
+            if per.get(source, 0) < cap:
+                per[source] = per.get(source, 0) + 1
+                hits.append(hit)
+                if len(hits) == n:
+                    break
+        return hits
+
     def stream(self, question: str, **kwargs) -> "AnswerStream":
         """The answer as it is composed: iterate the response for the text (pieces that add up to
         what is shown), then read its `answer`. Parameters: see `_compose`."""
@@ -163,7 +182,10 @@ class AnswerEngine:
         query = self.rewriter.rewrite(question, history, lang)
         t0 = time.perf_counter()
         insight_kinds = kinds or (("programme", "leadership") if mode == "reflect" else ())
-        hits = self.retriever.search(query, k=self.config.answer_chunks, kinds=insight_kinds)
+        if mode == "reflect":
+            hits = self._varied(query, insight_kinds)
+        else:
+            hits = self.retriever.search(query, k=self.config.answer_chunks, kinds=insight_kinds)
         # A reflection's sentences are matched against its concern, not the introduction around it.
         candidates, support = self.scorer.candidates(concern(query) if mode == "reflect" else query, hits, read_as)
         retrieval_ms = (time.perf_counter() - t0) * 1000

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
 
     # --- answering -----------------------------------------------------------
     answer_chunks: int = Field(5, ge=1, le=20, description="Chunks an answer draws on.")
+    reflection_chunks_per_document: int = Field(
+        2, ge=1, le=20, description="At most this many of a reflection turn's chunks from one document (insights from more than one text).",
+    )
     answer_max_sentences: int = Field(
         5, ge=1, le=12, description="Supporting sentences after the answering span in an extractive answer (at most)."
     )
