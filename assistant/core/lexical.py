@@ -74,6 +74,12 @@ def parts_among(stem: str, known: set[str] | frozenset[str]) -> tuple[str, str] 
     return None
 
 
+def with_parts(text_stems: set[str], known: set[str] | frozenset[str]) -> set[str]:
+    """`text_stems` and the parts of those of its compounds that are made of two `known` stems
+    (`parts_among`): a sentence's "prosjektleder" also counts as "prosjekt" and "led"."""
+    return text_stems | {p for t in text_stems if (pair := parts_among(t, known)) for p in pair}
+
+
 class LexicalIndex:
     def __init__(self, chunks: list[Chunk]) -> None:
         self._setup([c.id for c in chunks], [c.meta.kind for c in chunks])

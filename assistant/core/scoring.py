@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.core.embeddings import Embedder
-from assistant.core.lexical import parts_among
+from assistant.core.lexical import with_parts
 from assistant.core.records import Hit
 from assistant.core.retrieval import Retriever
 from assistant.core.selection import Unit, chunk_heading, sentence_context, units_of
@@ -95,7 +95,7 @@ class SentenceScorer:
                 u.tokens = set(sequence)
                 # A compound made of two of the question's words counts as both ("prosjektleder"
                 # for "Hvem ledet prosjektet?").
-                matched = u.tokens | {p for t in u.tokens if (pair := parts_among(t, query_set)) for p in pair}
+                matched = with_parts(u.tokens, query_set)
                 own = sum(w for s, w in weights.items() if s in matched) / total
                 if query_pairs:  # the question's words side by side ("took part", "formell myndighet")
                     own += 0.3 * len(query_pairs & set(zip(sequence, sequence[1:]))) / len(query_pairs)

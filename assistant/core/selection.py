@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from assistant.core.lexical import parts_among
+from assistant.core.lexical import with_parts
 from assistant.core.records import Chunk
 from assistant.core.text import STOPWORDS, split_sentences, stems, strip_emphasis, words
 
@@ -589,7 +589,9 @@ def _span_in_chunk(lead: Unit, same_chunk: list[Unit], i: int, *, refers_back: b
 
 
 # --- what the question asks about that the material lacks -------------------------------------------------------
-# Words that frame a question rather than name what it is about: never the missing focus.
+# Words that frame a question rather than name what it is about: never the missing focus. The second
+# word of "hvor lenge / how long" asks the question, it is not its subject; a light verb ("Hva
+# skjedde på seminaret?") says nothing of what is asked about (the seminar).
 _FRAME = frozenset(
     """
     materialet material programmet programme program sier say says said står nevnt mentioned beskriver
@@ -599,7 +601,7 @@ _FRAME = frozenset(
     skjer skjedde skjedd gjør gjorde gjort fikk fått gikk gått kom kommet finnes fantes happen happens
     happened did done got went came
     """.split()
-)  # … and light verbs ("Hva skjedde på seminaret?": the seminar is what it asks about)  # the second word of "hvor lenge / how long" asks the question; it is not its subject
+)
 # Word forms that are rarely the thing asked about: passive verbs ("foreslås", "nevnes"),
 # adjectives ("typiske", "viktige", "regionale") and present participles ("ledende").
 _NOT_A_THING = re.compile(r"(?:[aeiouyæøå]s|es|isk|iske|ig|ige|lig|lige|ende|ske)$")
@@ -677,13 +679,12 @@ def _participle_after_subject(tokens: Sequence[str], i: int) -> bool:
     return any(tokens[j] in _AUXILIARIES for j in range(max(0, i - 4), i - 1))
 
 
-# A bokmål question opens with the question word and then the verb ("Hva lærte deltakerne?").
+# A bokmål question opens with the question word and then the verb ("Hva lærte deltakerne?"), or
+# with "hvilke", its noun and then the verb ("Hvilke kommuner søkte …?").
 _QUESTION_WORDS = frozenset("hva hvem når hvorfor hvordan".split())
-_PAST = re.compile(r"(?:dde|de|te|et|dd|t)$")
-
-
 _WHICH = frozenset("hvilke hvilken hvilket".split())
-_PAST_TENSE = re.compile(r"(?:te|de|dde|et)$")
+_PAST_TENSE = re.compile(r"(?:te|de|dde|et)$")  # "søkte", "skjedde", "ledet"
+_PAST = re.compile(r"(?:dde|de|te|et|dd|t)$")  # … and participles ("skjedd", "lært"): stripped for the root
 
 
 def finite_verb(question: str) -> str:
@@ -714,7 +715,7 @@ def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str]
     # ("kommunedirektør" is not "kommune" here and "direktører" there).
     all_stems = set(stems(question))
     # A compound made of two of the question's words uses both ("prosjektleder" for "ledet prosjektet").
-    text_stems = [(ts := set(stems(t))) | {p for s in ts if (pair := parts_among(s, all_stems)) for p in pair} for t in texts]
+    text_stems = [with_parts(set(stems(t)), all_stems) for t in texts]
     total = sum(weight(s) for s in all_stems) or 1.0
     missing: dict[str, float] = {}
     verb = finite_verb(question)

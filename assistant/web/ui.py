@@ -292,8 +292,8 @@ def _when_started(server, fn) -> None:
     if server.started:
         try:
             fn()
-        except Exception:  # noqa: BLE001 - the first question reports a broken embedder to the user
-            logger.warning("the embedder could not be loaded in advance; the first question will try again")
+        except Exception:  # noqa: BLE001 - advance work only: what needs it tries again and reports
+            logger.warning("work after the server started failed (%s); it is tried again when needed", getattr(fn, "__qualname__", fn))
 
 
 class RunningServer:
