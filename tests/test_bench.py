@@ -106,3 +106,42 @@ def test_concurrency_section_and_curves_end_to_end(indexed_data_copy, tmp_path):
     images = write_curves({"concurrency": record}, tmp_path / "out", "t")
     assert [p.name for p in images] == ["t-concurrency.png"]
     assert images[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_search_section_keeps_the_indexes_the_serve_section_starts_on(tmp_path, monkeypatch):
+    """A full run at 1k/10k/50k/200k once ended in the serve section: the search section had
+    deleted the 50k index (it kept 10k and the largest size only) and the rebuild in the same
+    process hit Chroma's cached client for the deleted path. The heavy steps are replaced here;
+    what is checked is which index folders survive the search section."""
+    import bench.indexes
+    import bench.run
+    from assistant.core import embeddings
+
+    class Emb:
+        model_id, dim = "fake", 4
+
+        def embed_passages(self, texts):
+            raise AssertionError("nothing is embedded here")
+
+    class Pool:
+        sentences: dict = {}
+
+    def build(settings, *args, **kwargs):
+        (settings.data_dir / "chroma").mkdir(parents=True)
+        return 0.0
+
+    def build_baseline(path, *args):
+        path.mkdir(parents=True)
+        return 0.0
+
+    monkeypatch.setattr(embeddings, "build_embedder", lambda settings: Emb())
+    monkeypatch.setattr(bench.indexes, "synthesize", lambda pool, n: ([], None, None))
+    monkeypatch.setattr(bench.indexes, "build_ours", build)
+    monkeypatch.setattr(bench.indexes, "build_baseline", build_baseline)
+    monkeypatch.setattr(bench.run, "run_worker", lambda args: ({"search": {}, "answer": {}}, 1024))
+    monkeypatch.setattr(bench.run, "log", lambda msg: None)
+    sizes = [1000, 10000, 50000, 200000]
+    bench.run.bench_search(tmp_path, None, Pool(), sizes, 1, 1, keep=False, out={})
+    assert {n for n in sizes if (tmp_path / f"idx-{n}").exists()} == {n for n in sizes if bench.run.serve_opens(n)} == {
+        10000, 50000, 200000}
+    assert not any(tmp_path.glob("bl-idx-*"))  # the baseline's indexes: the serve section uses none of them
