@@ -21,7 +21,7 @@ from assistant.core.answer import AnswerEngine
 from assistant.core.i18n import tr
 from assistant.core.provenance import PROVENANCES, provenance_label
 from assistant.core.records import REFLECTION_STAGES, Chunk
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import Retriever, per_document
 from assistant.core.selection import sentence_texts, units_of
 from assistant.core.text import split_sentences, stems, strip_emphasis
 
@@ -93,15 +93,8 @@ class GatheringPlanner:
         # A named gathering looks a little deeper, so that its own material near the theme is found.
         k = 2 * MATERIAL_ITEMS if gathering else 8
         hits = self.retriever.search(theme, k=k, kinds=("programme", "leadership"), apply_floor=False)
-        seen: set[str] = set()
-        per_document: dict[str, int] = {}
-        chosen: list[Chunk] = []
-        for h in hits:
-            key, source = f"{h.chunk.meta.source}#{h.chunk.section}", h.chunk.meta.source
-            if key not in seen and per_document.get(source, 0) < PER_DOCUMENT:
-                seen.add(key)
-                per_document[source] = per_document.get(source, 0) + 1
-                chosen.append(h.chunk)
+        section = lambda h: f"{h.chunk.meta.source}#{h.chunk.section}"  # noqa: E731
+        chosen = [h.chunk for h in per_document(hits, PER_DOCUMENT, distinct=section)]
         if gathering:
             chosen.sort(key=lambda c: not for_gathering(c, gathering))  # stable: search order within each group
         return chosen[:MATERIAL_ITEMS]

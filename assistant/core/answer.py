@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Self
 
@@ -45,7 +46,7 @@ from assistant.core.query import QueryRewriter, history_language
 from assistant.core.question_bank import QuestionBank
 from assistant.core.records import Answer, Chunk, Hit
 from assistant.core.render import render_text
-from assistant.core.retrieval import Retriever
+from assistant.core.retrieval import Retriever, per_document
 from assistant.core.scoring import RefusalConfig, SentenceScorer
 from assistant.core.settings import ComponentConfig, Settings
 from assistant.core.text import guess_language
@@ -140,17 +141,9 @@ class AnswerEngine:
         from a list four times as long, in its order): insights then come from more than one text.
         An English message otherwise drew all five from the English overview, whose sentences on
         who took part are no insight into the participant's town."""
-        n, cap = self.config.answer_chunks, self.config.reflection_chunks_per_document
-        per: dict[str, int] = {}
-        hits: list[Hit] = []
-        for hit in self.retriever.search(query, k=n * 4, kinds=kinds):
-            source = hit.chunk.meta.source
-            if per.get(source, 0) < cap:
-                per[source] = per.get(source, 0) + 1
-                hits.append(hit)
-                if len(hits) == n:
-                    break
-        return hits
+        n = self.config.answer_chunks
+        found = self.retriever.search(query, k=n * 4, kinds=kinds)
+        return list(islice(per_document(found, self.config.reflection_chunks_per_document), n))
 
     def stream(self, question: str, **kwargs) -> "AnswerStream":
         """The answer as it is composed: iterate the response for the text (pieces that add up to

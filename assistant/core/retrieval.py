@@ -16,7 +16,7 @@ import time
 import weakref
 from dataclasses import replace
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal
 
 import numpy as np
@@ -283,3 +283,20 @@ def programme_first(hits: list[Hit]) -> list[Hit]:
     so a question the programme's material does not answer still gets the best of the rest."""
     ordered = sorted(hits, key=lambda h: h.chunk.provenance != "programme")
     return [h if h.rank == i else h.model_copy(update={"rank": i}) for i, h in enumerate(ordered, start=1)]
+
+
+def per_document(hits: Iterable[Hit], cap: int, *, distinct: Callable[[Hit], str] | None = None) -> Iterator[Hit]:
+    """The hits in their order, at most `cap` from one document; with `distinct`, also at most one
+    hit per key (a skipped hit does not count against its document). A reflection turn's chunks and
+    a gathering's material both take them so, that one long text cannot fill every place."""
+    taken: dict[str, int] = {}
+    seen: set[str] = set()
+    for hit in hits:
+        source = hit.chunk.meta.source
+        key = distinct(hit) if distinct else None
+        if taken.get(source, 0) >= cap or (key is not None and key in seen):
+            continue
+        taken[source] = taken.get(source, 0) + 1
+        if key is not None:
+            seen.add(key)
+        yield hit

@@ -435,6 +435,7 @@ _DANGLING = re.compile(
 _TEXT_NOUNS = (r"(?:tekst|dokument|notat|kapittel|kapitl|avsnitt|oversikt|sammendrag|punkt|note|text|document|"
                r"chapter|section|overview|summary)\w*")
 _SOURCE_NOUNS = r"presentasjonen|materialet|teksten|dokumentet|kilden|lysbildet|lysbildene|notatet"
+_SOURCE_VERBS = r"sier|nevner|omtaler|beskriver|oppgir|forteller"
 _ABOUT_THE_TEXT = re.compile(
     rf"\b(?:(?:denne|dette|disse|this|these)\s+{_TEXT_NOUNS}|{_TEXT_NOUNS}\s+(?:her|nedenfor|here|below)\b|"
     r"her\s+utdypet|nedanfor|nedenfor|(?:described|explained|set out|listed)\s+below|"
@@ -443,8 +444,8 @@ _ABOUT_THE_TEXT = re.compile(
     r"(?:for\s+)?further\s+reading|(?:for\s+)?videre\s+lesning|(?:for\s+å\s+)?lese\s+mer\b|read\s+more\b|"
     # Nor is what a source leaves out ("Hvordan programmet bør se ut, sier presentasjonen ikke.",
     # "Beyond the title it does not say who …"): it is about the source's silence.
-    rf"\b(?:sier|nevner|omtaler|beskriver|oppgir|forteller)\s+(?:{_SOURCE_NOUNS})\b[^.]*?\b(?:ikke|ingenting)\b|"
-    rf"\b(?:{_SOURCE_NOUNS})\s+(?:sier|nevner|omtaler|beskriver|oppgir|forteller|gir)\s+(?:ikke|ingen|ingenting)\b|"
+    rf"\b(?:{_SOURCE_VERBS})\s+(?:{_SOURCE_NOUNS})\b[^.]*?\b(?:ikke|ingenting)\b|"
+    rf"\b(?:{_SOURCE_NOUNS})\s+(?:{_SOURCE_VERBS}|gir)\s+(?:ikke|ingen|ingenting)\b|"
     r"\b(?:it|the\s+(?:presentation|material|text|document|slides?|source))\s+(?:does\s+not|doesn't)\s+"
     r"(?:say|mention|describe|state|name|present|give|explain)\b|"
     # … or what a text's introduction asks ("Its introduction asks whether …", "Ingressen tar opp …").
