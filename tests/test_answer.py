@@ -381,3 +381,54 @@ def test_reflection_never_shows_an_insight_twice_in_a_conversation(engine_parts)
     # Every insight comes with its source.
     numbers = {c.number for c in second.citations}
     assert all(i.number in numbers for i in second.insights)
+
+
+def test_a_reflection_points_to_the_text_its_first_insight_came_from_once(settings, small_corpus, fake_embedder, memory_store):
+    """A document's summary is offered as what to read next (it names the text's key ideas, which
+    the sentence nearest to the participant's words seldom does): cited, stored as data, not
+    offered again in the same conversation, and never when it is missing or too long to read in
+    passing. A hostile summary (a PDF's subject field) renders no link."""
+    from .conftest import write_doc
+
+    summary = "Drøfter hvordan ledere kan fornye natur og fellesskap, med vekt på tillit og forvalterskap."
+    write_doc(small_corpus, "leadership/regenerativ.md", "Regenerativ ledelse", """
+        # Regenerativ ledelse
+        Regenerativ ledelse ser organisasjonen og byen som levende systemer.
+        ## Fra uttak til fornyelse
+        Ledere går fra en praksis som tar ut verdier til en praksis som fornyer natur og fellesskap.
+        """, summary=f'"{summary}"')
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    sync_corpus(s, fake_embedder, memory_store)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder), fake_embedder)
+    message = "Byen min vokser, og jeg lurer på hvordan regenerativ ledelse kan fornye natur og fellesskap."
+
+    first = engine.answer(message, mode="reflect", stage="where_are_we")
+    reading = [i for i in first.insights if i.kind == "reading"]
+    assert [i.text for i in reading] == [summary]
+    cited = {c.number: c.source for c in first.citations}
+    assert cited[reading[0].number] == "leadership/regenerativ.md"
+    assert f"**Les videre:** «Regenerativ ledelse»: {summary} [{reading[0].number}]" in first.text
+    # Before the next question, which stays last.
+    assert first.text.index("Les videre") < first.text.index("Neste spørsmål")
+
+    # Pointed to once: the same sentences may come back, the pointer does not.
+    again = engine.answer(message, mode="reflect", stage="where_are_we", shown=[f"{summary.upper()} [2]"])
+    assert [i.text for i in again.insights if i.kind == "sentence"] == [i.text for i in first.insights if i.kind == "sentence"]
+    assert not [i for i in again.insights if i.kind == "reading"] and "Les videre" not in again.text
+
+    english = engine.answer(message, mode="reflect", stage="where_are_we", language="en")
+    assert "**Read further:** «Regenerativ ledelse»" in english.text
+
+    for long_or_hostile in (" ".join(["ord"] * 61), "Les [dette](http://evil.example) ![](http://evil.example/x.png) nå."):
+        write_doc(small_corpus, "leadership/regenerativ.md", "Regenerativ ledelse", """
+            # Regenerativ ledelse
+            Regenerativ ledelse ser organisasjonen og byen som levende systemer.
+            """, summary=f'"{long_or_hostile}"')
+        sync_corpus(s, fake_embedder, memory_store)
+        engine.retriever.invalidate()
+        answer = engine.answer(message, mode="reflect", stage="where_are_we")
+        assert "](http" not in answer.text and "<img" not in answer.text
+        if long_or_hostile.startswith("ord"):
+            assert "Les videre" not in answer.text and not [i for i in answer.insights if i.kind == "reading"]
+        else:
+            assert "Les videre" in answer.text and "dette" in answer.text

@@ -251,3 +251,26 @@ def test_an_older_journal_gets_kinds_and_the_finished_flag(tmp_path):
     conv = Journal(path).get("kari", "c1")
     assert [m.kind for m in conv.messages] == ["question", "message", "answer", "question", "summary"]
     assert conv.finished
+
+
+def test_the_summary_reads_first_what_a_turn_offered_to_read_and_keeps_it_out_of_the_insights():
+    from assistant.app.journal import Conversation, Message
+    from assistant.core.records import Citation, Insight
+
+    def cite(n, source, title):
+        return Citation(number=n, source=source, title=title, kind="leadership", locator="", passage=f"p{n}")
+
+    turn = Message(role="assistant", content="…", created=1.0, citations=[
+        cite(1, "leadership/a.md", "Tekst A"), cite(2, "leadership/a.md", "Tekst A"), cite(3, "leadership/b.md", "Tekst B"),
+    ], insights=[
+        Insight(text="En setning fra A.", number=1),
+        Insight(text="Drøfter hva tekst B handler om.", number=3, kind="reading"),
+    ])
+    conv = Conversation(id="c", user="kari", title="t", mode="reflect", created=1.0, updated=1.0,
+                        messages=[Message(role="user", content="Byen min vokser.", created=0.5), turn])
+    summary = build_summary(conv)
+    assert [i.text for i in summary.insights] == ["En setning fra A."]
+    # A is cited more often, but B is the text the turn offered to read next.
+    assert [r.source for r in summary.reading] == ["leadership/b.md", "leadership/a.md"]
+    # An insight stored before `kind` existed reads as a sentence.
+    assert Insight.model_validate({"text": "x", "number": 1}).kind == "sentence"

@@ -112,7 +112,7 @@ class Summary(BaseModel):
     tensions: list[str] = []  # contrasts and conflicts they named
     commitments: list[str] = []  # first-person intentions and decisions only
     insights: list[SummaryInsight] = []  # the material's insights offered, each once
-    reading: list[Reading] = []  # the documents cited most
+    reading: list[Reading] = []  # the texts a turn offered to read next, then the documents cited most
 
 
 class ReflectionState(BaseModel):
@@ -246,12 +246,16 @@ def _material(conversation: Conversation) -> tuple[list[SummaryInsight], list[Re
     insights: list[SummaryInsight] = []
     seen: set[str] = set()
     reading: Counter[tuple[str, str]] = Counter()
+    pointed: list[tuple[str, str]] = []  # the texts a turn offered to read next, in the order offered
     for message in conversation.messages:
         if message.role != "assistant":
             continue
         by_number = {c.number: c for c in message.citations}
         for insight in message.insights:  # stored with the turn (assistant.app.journal)
             cite = by_number.get(insight.number)
+            if cite is not None and insight.kind == "reading":
+                pointed.append((cite.title, cite.source))
+                continue
             key = " ".join(insight.text.lower().split())
             if cite is None or cite.kind == "question" or key in seen:
                 continue
@@ -260,7 +264,8 @@ def _material(conversation: Conversation) -> tuple[list[SummaryInsight], list[Re
         for c in message.citations:
             if c.kind != "question":
                 reading[(c.title, c.source)] += 1
-    return insights, [Reading(title=t, source=s) for (t, s), _ in reading.most_common()]
+    ordered = list(dict.fromkeys([*pointed, *(doc for doc, _ in reading.most_common())]))
+    return insights, [Reading(title=t, source=s) for t, s in ordered]
 
 
 def _unique(items) -> list[str]:

@@ -7,7 +7,8 @@ and the final `Answer` record:
 - `ExtractiveComposer`: the default, no model. Leads with the span that answers, then
   supporting sentences grouped by source; or says what the material does not cover.
 - `ReflectiveComposer`: the reflection's turn: the participant's own words mirrored, two
-  insights from the material, the stage's next question (with a model: its reply, checked).
+  insights from the material, the text they came from to read next (its summary), the stage's
+  next question (with a model: its reply, checked).
 - `GenerativeComposer`: a model's answer, verified sentence by sentence before anything is
   shown; the extractive answer with a note when too little survives.
 
@@ -30,7 +31,7 @@ from assistant.core.i18n import tr
 from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render, render_sources
 from assistant.core.question_bank import QuestionBank
-from assistant.core.records import Answer, Hit, Insight, Timings
+from assistant.core.records import Answer, Chunk, Hit, Insight, Timings
 from assistant.core.render import citation, render_text
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
@@ -253,6 +254,14 @@ class ReflectiveComposer:
                 insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
             parts.append(f"{tr(lang, 'answer.insight')}\n\n" + own[-1])
+            first = hits[max(chosen, key=lambda c: c.score).hit_index].chunk
+            pointer = reading_pointer(first, turn.shown)
+            if pointer is not None:
+                title, summary = pointer
+                number = next(x.number for x in citations if x.source == first.meta.source and x.passage == first.text)
+                own.append(f"«{title}»: {summary} [{number}]")
+                insights.append(Insight(text=summary, number=number, kind="reading"))
+                parts.append(f"**{tr(lang, 'answer.reading')}** {own[-1]}")
         else:
             parts.append(tr(lang, "answer.no_insight"))
         asked_now: list[str] = []
@@ -384,6 +393,23 @@ def insight_candidates(units: Sequence[Unit], shown: Sequence[str] = ()) -> list
             continue
         out.append(u)
     return out
+
+
+MAX_READING_WORDS = 60  # a document's summary longer than this (a PDF's subject field can hold anything) is not offered
+
+
+def reading_pointer(chunk: Chunk, shown: Sequence[str] = ()) -> tuple[str, str] | None:
+    """(title, summary) of the text a reflection turn's first insight came from, offered as what
+    to read next: the summary says what the text holds beyond the one sentence shown (its key
+    ideas, its authors), which the sentence nearest to the participant's words seldom does.
+    None when the document has no summary (Markdown `summary:`, a PDF's or Office file's subject),
+    when it is too long to read in passing, or when the conversation was pointed to it before."""
+    summary = " ".join(chunk.meta.summary.split())
+    if not summary or len(summary.split()) > MAX_READING_WORDS:
+        return None
+    if seen_key(summary) in {seen_key(t) for t in shown}:
+        return None
+    return chunk.meta.title, summary
 
 
 def pick_insights(cands: Sequence[Unit], limit: int) -> list[Unit]:

@@ -6,7 +6,7 @@ with --json is one of these, dumped by pydantic.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -131,6 +131,11 @@ class Insight(Record):
 
     text: str = Field(description="The sentence as shown, without citation marks.")
     number: int = Field(description="Its source's number in the answer's citations.")
+    kind: Literal["sentence", "reading"] = Field(
+        "sentence",
+        description="A sentence of the material, or `reading`: the summary of the text the turn's first insight came "
+        "from, offered as what to read next (never offered twice in one conversation).",
+    )
 
 
 class Answer(Record):
