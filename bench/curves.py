@@ -6,7 +6,7 @@
   once, the app and the LangChain baseline (the concurrency section).
 - `<name>-scale.png`: search and answer p95 against the index size, the latency process's peak
   RSS, and the time to open the index (the search section), with `assistant serve`'s ready time
-  where the serve section measured it.
+  where the serve section measured it (its timed starts with the snapshot loaded and off at each size).
 
 A section that did not run draws no image.
 """
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 OURS, BASE = "#1d4ed8", "#9ca3af"
+SERVE = "#b45309"  # `assistant serve` started as a user starts it
 
 
 def _pyplot():
@@ -82,12 +83,21 @@ def scale_figure(record: dict, path: Path) -> Path:
             out.append((10000, serve["idx_10000"][field]))
         return out
 
+    def started(mode: str, field: str) -> list[tuple[int, float]]:
+        return serve_starts(record, mode, field)
+
     if served("peak_rss_mb"):
-        ax2.plot(*zip(*served("peak_rss_mb")), "D", color="#b45309", label="`assistant serve` after 4 answers")
+        ax2.plot(*zip(*served("peak_rss_mb")), "D", color=SERVE, label="`assistant serve` after 4 answers")
+    if started("warm", "peak_rss_mb"):
+        ax2.plot(*zip(*started("warm", "peak_rss_mb")), "^-", color=SERVE, label="`assistant serve`, snapshot loaded")
     ax2.set(xscale="log", xlabel="chunks in the index", ylabel="MB", title="Peak RSS")
     ax3.plot(sizes, [o["retriever_load_seconds"] for o in ours], "o-", color=OURS, label="retriever load (chunks + BM25)")
     if served("ready_seconds"):
-        ax3.plot(*zip(*served("ready_seconds")), "D", color="#b45309", label="`assistant serve` ready")
+        ax3.plot(*zip(*served("ready_seconds")), "D", color=SERVE, label="`assistant serve` ready")
+    if started("warm", "ready_seconds"):
+        ax3.plot(*zip(*started("warm", "ready_seconds")), "^-", color=SERVE, label="`assistant serve` ready, snapshot loaded")
+    if started("off", "ready_seconds"):
+        ax3.plot(*zip(*started("off", "ready_seconds")), "v:", color=SERVE, label="… snapshot off")
     ax3.set(xscale="log", xlabel="chunks in the index", ylabel="seconds", title="Ready time")
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
@@ -98,6 +108,14 @@ def scale_figure(record: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def serve_starts(record: dict, mode: str, field: str) -> list[tuple[int, float]]:
+    """(chunks, value) of the serve section's timed starts (`bench/ready.py`) in one mode, by
+    index size: "warm" (the retrieval snapshot loaded), "cold" (writing it), "off" (no snapshot:
+    every start before it)."""
+    runs = (record.get("serve") or {}).get("ready") or {}
+    return sorted((int(n), r[mode][field]) for n, r in runs.items() if (r.get(mode) or {}).get(field) is not None)
 
 
 def write_curves(record: dict, out: Path, name: str) -> list[Path]:

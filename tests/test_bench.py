@@ -145,3 +145,24 @@ def test_the_search_section_keeps_the_indexes_the_serve_section_starts_on(tmp_pa
     assert {n for n in sizes if (tmp_path / f"idx-{n}").exists()} == {n for n in sizes if bench.run.serve_opens(n)} == {
         10000, 50000, 200000}
     assert not any(tmp_path.glob("bl-idx-*"))  # the baseline's indexes: the serve section uses none of them
+
+
+def test_the_scale_curve_reads_the_serve_sections_starts_at_every_size(tmp_path):
+    """The ready-time panel shows `assistant serve` started at each index size the serve section
+    timed (snapshot loaded and off), not only the bundled and 10k indexes."""
+    from bench.curves import scale_figure, serve_starts
+
+    def start(ready, rss):
+        return {"ready_seconds": ready, "peak_rss_mb": rss}
+
+    record = {
+        "search": {str(n): {"ours": {"search": {"p95_ms": 15.0}, "answer": {"p95_ms": 25.0}, "retriever_load_seconds": n / 1e4},
+                            "baseline": {"search": {"p95_ms": 20.0}}} for n in (10000, 50000)},
+        "serve": {"ready": {"50000": {"warm": start(3.9, 729.0), "off": start(19.5, 1489.0), "cold": start(22.0, None)},
+                            "10000": {"warm": start(3.1, 497.0), "off": start(8.1, 799.0)}}},
+    }
+    assert serve_starts(record, "warm", "ready_seconds") == [(10000, 3.1), (50000, 3.9)]
+    assert serve_starts(record, "off", "peak_rss_mb") == [(10000, 799.0), (50000, 1489.0)]
+    assert serve_starts(record, "cold", "peak_rss_mb") == []  # not measured is left out, not drawn as zero
+    assert serve_starts({"serve": {}}, "warm", "ready_seconds") == []
+    assert scale_figure(record, tmp_path / "scale.png").stat().st_size > 0
