@@ -22,7 +22,7 @@ MODELS: dict[str, str] = {
 }
 MODEL_DESCRIPTIONS: dict[str, str] = {
     "byledelse-qa": "Questions and answers: a cited answer from the programme material, or a refusal when it does not cover the question.",
-    "byledelse-reflect": "Guided reflection: mirrors your words, brings one or two cited insights and asks one question for the stage.",
+    "byledelse-reflect": "Guided reflection: mirrors your words, brings one or two cited insights, points to the text they came from, and asks one question for the stage.",
 }
 
 
