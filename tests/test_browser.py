@@ -393,14 +393,22 @@ def test_phone_first_chat(facilitator_url, browser):
     send(page, "Vi vil ha et levende sentrum i 2040, med boliger og grønne lunger, uten å bygge ned mer natur.")
     page.wait_for_function("() => document.querySelector('#stage').innerText.includes('Hvordan kommer vi dit?')", timeout=30000)
     page.wait_for_timeout(300)  # the scroll follows the last render
-    top, box_top = page.locator("#chat [data-testid='bot']").last.evaluate("""e => {
+    top, box_top, box_height, height, question_top = page.locator("#chat [data-testid='bot']").last.evaluate("""e => {
         const row = e.closest('.message-row') || e;
         let box = row.parentElement;  // the chat's own scroll area, if it scrolls
         while (box && !(box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
-        return [row.getBoundingClientRect().top, box ? box.getBoundingClientRect().top : 0];
+        const heading = [...e.querySelectorAll('strong')].filter(s => s.innerText.trim().startsWith('Neste spørsmål')).pop();
+        const question = heading ? (heading.closest('p') || heading) : null;
+        return [row.getBoundingClientRect().top, box ? box.getBoundingClientRect().top : 0, box ? box.clientHeight : 844,
+                row.getBoundingClientRect().height, question ? question.getBoundingClientRect().top : null];
     }""")
-    assert -1 <= top < 844 * 0.5, f"the newest message starts at {top}px, not near the top of the screen"
-    assert top >= box_top - 1, "the newest message's top is scrolled away inside the chat"
+    assert question_top is not None, "the turn asks no next question"
+    if height <= box_height - 16:  # the message fits: its top shows
+        assert -1 <= top < 844 * 0.5, f"the newest message starts at {top}px, not near the top of the screen"
+        assert top >= box_top - 1, "the newest message's top is scrolled away inside the chat"
+    # A turn taller than the chat shows its question (the app's rule: the message's top, or its
+    # next question when that top would hide it), never the tail of the sources.
+    assert box_top - 1 <= question_top < 844 * 0.8, f"the next question starts at {question_top}px, off the screen"
     assert page.locator("#sources details").count() > 0  # the turn had sources, and they are not what shows
     stage_y = page.evaluate("document.querySelector('#stage').getBoundingClientRect().top + window.scrollY")
     assert stage_y < 844 * 1.5, f"the stage is {stage_y}px down the page"

@@ -148,8 +148,17 @@ def insight_sentences(text: str) -> list[str]:
     if tr(NB, "answer.insight") not in text:
         return []
     body = text.split(tr(NB, "answer.insight"), 1)[1]
+    body = body.split(tr(NB, "answer.reading"), 1)[0]
     body = body.split(tr(NB, "answer.next").split("{stage}")[0], 1)[0].split(f"{tr(NB, 'answer.sources')}:", 1)[0]
     return [" ".join(s.split()) for s in re.split(r"\s*\[\d+\]", body) if s.strip()]
+
+
+def reading_shown(text: str) -> str | None:
+    """The summary an answer offers under "Les videre: «title»: …", without the citation mark."""
+    if tr(NB, "answer.reading") not in text:
+        return None
+    line = text.split(tr(NB, "answer.reading"), 1)[1].split("\n", 1)[0]
+    return " ".join(re.sub(r"\s*\[\d+\]\s*$", "", line.split("»:", 1)[1]).split())
 
 
 def sentences(text: str) -> list[str]:
@@ -235,10 +244,17 @@ def test_a_reflection_replayed_on_a_phone(app, browser):  # noqa: F811
         shown = insight_sentences(text)
         (stored,), = db_rows(data, "SELECT insights FROM messages WHERE role = 'assistant' AND kind = 'answer' AND "
                                    "conversation_id IN (SELECT id FROM conversations WHERE user = ?) ORDER BY id DESC LIMIT 1", USER)
-        stored = [i["text"] for i in json.loads(stored)]
+        records = json.loads(stored)
+        stored = [i["text"] for i in records if i.get("kind", "sentence") == "sentence"]
         # Stored as Markdown, shown rendered: "*Research Policy*" reads "Research Policy" on the page.
         as_rendered = [" ".join(s.replace("*", "").split()) for i in stored for s in split_sentences(i)]
         assert as_rendered == shown, f"{turn}: shown {shown}, stored {stored}"
+        # The text offered to read next is stored as what it is, and offered once in a conversation.
+        reading = [" ".join(i["text"].split()) for i in records if i.get("kind") == "reading"]
+        assert reading == ([reading_shown(text)] if reading_shown(text) else []), f"{turn}: reading shown {reading_shown(text)!r}, stored {reading}"
+        for summary in reading:
+            assert _norm(summary) not in seen_insights, f"{turn}: a text offered to read again: {summary!r}"
+            seen_insights.add(_norm(summary))
         for insight in stored:
             assert not DANGLING.match(insight), f"{turn}: a dangling insight: {insight!r}"
             glued = [s for s in sentences(insight) if _norm(s) in fragments]
