@@ -405,8 +405,10 @@ def test_a_reflection_points_to_the_text_its_first_insight_came_from_once(settin
     first = engine.answer(message, mode="reflect", stage="where_are_we")
     reading = [i for i in first.insights if i.kind == "reading"]
     assert [i.text for i in reading] == [summary]
-    cited = {c.number: c.source for c in first.citations}
-    assert cited[reading[0].number] == "leadership/regenerativ.md"
+    cited = {c.number: c for c in first.citations}
+    assert cited[reading[0].number].source == "leadership/regenerativ.md"
+    # Its source shows the summary itself: every number and name the line gives is in what it cites.
+    assert cited[reading[0].number].passage == summary
     assert f"**Les videre:** «Regenerativ ledelse»: {summary} [{reading[0].number}]" in first.text
     # Before the next question, which stays last.
     assert first.text.index("Les videre") < first.text.index("Neste spørsmål")

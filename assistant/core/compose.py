@@ -258,8 +258,11 @@ class ReflectiveComposer:
             pointer = reading_pointer(first, turn.shown)
             if pointer is not None:
                 title, summary = pointer
-                number = next(x.number for x in citations if x.source == first.meta.source and x.passage == first.text)
-                own.append(f"«{title}»: {summary} [{number}]")
+                # Cited with the summary as its passage: what the line says is what the source shows
+                # (the chunk's passage need not hold the years and names a summary gives).
+                number = len(citations) + 1
+                citations.append(citation(number, first, lang).model_copy(update={"passage": summary, "locator": "", "section": "", "page": None}))
+                own.append(f"«{title}»: " + " ".join(f"{x} [{number}]" for x in split_sentences(summary)))
                 insights.append(Insight(text=summary, number=number, kind="reading"))
                 parts.append(f"**{tr(lang, 'answer.reading')}** {own[-1]}")
         else:
