@@ -255,7 +255,8 @@ class ReflectiveComposer:
             own.append(_join_lines(lines))
             parts.append(f"{tr(lang, 'answer.insight')}\n\n" + own[-1])
             first = hits[max(chosen, key=lambda c: c.score).hit_index].chunk
-            pointer = reading_pointer(first, turn.shown)
+            # Extractive only: a model backend's fallback keeps every citation on a given passage.
+            pointer = reading_pointer(first, turn.shown) if self.generative is None else None
             if pointer is not None:
                 title, summary = pointer
                 # Cited with the summary as its passage: what the line says is what the source shows
