@@ -83,21 +83,21 @@ def scale_figure(record: dict, path: Path) -> Path:
             out.append((10000, serve["idx_10000"][field]))
         return out
 
-    def started(mode: str, field: str) -> list[tuple[int, float]]:
-        return serve_starts(record, mode, field)
-
+    warm_rss = serve_starts(record, "warm", "peak_rss_mb")
+    warm_ready = serve_starts(record, "warm", "ready_seconds")
+    off_ready = serve_starts(record, "off", "ready_seconds")
     if served("peak_rss_mb"):
         ax2.plot(*zip(*served("peak_rss_mb")), "D", color=SERVE, label="`assistant serve` after 4 answers")
-    if started("warm", "peak_rss_mb"):
-        ax2.plot(*zip(*started("warm", "peak_rss_mb")), "^-", color=SERVE, label="`assistant serve`, snapshot loaded")
+    if warm_rss:
+        ax2.plot(*zip(*warm_rss), "^-", color=SERVE, label="`assistant serve`, snapshot loaded")
     ax2.set(xscale="log", xlabel="chunks in the index", ylabel="MB", title="Peak RSS")
     ax3.plot(sizes, [o["retriever_load_seconds"] for o in ours], "o-", color=OURS, label="retriever load (chunks + BM25)")
     if served("ready_seconds"):
         ax3.plot(*zip(*served("ready_seconds")), "D", color=SERVE, label="`assistant serve` ready")
-    if started("warm", "ready_seconds"):
-        ax3.plot(*zip(*started("warm", "ready_seconds")), "^-", color=SERVE, label="`assistant serve` ready, snapshot loaded")
-    if started("off", "ready_seconds"):
-        ax3.plot(*zip(*started("off", "ready_seconds")), "v:", color=SERVE, label="… snapshot off")
+    if warm_ready:
+        ax3.plot(*zip(*warm_ready), "^-", color=SERVE, label="`assistant serve` ready, snapshot loaded")
+    if off_ready:
+        ax3.plot(*zip(*off_ready), "v:", color=SERVE, label="… snapshot off")
     ax3.set(xscale="log", xlabel="chunks in the index", ylabel="seconds", title="Ready time")
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)

@@ -32,7 +32,7 @@ from assistant.core.llm import ChatMessage, ChatModel, LLMError
 from assistant.core.prompts import render, render_sources
 from assistant.core.question_bank import QuestionBank
 from assistant.core.records import Answer, Chunk, Hit, Insight, Timings
-from assistant.core.render import citation, render_text
+from assistant.core.render import citation, render_text, summary_citation
 from assistant.core.retrieval import Retriever
 from assistant.core.safety import safe_markdown, urls_in
 from assistant.core.scoring import SentenceScorer, jaccard
@@ -243,7 +243,8 @@ class ReflectiveComposer:
         insights: list[Insight] = []
         if chosen:
             lines = []
-            for c in sorted(chosen, key=lambda c: -c.score):
+            ranked = sorted(chosen, key=lambda c: -c.score)
+            for c in ranked:
                 chunk = hits[c.hit_index].chunk
                 number = next((x.number for x in citations if x.source == chunk.meta.source and x.passage == chunk.text), None)
                 if number is None:
@@ -254,7 +255,7 @@ class ReflectiveComposer:
                 insights.append(Insight(text=c.text, number=number))
             own.append(_join_lines(lines))
             parts.append(f"{tr(lang, 'answer.insight')}\n\n" + own[-1])
-            first = hits[max(chosen, key=lambda c: c.score).hit_index].chunk
+            first = hits[ranked[0].hit_index].chunk
             # Extractive only: a model backend's fallback keeps every citation on a given passage.
             pointer = reading_pointer(first, turn.shown) if self.generative is None else None
             if pointer is not None:
@@ -262,7 +263,7 @@ class ReflectiveComposer:
                 # Cited with the summary as its passage: what the line says is what the source shows
                 # (the chunk's passage need not hold the years and names a summary gives).
                 number = len(citations) + 1
-                citations.append(citation(number, first, lang).model_copy(update={"passage": summary, "locator": "", "section": "", "page": None}))
+                citations.append(summary_citation(number, first, summary, lang))
                 own.append(f"«{title}»: " + " ".join(f"{x} [{number}]" for x in split_sentences(summary)))
                 insights.append(Insight(text=summary, number=number, kind="reading"))
                 parts.append(f"**{tr(lang, 'answer.reading')}** {own[-1]}")

@@ -25,6 +25,12 @@ def citation(number: int, chunk: Chunk, lang: str) -> Citation:
     )
 
 
+def summary_citation(number: int, chunk: Chunk, summary: str, lang: str) -> Citation:
+    """Source number `number` as the document's own summary: the passage is the summary, and no
+    page or section is given, because the summary speaks for the whole document."""
+    return citation(number, chunk, lang).model_copy(update={"passage": summary, "locator": "", "section": "", "page": None})
+
+
 def source_list(citations: Sequence[Citation], lang: str) -> str:
     """"[2] Title, section (source; skrevet for assistenten)": every source says where it comes
     from, so a question written for the assistant is never read as the programme's."""
