@@ -533,3 +533,27 @@ def test_a_reflection_draws_on_more_than_one_text(settings, small_corpus, fake_e
     assert sources and sources.count("programme/sentrum.md") == 2 and len(sources) == 5
     qa = [retriever.chunks[c].meta.source for c in engine.answer(message).retrieved]
     assert qa.count("programme/sentrum.md") > 2
+
+
+def test_a_who_question_about_a_named_group_is_answered_by_what_speaks_of_that_group():
+    """"Who were the participants?" names the group it asks about: a sentence about the participants
+    answers it, a higher-scoring sentence full of the organisers' names does not."""
+    from assistant.core.policy import AnswerPolicy, PolicyConfig
+    from assistant.core.selection import group_word
+    from assistant.core.settings import Settings
+
+    assert group_word("Who were the participants in the pilot?") == "participants"
+    assert group_word("Hvem var deltakerne?") == "deltakerne"
+    assert group_word("Hvem var piloten rettet mot?") == ""  # the subject of a clause, not the group asked about
+    assert group_word("Who was the project leader?") == ""  # a post: office_word's
+    units = units_of(
+        "The pilot was organised by KS, represented by Kari Nordmann and Ola Hansen.\n\n"
+        "Each town sent four to five participants, mostly leaders at the second level.", 0, "en",
+    )
+    units[0].score, units[1].score = 1.0, 0.9
+    policy = AnswerPolicy(PolicyConfig.from_settings(Settings(_env_file=None)), retriever=None)
+    span, fits = policy.lead("Who were the participants in the pilot?", "en", units)
+    assert span[0].text.startswith("Each town sent") and fits
+    # Without a group named, a "who" question still wants a name.
+    span, _ = policy.lead("Who organised the pilot?", "en", units)
+    assert span[0].text.startswith("The pilot was organised")

@@ -23,6 +23,7 @@ from assistant.core.selection import (
     finite_verb,
     focus_phrase,
     focus_words,
+    group_word,
     heading_items,
     kind_satisfied,
     missing_focus,
@@ -81,7 +82,7 @@ class AnswerPolicy:
         carries the kind of answer the question asks for (a name for "who", a number for "how many",
         a date for "when", an enumeration for "which") and, for an English question, one from an
         English source, is preferred."""
-        kind, counted = question_kind(question), counted_word(question) or office_word(question)
+        kind, counted = question_kind(question), counted_word(question) or office_word(question) or group_word(question)
         several = kind == "list" and asks_for_several(question)
         ranked = sorted(units, key=lambda u: -u.score)
         pool = ranked[: self.config.answer_lead_candidates]

@@ -138,6 +138,27 @@ def office_word(question: str) -> str:
     return next((w for w in (m.group(2), m.group(1)) if w and _OFFICE.match(w)), "")
 
 
+# "Who were the participants (in the pilot)?", "Hvem var deltakerne?": the question asks what the
+# group is, and names the group itself; what follows the noun, if anything, is a place or a time.
+_ASKS_GROUP = re.compile(
+    r"^\W*(?:hvem|who)\s+(?:var|er|ble|har vært|were|are|have been)\s+(?:the\s+)?([\wæøå-]+)"
+    r"(?:\s+(?:i|på|fra|for|hos|under|in|on|of|from|at|during)\b[^?]*)?\s*\?",
+    re.I,
+)
+
+
+def group_word(question: str) -> str:
+    """The group a "who were the X" question asks about ("participants" in "Who were the
+    participants in the pilot?", "deltakerne" in "Hvem var deltakerne?"), or "". Such a question is
+    answered by what the material says of that group, which need not name anyone; a sentence full of
+    other people's names ("The pilot was organised by …") does not answer it. A post ("Who was the
+    project leader?") is `office_word`'s."""
+    m = _ASKS_GROUP.search(bokmaal_question(question))
+    if not m or _OFFICE.match(m.group(1)) or m.group(1).casefold() in STOPWORDS:
+        return ""
+    return m.group(1)
+
+
 def question_kind(question: str) -> QuestionKind:
     question = bokmaal_question(question)
     for kind, pattern in _KIND_PATTERNS:
@@ -244,6 +265,9 @@ def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
     if kind == "when":
         return _has_date(text)
     if kind == "who":
+        if counted:  # a group the question names (`group_word`): what speaks of it answers
+            stem = (stems(counted) or [""])[0]
+            return not stem or covered(stem, set(stems(text)))
         return _has_name(text)
     if kind == "office":
         # The post's holder: the post and a person's name in the same span.
