@@ -434,3 +434,39 @@ def test_a_reflection_points_to_the_text_its_first_insight_came_from_once(settin
             assert "Les videre" not in answer.text and not [i for i in answer.insights if i.kind == "reading"]
         else:
             assert "Les videre" in answer.text and "dette" in answer.text
+
+
+def test_a_reflection_is_not_matched_on_the_town_it_happens_in(settings, small_corpus, fake_embedder, memory_store):
+    """"I Porsgrunn …" says where the participant works: the sentence that lists the programme's
+    towns shares that rare word but says nothing to the concern, so a reflection's sentences are
+    scored without the places its message names as its setting (`concern.places`)."""
+    from assistant.core.concern import places
+    from assistant.core.scoring import SentenceScorer
+
+    from .conftest import write_doc
+
+    write_doc(small_corpus, "leadership/helheten.md", "Når ingen eier helheten", """
+        # Når ingen eier helheten
+        Lederen må bygge tillit mellom fagfolkene.
+        """)
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    sync_corpus(s, fake_embedder, memory_store)
+    retriever = Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder)
+    message = "I Porsgrunn vet jeg ikke hvordan jeg skal bygge tillit mellom fagfolkene."
+    assert places(message) == {"Porsgrunn"}
+    assert places("Jeg har lest Scharmer og lurer på hva Theory U betyr her.") == frozenset()  # names, no setting
+
+    hits = retriever.search(message, k=5)
+    scorer = SentenceScorer(retriever, fake_embedder)
+    towns = lambda units: next(u for u in units if u.text.startswith("Horten, Larvik"))  # noqa: E731
+    assert towns(scorer.candidates(message, hits)[0]).lexical > 0
+    assert towns(scorer.candidates(message, hits, setting=places(message))[0]).lexical == 0
+
+    # The engine scores a reflection without its setting; a question keeps every word.
+    engine = AnswerEngine(AnswerConfig.from_settings(s), retriever, fake_embedder)
+    settings_seen = []
+    real = engine.scorer.candidates
+    engine.scorer.candidates = lambda *a, **kw: settings_seen.append(kw.get("setting", frozenset())) or real(*a, **kw)
+    engine.answer(message, mode="reflect", stage="where_are_we")
+    engine.answer("Hvilke kommuner i Vestfold deltok?", mode="qa")
+    assert settings_seen == [{"Porsgrunn"}, frozenset()]

@@ -37,7 +37,7 @@ from assistant.core.compose import (
     Turn,
     timings,
 )
-from assistant.core.concern import concern
+from assistant.core.concern import concern, places
 from assistant.core.embeddings import Embedder
 from assistant.core.i18n import LANGUAGES
 from assistant.core.llm import ChatMessage, ChatModel
@@ -180,7 +180,10 @@ class AnswerEngine:
         else:
             hits = self.retriever.search(query, k=self.config.answer_chunks, kinds=insight_kinds)
         # A reflection's sentences are matched against its concern, not the introduction around it.
-        candidates, support = self.scorer.candidates(concern(query) if mode == "reflect" else query, hits, read_as)
+        if mode == "reflect":  # and its setting (the places it names) is no topic of its own
+            candidates, support = self.scorer.candidates(concern(query), hits, read_as, setting=places(query))
+        else:
+            candidates, support = self.scorer.candidates(query, hits, read_as)
         retrieval_ms = (time.perf_counter() - t0) * 1000
         answerable = bool(hits) and support.answerable(self.config.refusal)
 

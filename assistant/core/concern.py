@@ -74,6 +74,19 @@ def _introduces(sentence: str) -> bool:
     )
 
 
+# "i Porsgrunn", "in Horten", "fra Larvik": a named place after a preposition is where the
+# participant works, the setting of the concern rather than what it is about.
+_PLACE = re.compile(r"\b(?i:i|in|på|fra|from|at)\s+([A-ZÆØÅ][a-zæøåéü'’-]+)")
+
+
+def places(message: str) -> frozenset[str]:
+    """The places a message names as its setting ("i Porsgrunn", "in Horten"). Matching the
+    material on them finds the sentences that list the programme's towns, not what speaks to the
+    concern, so reflection scores its sentences without them (`SentenceScorer.candidates`). A name
+    without a preposition (an author, a model: "Scharmer", "Theory U") is not a place."""
+    return frozenset(_PLACE.findall(message))
+
+
 def concern(message: str) -> str:
     """The message without its self-introduction: what the material should be matched against.
     A message that is nothing but an introduction is returned whole."""

@@ -70,9 +70,13 @@ class SentenceScorer:
         with self._lock:
             self._cache.clear()
 
-    def candidates(self, query: str, hits: list[Hit], lang: str = "nb") -> tuple[list[Unit], Support]:
+    def candidates(
+        self, query: str, hits: list[Hit], lang: str = "nb", setting: frozenset[str] = frozenset()
+    ) -> tuple[list[Unit], Support]:
         """Every sentence and list item of every retrieved chunk, scored against the query:
-        e5 similarity, IDF-weighted word overlap and the chunk's rank."""
+        e5 similarity, IDF-weighted word overlap and the chunk's rank. Words of `setting` (the
+        places a reflection names as where it happens, `concern.places`) take no part in the word
+        overlap: they say where, not what."""
         written = {s: self.retriever.idf(s) for s in set(stems(query))}
         # IDF-weighted: one rare word the corpus never uses ("fårikål") outweighs common known ones.
         # Read on the words as written: a compound the corpus never uses counts as unknown even
@@ -80,6 +84,9 @@ class SentenceScorer:
         unknown_share = sum(w for s, w in written.items() if self.retriever.document_frequency(s) == 0) / (sum(written.values()) or 1.0)
         # Sentences are matched on the words as the lexical index reads them: such a compound by its parts.
         query_sequence = self.retriever.query_stems(query)
+        if setting:
+            left_out = {st for w in setting for st in self.retriever.query_stems(w)}
+            query_sequence = [st for st in query_sequence if st not in left_out]
         weights = {s: self.retriever.idf(s) for s in set(query_sequence)}
         total = sum(weights.values()) or 1.0
         query_pairs = set(zip(query_sequence, query_sequence[1:]))
