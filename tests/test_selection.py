@@ -557,3 +557,14 @@ def test_a_who_question_about_a_named_group_is_answered_by_what_speaks_of_that_g
     # Without a group named, a "who" question still wants a name.
     span, _ = policy.lead("Who organised the pilot?", "en", units)
     assert span[0].text.startswith("The pilot was organised")
+
+
+def test_alle_before_its_verb_leans_on_the_sentence_before():
+    """"Alle ligger i regionen …" speaks of the towns just named: it is read with that sentence.
+    "Alle kommunene …" names its own noun and stands alone."""
+    from assistant.core.selection import stands_alone
+
+    units = units_of("Fire byer var med: Horten, Larvik, Porsgrunn og Tønsberg. Alle ligger i samme fylke.", 0, "nb")
+    assert [u.text for u in span_for(units[1], units)] == [u.text for u in units]
+    assert not stands_alone("Alle ligger i samme fylke.") and not stands_alone("All are in the same county.")
+    assert stands_alone("Alle kommunene ligger i samme fylke.") and stands_alone("All towns took part.")

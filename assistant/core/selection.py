@@ -390,7 +390,11 @@ _ANNOUNCE_WORD = re.compile(r"\b(følgende|disse|slik|as follows|following|these
 _REFERS_BACK = re.compile(
     # A conjunction before the reference still leans on the sentence before ("Men de trekker …").
     r"^(?:(?:men|og|så|but|and|yet|so)\s+)?(dette|disse|denne|den|de|dem|han|hun|slik|dermed|derfor|her|begge|samtidig|"
-    r"this|these|that|those|it|they|he|she|such|thus|therefore|both)\b",
+    r"this|these|that|those|it|they|he|she|such|thus|therefore|both)\b|"
+    # "Alle ligger i …", "All are …": "alle" as the subject, right before its verb, is the things
+    # just named ("Alle kommunene …", with its noun, is not).
+    r"^(?:alle|all)\s+(?:er|var|ble|ligger|lå|har|hadde|kom|deltok|fikk|får|skal|må|kan|vil|"
+    r"are|were|have|had|lie|lay|came|took|got|will|must|can)\b",
     re.I,
 )
 _ORDINAL_OPENERS = re.compile(
