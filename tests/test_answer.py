@@ -470,3 +470,22 @@ def test_a_reflection_is_not_matched_on_the_town_it_happens_in(settings, small_c
     engine.answer(message, mode="reflect", stage="where_are_we")
     engine.answer("Hvilke kommuner i Vestfold deltok?", mode="qa")
     assert settings_seen == [{"Porsgrunn"}, frozenset()]
+
+
+def test_a_document_that_says_it_covers_the_question_is_not_declined(settings, small_corpus, fake_embedder, memory_store):
+    """"Dette dokumentet beskriver … hvorfor en pilot ble valgt" is no answer to quote, but it shows
+    the material speaks of the choice: the question's verb ("valgte") is not missing from it."""
+    from .conftest import write_doc
+
+    write_doc(small_corpus, "programme/maal.md", "Mål for piloten", """
+        # Mål for piloten
+        Piloten var et forsøk som skulle gi grunnlag for en senere beslutning. Dette dokumentet beskriver hvorfor en pilot ble valgt som arbeidsform.
+        """, kind="programme")
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    sync_corpus(s, fake_embedder, memory_store)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder), fake_embedder)
+    answer = engine.answer("Hvorfor valgte man en pilot?")
+    assert not answer.declined and not answer.refused, answer.text
+    assert answer.body.startswith("Piloten var et forsøk")
+    # What no retrieved text speaks of is still declined.
+    assert engine.answer("Hvorfor finansierte man en pilot?").declined

@@ -16,6 +16,7 @@ from assistant.core.retrieval import Retriever
 from assistant.core.selection import (
     asks_for_several,
     CHECKED_KINDS,
+    contents_sentences,
     Gap,
     Unit,
     counted_word,
@@ -163,6 +164,7 @@ class AnswerPolicy:
         # The material: every sentence of the retrieved chunks, and their titles and headings.
         texts = [" ".join((h.chunk.meta.title, *h.chunk.heading_path)) for h in hits]
         texts += [u.text for u in units]
+        texts += [x for h in hits for x in contents_sentences(h.chunk.text)]  # "Dette dokumentet beskriver …"
         focus = missing_focus(question, texts, weight=self.retriever.idf)
         if focus.missing and focus.share >= self.config.answer_focus_max_share:
             # A verb is not echoed back ("sier ikke noe om finansierte"): the answer says it in general.

@@ -319,6 +319,13 @@ _HEADING = re.compile(r"^#{1,6}\s")
 _META = re.compile(r"^(dette dokumentet|denne teksten|teksten under|dokumentet|teksten handler|this document|this text|the text below)\b", re.I)
 
 
+def contents_sentences(text: str) -> list[str]:
+    """The sentences of a chunk that say what its document covers ("Dette dokumentet beskriver …
+    hvorfor en pilot ble valgt …"): no answer themselves (`units_of` leaves them out), but they
+    show that the material speaks of what they name."""
+    return [s for s in split_sentences(text) if _META.match(" ".join(strip_emphasis(s).split()))]
+
+
 def units_of(text: str, hit_index: int, language: str) -> list[Unit]:
     """Sentences and list items of one chunk in reading order; headings and fragments left out."""
     out: list[Unit] = []
