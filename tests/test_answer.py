@@ -489,3 +489,12 @@ def test_a_document_that_says_it_covers_the_question_is_not_declined(settings, s
     assert answer.body.startswith("Piloten var et forsøk")
     # What no retrieved text speaks of is still declined.
     assert engine.answer("Hvorfor finansierte man en pilot?").declined
+
+
+def test_where_something_happened_is_declined_in_the_question_s_own_words(settings, small_corpus, fake_embedder, memory_store):
+    """Nothing retrieved says where the gatherings were held: the answer says exactly that."""
+    s = settings.model_copy(update={"answer_min_similarity": 0.0, "answer_confident_similarity": 0.0})
+    sync_corpus(s, fake_embedder, memory_store)
+    engine = AnswerEngine(AnswerConfig.from_settings(s), Retriever(RetrievalConfig.from_settings(s), memory_store, fake_embedder), fake_embedder)
+    answer = engine.answer("Hvor ble samlingene holdt?")
+    assert answer.declined and answer.body.startswith("Materialet sier ikke hvor samlingene ble holdt."), answer.text

@@ -568,3 +568,17 @@ def test_alle_before_its_verb_leans_on_the_sentence_before():
     assert [u.text for u in span_for(units[1], units)] == [u.text for u in units]
     assert not stands_alone("Alle ligger i samme fylke.") and not stands_alone("All are in the same county.")
     assert stands_alone("Alle kommunene ligger i samme fylke.") and stands_alone("All towns took part.")
+
+
+def test_a_missing_verb_after_an_adverb_and_an_auxiliary_is_said_as_the_question_itself():
+    """"Hvor ble samlingene holdt?": the last word is the verb, and an answer that lacks it says
+    "Materialet sier ikke hvor samlingene ble holdt.", not "… noe om holdt"."""
+    from assistant.core.compose import _gap_text
+    from assistant.core.selection import Gap, indirect_question, main_verb
+
+    assert main_verb("Hvor ble samlingene holdt?") == "holdt"
+    assert indirect_question("Hvor ble de fem samlingene holdt?") == "hvor de fem samlingene ble holdt"
+    assert indirect_question("Når ble piloten avsluttet?") == "når piloten ble avsluttet"
+    assert main_verb("Hvor er kontoret?") == "" and indirect_question("Hva var målet med piloten?") == ""
+    assert _gap_text(Gap(clause="hvor samlingene ble holdt"), "nb") == "Materialet sier ikke hvor samlingene ble holdt."
+    assert _gap_text(Gap(clause="hvor samlingene ble holdt"), "nn") == "Materialet seier ikkje hvor samlingene ble holdt."

@@ -344,6 +344,8 @@ def _render_span(span: list[Unit], cite) -> str:
 
 
 def _gap_text(gap: Gap, lang: str) -> str:
+    if gap.clause:
+        return tr(lang, "answer.gap_clause", clause=gap.clause)
     if gap.word:
         return tr(lang, "answer.gap_word", word=gap.word)
     return tr(lang, f"answer.gap_{gap.kind}")

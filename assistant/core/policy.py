@@ -26,7 +26,9 @@ from assistant.core.selection import (
     focus_words,
     group_word,
     heading_items,
+    indirect_question,
     kind_satisfied,
+    main_verb,
     missing_focus,
     names_enumeration,
     office_word,
@@ -71,7 +73,7 @@ class AnswerPolicy:
         # A follow-up is judged with the question it refers back to (the retrieval query).
         in_context = asked if query == question else question_part(query)[0]
         gap = self.gap(in_context, lang, hits, units, fits)
-        if gap and gap.word and not is_question:
+        if gap and (gap.word or gap.clause) and not is_question:
             gap = Gap(kind="any")  # an instruction, not a question: its words are not echoed back
         return span, gap
 
@@ -169,6 +171,8 @@ class AnswerPolicy:
         if focus.missing and focus.share >= self.config.answer_focus_max_share:
             # A verb is not echoed back ("sier ikke noe om finansierte"): the answer says it in general.
             word = focus.missing[0]
+            if word == main_verb(question):  # "Materialet sier ikke hvor samlingene ble holdt."
+                return Gap(clause=indirect_question(question))
             return Gap(kind="any") if word == finite_verb(question) else Gap(word=focus_phrase(question, word))
         return None
 

@@ -737,6 +737,33 @@ def finite_verb(question: str) -> str:
     return ""
 
 
+_ADVERBIAL = frozenset("hvor når hvordan hvorfor".split())
+_AUXILIARY = frozenset("ble blir var er har hadde skal skulle kan kunne vil ville må måtte vart vert".split())
+
+
+_ADVERBIAL_QUESTION = re.compile(
+    r"^\W*(" + "|".join(_ADVERBIAL) + r")\s+(" + "|".join(_AUXILIARY) + r")\s+(\S.*?)\s+([\wæøå-]+)\W*$", re.I
+)
+
+
+def main_verb(question: str) -> str:
+    """The participle or infinitive that ends a bokmål question opened by an adverb and an
+    auxiliary ("holdt" in "Hvor ble samlingene holdt?", "avsluttet" in "Når ble piloten
+    avsluttet?"), or "": after "hvor ble" comes the subject, so the last word is the verb."""
+    m = _ADVERBIAL_QUESTION.match(question.strip())
+    return m.group(4).casefold() if m else ""
+
+
+def indirect_question(question: str) -> str:
+    """The question as a clause ("hvor samlingene ble holdt" for "Hvor ble samlingene holdt?"),
+    so that an answer can say "Materialet sier ikke hvor samlingene ble holdt."; "" unless the
+    question opens with an adverb and an auxiliary (`main_verb`)."""
+    m = _ADVERBIAL_QUESTION.match(question.strip())
+    if not m:
+        return ""
+    return f"{m.group(1).casefold()} {m.group(3)} {m.group(2).casefold()} {m.group(4)}"
+
+
 def verb_root(word: str) -> str:
     """A past tense without its ending ("lærte" -> "lær", "finansierte" -> "finansier")."""
     root = _PAST.sub("", word)
@@ -787,4 +814,5 @@ class Gap:
     the kind of answer (a number, a date) that no sentence carries."""
 
     word: str = ""  # the question's word as written, when focus words are missing
+    clause: str = ""  # the question as a clause ("hvor samlingene ble holdt"), when its verb is what is missing
     kind: QuestionKind = ""  # the kind of answer that is missing
