@@ -130,3 +130,22 @@ def test_run_reported_turns_project_errors_into_one_line_and_exit_2(capsys):
         raise ZeroDivisionError
     with pytest.raises(ZeroDivisionError):  # not the project's error: a bug keeps its traceback
         run_reported(bug)
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
+    """`assistant settings | head -1`: when the reader has gone, the command ends with 141 (what a
+    shell reports for SIGPIPE) and no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes a line
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp_path)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "assistant", "settings"], stdout=write_end, stderr=subprocess.PIPE,
+                              env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr

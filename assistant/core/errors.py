@@ -17,6 +17,7 @@ ValueError)`), so code that catches `ValueError`, `PermissionError` or `LookupEr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -69,12 +70,13 @@ def print_error(exc: AssistantError, *, as_json: bool = False) -> None:
         print(f"Feil: {exc.user_message}", file=sys.stderr)
 
 
-EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141  # 141: 128 + SIGPIPE, as the shell reports it
 
 
 def run_reported(command: Callable[[], int], *, as_json: bool = False) -> int:
     """Run a command-line command: its exit code, or any of the project's errors reported in one
-    line (`print_error`) with exit 2, or 130 after Ctrl+C; never a traceback for them."""
+    line (`print_error`) with exit 2, 130 after Ctrl+C, 141 when the reader of its output closed
+    the pipe; never a traceback for them."""
     try:
         return command()
     except AssistantError as exc:
@@ -83,3 +85,8 @@ def run_reported(command: Callable[[], int], *, as_json: bool = False) -> int:
     except KeyboardInterrupt:
         print("Avbrutt.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`assistant ask … | head -1`): what it read is what it wanted.
+        # Later writes to the closed pipe (Python's own flush at exit) go nowhere instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
