@@ -582,3 +582,12 @@ def test_a_missing_verb_after_an_adverb_and_an_auxiliary_is_said_as_the_question
     assert main_verb("Hvor er kontoret?") == "" and indirect_question("Hva var målet med piloten?") == ""
     assert _gap_text(Gap(clause="hvor samlingene ble holdt"), "nb") == "Materialet sier ikke hvor samlingene ble holdt."
     assert _gap_text(Gap(clause="hvor samlingene ble holdt"), "nn") == "Materialet seier ikkje hvor samlingene ble holdt."
+
+
+def test_which_with_a_verb_ending_in_s_asks_for_one():
+    """"Which county was involved?" asks for one county: "was" is the verb, not a plural noun."""
+    from assistant.core.selection import asks_for_several
+
+    assert not asks_for_several("Which county was involved?") and not asks_for_several("Which town is largest?")
+    assert asks_for_several("Which municipalities took part?") and asks_for_several("Which county authorities took part?")
+    assert asks_for_several("What topics were covered?") and asks_for_several("Hvilke byer deltok?")

@@ -216,7 +216,13 @@ _NAME_ENUMERATION = re.compile(
 )
 
 
-_SEVERAL = re.compile(r"^\W*(?:hvilke|which\s+(?:[\w-]+\s+)?[\w-]+s|what\s+[\w-]+s\s+(?:were|are|did|do|have|had))\b", re.I)
+# The plural noun after "which" (maybe after a first word: "Which county authorities"), not a verb
+# that ends in -s ("Which county was …" asks for one).
+_NOT_PLURAL = r"(?!(?:was|is|has|does|this|its|his|us|as|plus)\b)"
+_SEVERAL = re.compile(
+    rf"^\W*(?:hvilke|which\s+(?:{_NOT_PLURAL}[\w-]+\s+)?{_NOT_PLURAL}[\w-]+s|what\s+{_NOT_PLURAL}[\w-]+s\s+(?:were|are|did|do|have|had))\b",
+    re.I,
+)
 
 
 def asks_for_several(question: str) -> bool:
