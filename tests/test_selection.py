@@ -591,3 +591,27 @@ def test_which_with_a_verb_ending_in_s_asks_for_one():
     assert not asks_for_several("Which county was involved?") and not asks_for_several("Which town is largest?")
     assert asks_for_several("Which municipalities took part?") and asks_for_several("Which county authorities took part?")
     assert asks_for_several("What topics were covered?") and asks_for_several("Hvilke byer deltok?")
+
+
+def test_named_instances_answer_which_only_where_the_material_speaks_of_the_noun_asked_about():
+    """"Hvilke politikere deltok?": four towns named in a text that never mentions politicians are
+    instances of something else; "Which municipalities …" is answered by towns named in a section
+    that speaks of municipalities."""
+    from assistant.core.policy import AnswerPolicy, PolicyConfig
+    from assistant.core.selection import which_noun
+    from assistant.core.settings import Settings
+
+    assert which_noun("Hvilke politikere deltok?") == "politikere" and which_noun("Which municipalities took part?") == "municipality"
+    towns = units_of("Horten, Larvik, Porsgrunn og Tønsberg deltok i piloten.", 0, "nb")
+    politicians = units_of("Politikere, ordførere og andre folkevalgte var ikke med i piloten.", 1, "nb")
+    towns[0].score, politicians[0].score = 0.7, 1.0  # named instances outrank a better-scoring sentence
+    policy = AnswerPolicy(PolicyConfig.from_settings(Settings(_env_file=None)), retriever=None)
+    span, _ = policy.lead("Hvilke politikere deltok?", "nb", towns + politicians, ["Byer som deltok", "Målgruppen"])
+    assert span[0].text.startswith("Politikere, ordførere")
+    span, _ = policy.lead("Hvilke byer deltok?", "nb", towns + politicians, ["Byer som deltok", "Målgruppen"])
+    assert span[0].text.startswith("Horten, Larvik")
+    english = units_of("Four towns took part: Horten, Larvik, Porsgrunn and Tønsberg. Each municipality sent five leaders.", 0, "en")
+    organisers = units_of("The pilot was organised by KS, the county and KS Konsulent together.", 1, "en")
+    english[0].score, english[1].score, organisers[0].score = 0.6, 0.5, 1.0
+    span, _ = policy.lead("Which municipalities took part?", "en", english + organisers, ["Towns", "Organisers"])
+    assert span[0].text.startswith("Four towns took part")

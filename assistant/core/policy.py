@@ -35,6 +35,7 @@ from assistant.core.selection import (
     question_kind,
     question_part,
     span_for,
+    which_noun,
 )
 from assistant.core.settings import ComponentConfig
 from assistant.core.text import stems
@@ -101,6 +102,17 @@ class AnswerPolicy:
         # question's focus words ("første samling", "nasjonale programmet") is the date of
         # something else.
         subject = _focus_stems(question, leave_out=_TIME_WORDS) if kind == "when" else []
+        # Named instances answer "Hvilke politikere deltok?" only where the material speaks of
+        # politicians: four towns named in a text that never mentions them are instances of
+        # something else. Read per chunk (with its headings): "Which municipalities …" is answered
+        # by "Four towns took part: …" in a section that also says "Each municipality sent …".
+        noun = (stems(which_noun(question)) or [""])[0] if several else ""
+        chunk_stems: dict[int, set[str]] = {}
+        if noun:
+            for x in units:
+                chunk_stems.setdefault(x.hit_index, set()).update(stems(x.text))
+            for i, heading in enumerate(headings or []):
+                chunk_stems.setdefault(i, set()).update(stems(heading))
         best: tuple[tuple, list[Unit], bool] | None = None
         for u in pool:
             span = span_for(u, units)
@@ -114,7 +126,9 @@ class AnswerPolicy:
             value = u.score + (self.config.answer_kind_bonus if fits else 0.0)
             if lang == "en" and u.language == "en":
                 value += self.config.answer_language_bonus
-            named = several and names_enumeration(text)
+            # Words are compared within one language only: an English noun says nothing of a bokmål text.
+            about = not noun or u.language != lang or covered(noun, chunk_stems.get(u.hit_index, set()))
+            named = several and names_enumeration(text) and about
             if named:
                 value += self.config.answer_kind_bonus  # the instances themselves, by name
             extra = u not in ranked[: self.config.answer_lead_candidates]

@@ -231,6 +231,20 @@ def asks_for_several(question: str) -> bool:
     return bool(_SEVERAL.search(bokmaal_question(question)))
 
 
+_WHICH_NOUN = re.compile(r"^\W*(?:hvilke|which|what)\s+([\wæøå-]+)", re.I)
+
+
+def which_noun(question: str) -> str:
+    """The noun a "which" question asks instances of ("politikere" in "Hvilke politikere
+    deltok?", "county" in "Which county authorities …"), or ""."""
+    m = _WHICH_NOUN.search(bokmaal_question(question))
+    if not m or m.group(1).casefold() in STOPWORDS:
+        return ""
+    # English "-ies" plurals read as their singular, which the stemmer leaves as written
+    # ("municipalities" ~ "municipality").
+    return re.sub(r"ies$", "y", m.group(1))
+
+
 def names_enumeration(text: str) -> bool:
     """Three or more named items ("Horten, Larvik, Porsgrunn og Tønsberg"): the instances a "which"
     question asks for, rather than an enumeration of common words."""
