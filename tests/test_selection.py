@@ -156,6 +156,7 @@ def test_a_missing_adjective_is_named_with_its_noun():
     assert focus_phrase("Hva var budsjettet for biblioteket?", "budsjettet") == "budsjettet"  # a noun: alone
     assert focus_phrase("Hva var budsjettet biblioteket hadde?", "budsjettet") == "budsjettet"
     assert focus_phrase("Hvor lokal er planen?", "lokal") == "lokal"  # no noun follows
+    assert focus_phrase("Hvilke politikere deltok i piloten?", "politikere") == "politikere"  # a plural noun, then its verb
 
 
 def test_a_compound_of_two_question_words_counts_as_both():

@@ -812,7 +812,7 @@ def missing_focus(question: str, texts: Sequence[str], *, weight: Callable[[str]
     return Focus(tuple(ranked), min(1.0, sum(missing.values()) / total))
 
 
-_DEFINITE = re.compile(r"(?:en|et|ene|er|a)$")
+_DEFINITE = re.compile(r"(?:en|et|ene|er|ere|a)$")  # a noun as written (also "politikere"): no adjective before a noun
 
 
 def focus_phrase(question: str, word: str) -> str:
