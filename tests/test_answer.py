@@ -435,6 +435,18 @@ def test_a_reflection_points_to_the_text_its_first_insight_came_from_once(settin
         else:
             assert "Les videre" in answer.text and "dette" in answer.text
 
+    # Text written for the assistant (proposals, questions) is no further reading.
+    write_doc(small_corpus, "leadership/regenerativ.md", "Regenerativ ledelse", """
+        # Regenerativ ledelse
+        Regenerativ ledelse ser organisasjonen og byen som levende systemer.
+        ## Fra uttak til fornyelse
+        Ledere går fra en praksis som tar ut verdier til en praksis som fornyer natur og fellesskap.
+        """, summary=f'"{summary}"', provenance="assistant")
+    sync_corpus(s, fake_embedder, memory_store)
+    engine.retriever.invalidate()
+    answer = engine.answer(message, mode="reflect", stage="where_are_we")
+    assert [i for i in answer.insights if i.kind == "sentence"] and "Les videre" not in answer.text
+
 
 def test_a_reflection_is_not_matched_on_the_town_it_happens_in(settings, small_corpus, fake_embedder, memory_store):
     """"I Porsgrunn …" says where the participant works: the sentence that lists the programme's

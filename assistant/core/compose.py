@@ -412,6 +412,8 @@ def reading_pointer(chunk: Chunk, shown: Sequence[str] = ()) -> tuple[str, str] 
     None when the document has no summary (Markdown `summary:`, a PDF's or Office file's subject),
     when it is too long to read in passing, or when the conversation was pointed to it before."""
     summary = " ".join(chunk.meta.summary.split())
+    if chunk.provenance == "assistant":  # written for the assistant (a proposal, a question): nothing to read further
+        return None
     if not summary or len(summary.split()) > MAX_READING_WORDS:
         return None
     if seen_key(summary) in {seen_key(t) for t in shown}:
