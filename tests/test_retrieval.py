@@ -111,3 +111,29 @@ def test_hybrid_retrieval_quality_on_bundled_corpus(bundled_runtime):
 def test_search_floor_drops_unrelated_questions(bundled_runtime):
     assert bundled_runtime.retriever.search("What is the capital of Australia?") == []
     assert bundled_runtime.retriever.search("Hvilke kommuner deltok i piloten?")
+
+
+def test_a_document_whose_title_names_the_question_s_focus_is_ranked_up(settings, fake_embedder, memory_store):
+    """"Hva var erfaringene fra piloten?": the document titled "Erfaringer fra piloten" is about it,
+    though another text repeats the question's words more often (`title_weight`)."""
+    from .conftest import write_doc
+
+    write_doc(settings.corpus_dir, "programme/erfaringer.md", "Erfaringer fra piloten", """
+        # Erfaringer fra piloten
+        Lederne trengte tid til å prøve ut ideer i egen organisasjon mellom samlingene.
+        """)
+    write_doc(settings.corpus_dir, "programme/om.md", "Om prosjektet", """
+        # Om prosjektet
+        Uten erfaringene fra piloten, og uten erfaringene fra andre piloter, ville beslutningen om piloten vært risikabel.
+        """)
+    sync_corpus(settings, fake_embedder, memory_store)
+    config = RetrievalConfig.from_settings(settings)
+    question = "Hva var erfaringene fra piloten?"
+    plain = Retriever(config.model_copy(update={"title_weight": 0.0}), memory_store, fake_embedder).search(question, k=2, apply_floor=False)
+    titled = Retriever(config, memory_store, fake_embedder).search(question, k=2, apply_floor=False)
+    assert [h.chunk.meta.source for h in plain] == ["programme/om.md", "programme/erfaringer.md"]
+    assert [h.chunk.meta.source for h in titled] == ["programme/erfaringer.md", "programme/om.md"]
+    # One focus word is not enough to call a document "about" the question.
+    one = Retriever(config, memory_store, fake_embedder).search("Hva med piloten?", k=2, apply_floor=False)
+    assert one[0].chunk.meta.source == Retriever(config.model_copy(update={"title_weight": 0.0}), memory_store,
+                                                 fake_embedder).search("Hva med piloten?", k=2, apply_floor=False)[0].chunk.meta.source

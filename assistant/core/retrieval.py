@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from dataclasses import replace
+from functools import lru_cache
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal
@@ -25,6 +26,7 @@ from assistant.core.embeddings import Embedder
 from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
+from assistant.core.selection import covered, focus_words
 from assistant.core.settings import ComponentConfig
 from assistant.core.snapshot import ChunkTable, RetrievalSnapshot, SentenceTable, WriterStopped
 from assistant.core.text import stems
@@ -58,6 +60,12 @@ def _stop_writers() -> None:
         writer.join(WRITER_EXIT_WAIT_S)
 
 
+@lru_cache(maxsize=4096)
+def _title_stems(title: str) -> frozenset[str]:
+    """A document title's stems (titles repeat across a document's chunks and across searches)."""
+    return frozenset(stems(title))
+
+
 def weighted_rrf(
     dense: list[str], lexical: list[str], *, k: int, dense_weight: float
 ) -> dict[str, float]:
@@ -77,6 +85,7 @@ class RetrievalConfig(ComponentConfig):
     candidates: int
     rrf_k: int
     dense_weight: float
+    title_weight: float
     relevance_floor: float
 
 
@@ -243,6 +252,16 @@ class Retriever:
         lex_score = dict(lexical)
         weight = {"hybrid": s.dense_weight, "dense": 1.0, "lexical": 0.0}[mode]
         fused = weighted_rrf([i for i, _ in dense], [i for i, _ in lexical], k=s.rrf_k, dense_weight=weight)
+        if mode == "hybrid" and s.title_weight:
+            # A document whose title names everything the question asks about ("Hva var
+            # erfaringene fra piloten?" and "Erfaringer og læringspunkter fra piloten …") is about
+            # it: its chunks among the candidates count as if a third list ranked them first.
+            focus = {st for w in focus_words(query) for st in stems(w)[:1]}
+            if len(focus) >= 2:
+                for cid in fused:
+                    chunk = self._chunks.get(cid)
+                    if chunk is not None and all(covered(st, _title_stems(chunk.meta.title)) for st in focus):
+                        fused[cid] += s.title_weight / (s.rrf_k + 1)
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
         for cid, score in ranked:

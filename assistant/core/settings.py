@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     candidates: int = Field(30, ge=5, le=500, description="Candidates taken from each retriever.")
     rrf_k: int = Field(20, ge=1, description="Reciprocal rank fusion constant (tuned on evals/retrieval)." )
     dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of dense vs lexical in fusion.")
+    title_weight: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="Fusion weight of a document title that names every focus word of the question (as if ranked first in a third list).",
+    )
     relevance_floor: float = Field(
         0.78, ge=0.0, le=1.0, description="Hits with dense similarity below this and no lexical match are dropped."
     )
