@@ -23,7 +23,7 @@ from assistant.core.selection import (
     covered,
     finite_verb,
     focus_phrase,
-    focus_words,
+    focus_stems,
     group_word,
     heading_items,
     indirect_question,
@@ -43,11 +43,6 @@ from assistant.core.text import stems
 
 # Words a "when" question uses for the kind of answer, not for what it asks about.
 _TIME_WORDS = frozenset({"dato", "datoen", "date", "dates", "tidspunkt", "tidspunktet", "time", "year", "året", "dagen", "day"})
-
-
-def _focus_stems(question: str, leave_out: frozenset[str] = frozenset()) -> list[str]:
-    """The stem of each of the question's focus words (`focus_words`), but those in `leave_out`."""
-    return [st for w in focus_words(question) if w.casefold() not in leave_out and (st := (stems(w) or [""])[0])]
 
 
 class PolicyConfig(ComponentConfig):
@@ -101,7 +96,7 @@ class AnswerPolicy:
         # names everything the document covers), speaks of none of the
         # question's focus words ("første samling", "nasjonale programmet") is the date of
         # something else.
-        subject = _focus_stems(question, leave_out=_TIME_WORDS) if kind == "when" else []
+        subject = focus_stems(question, leave_out=_TIME_WORDS) if kind == "when" else []
         # Named instances answer "Hvilke politikere deltok?" only where the material speaks of
         # politicians: four towns named in a text that never mentions them are instances of
         # something else. Read per chunk (with its headings): "Which municipalities …" is answered
@@ -148,7 +143,7 @@ class AnswerPolicy:
             # mellomstor by", "Hva er de fire læringspunktene?" under "Fire læringspunkter")
             # answers with its items, like instances named: paragraphs that open with a bold
             # lead-in, or a list, which no sentence announces (`heading_items`).
-            focus = _focus_stems(question)
+            focus = focus_stems(question)
             for hit_index, heading in enumerate(sections):
                 items = heading_items(units, hit_index, heading) if focus else []
                 if not items:

@@ -26,7 +26,7 @@ from assistant.core.embeddings import Embedder
 from assistant.core.lexical import LexicalIndex
 from assistant.core.provenance import asks_what_the_programme_said
 from assistant.core.records import Chunk, Hit
-from assistant.core.selection import covered, focus_words
+from assistant.core.selection import covered, focus_stems
 from assistant.core.settings import ComponentConfig
 from assistant.core.snapshot import ChunkTable, RetrievalSnapshot, SentenceTable, WriterStopped
 from assistant.core.text import stems
@@ -256,7 +256,7 @@ class Retriever:
             # A document whose title names everything the question asks about ("Hva var
             # erfaringene fra piloten?" and "Erfaringer og læringspunkter fra piloten …") is about
             # it: its chunks among the candidates count as if a third list ranked them first.
-            focus = {st for w in focus_words(query) for st in stems(w)[:1]}
+            focus = set(focus_stems(query))
             if len(focus) >= 2:
                 for cid in fused:
                     chunk = self._chunks.get(cid)

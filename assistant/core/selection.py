@@ -265,6 +265,12 @@ _POPULATION_WORD = re.compile(r"\b(innbygger\w*|folketall\w*|population|inhabita
 _SCORE_WORD = re.compile(r"\b(karakter\w*|poeng\w*|score\w*|rating\w*|skala\w*|scale)\b", re.I)
 
 
+def _speaks_of(word: str, text: str) -> bool:
+    """Does `text` use `word` (by its stem; `covered`)? True when there is no word to look for."""
+    stem = (stems(word) or [""])[0]
+    return not stem or covered(stem, set(stems(text)))
+
+
 def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
     """Does `text` carry the kind of answer the question asks for? For "how many X", a number in
     a text that also speaks of X; for a budget or price, an amount of money; for a population or a
@@ -278,21 +284,16 @@ def kind_satisfied(kind: QuestionKind, text: str, counted: str = "") -> bool:
     if kind == "count":
         if not _has_number(text):
             return False
-        if counted:
-            stem = (stems(counted) or [""])[0]
-            return not stem or covered(stem, set(stems(text)))
-        return True
+        return _speaks_of(counted, text)
     if kind == "when":
         return _has_date(text)
     if kind == "who":
         if counted:  # a group the question names (`group_word`): what speaks of it answers
-            stem = (stems(counted) or [""])[0]
-            return not stem or covered(stem, set(stems(text)))
+            return _speaks_of(counted, text)
         return _has_name(text)
     if kind == "office":
         # The post's holder: the post and a person's name in the same span.
-        stem = (stems(counted) or [""])[0]
-        return _has_person(text) and (not stem or covered(stem, set(stems(text))))
+        return _has_person(text) and _speaks_of(counted, text)
     if kind == "list":
         return _has_enumeration(text)
     if kind == "why":
@@ -693,6 +694,11 @@ class Focus:
 
     missing: tuple[str, ...]  # as written in the question, heaviest first
     share: float
+
+
+def focus_stems(question: str, leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """The stem of each of the question's focus words (`focus_words`), but those in `leave_out`."""
+    return [st for w in focus_words(question) if w.casefold() not in leave_out and (st := (stems(w) or [""])[0])]
 
 
 def focus_words(question: str) -> list[str]:
